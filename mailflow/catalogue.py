@@ -1,0 +1,156 @@
+"""The procedure catalogue: rules/*.yaml loaded into validated Tramite definitions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mailflow.errors import DefinitionError
+
+OFF_CATALOGUE_FILE = "off_catalogue.yaml"
+FIELDS_FILE = "fields.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConditionalField(_Strict):
+    field: str
+    when: Literal["refugiado"]
+
+
+class Tramite(_Strict):
+    """One procedure of the catalogue, as the commission published it."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str
+    subject: str
+    aliases: tuple[str, ...] = ()
+    body_keywords: tuple[str, ...] = ()
+    required_fields: tuple[str, ...] = ()
+    conditional_fields: tuple[ConditionalField, ...] = ()
+    optional_fields: tuple[str, ...] = ()
+    required_attachments: tuple[str, ...] = ()
+    signature: Literal["none", "required"] = "none"
+    term_days: int | None = Field(None, ge=1, le=365)
+    filing_limit_days: int | None = Field(None, ge=1, le=365)
+    product: Literal["reply", "cargo", "oficio", "none"] = "none"
+    product_label: str = ""
+    documents: tuple[str, ...] = ()
+    mailbox: str
+    machine: str
+    status: Literal["active", "suspended", "other_channel"] = "active"
+    inform_reason: str = ""
+    identity_sensitive: bool = False
+
+    @field_validator("inform_reason")
+    @classmethod
+    def _strip(cls, value: str) -> str:
+        return value.strip()
+
+    @property
+    def signature_required(self) -> bool:
+        return self.signature == "required"
+
+    @property
+    def informative(self) -> bool:
+        return self.status != "active"
+
+    def all_fields(self) -> tuple[str, ...]:
+        """Every field id this procedure reads: required, conditional and optional."""
+        cond = tuple(c.field for c in self.conditional_fields)
+        return tuple(dict.fromkeys(self.required_fields + cond + self.optional_fields))
+
+
+class OffCatalogueTopic(_Strict):
+    """A request this front desk does not process; it goes to staff with its topic named."""
+
+    id: str
+    label: str
+    phrases: tuple[str, ...]
+    overrides_procedures: bool = False
+
+
+class _OffCatalogueFile(_Strict):
+    topics: tuple[OffCatalogueTopic, ...] = ()
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """All procedures by id, in file order, plus the off-catalogue topics."""
+
+    tramites: dict[str, Tramite]
+    topics: tuple[OffCatalogueTopic, ...]
+
+    def get(self, tramite_id: str) -> Tramite:
+        return self.tramites[tramite_id]
+
+    def __iter__(self) -> Any:
+        return iter(self.tramites.values())
+
+
+def _describe(exc: ValidationError, path: Path) -> str:
+    lines = [f"{path}: definición inválida"]
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(raíz)"
+        msg = "clave desconocida" if err["type"] == "extra_forbidden" else err["msg"]
+        lines.append(f"  - {where}: {msg}")
+    return "\n".join(lines)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise DefinitionError(f"{path}: YAML inválido: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DefinitionError(f"{path}: no se pudo leer: {exc}") from exc
+
+
+def load_catalogue(rules_dir: Path, known_fields: Iterable[str] | None = None) -> Catalogue:
+    """Load every procedure in rules_dir; reject bad or inconsistent definitions clearly."""
+    if not rules_dir.is_dir():
+        raise DefinitionError(f"{rules_dir}: no existe el directorio de reglas")
+    tramites: dict[str, Tramite] = {}
+    topics: tuple[OffCatalogueTopic, ...] = ()
+    fields = set(known_fields) if known_fields is not None else None
+    for path in sorted(rules_dir.glob("*.yaml")):
+        if path.name == FIELDS_FILE:
+            continue
+        data = _read_yaml(path)
+        try:
+            if path.name == OFF_CATALOGUE_FILE:
+                topics = _OffCatalogueFile.model_validate(data or {}).topics
+                continue
+            if not isinstance(data, dict):
+                raise DefinitionError(f"{path}: se esperaba un mapa con la definición del trámite")
+            tramite = Tramite.model_validate(data)
+        except ValidationError as exc:
+            raise DefinitionError(_describe(exc, path)) from exc
+        if tramite.id in tramites:
+            raise DefinitionError(f"{path}: id de trámite duplicado: {tramite.id!r}")
+        if path.stem != tramite.id:
+            raise DefinitionError(f"{path}: el id {tramite.id!r} no coincide con el nombre del archivo")
+        if fields is not None:
+            _check_fields(path, tramite, fields)
+        tramites[tramite.id] = tramite
+    if not tramites:
+        raise DefinitionError(f"{rules_dir}: no hay trámites definidos (*.yaml)")
+    return Catalogue(tramites=tramites, topics=topics)
+
+
+def _check_fields(path: Path, tramite: Tramite, fields: set[str]) -> None:
+    used = tramite.all_fields() + tramite.required_attachments
+    unknown = [f for f in used if f not in fields]
+    if unknown:
+        raise DefinitionError(
+            f"{path}: campos desconocidos {unknown}; definidos en {FIELDS_FILE}: {sorted(fields)}"
+        )
+    if tramite.status == "active" and tramite.term_days is None:
+        raise DefinitionError(f"{path}: term_days es obligatorio para un trámite activo")

@@ -1,0 +1,266 @@
+"""Typed, validated settings loaded from config.yaml and MAILFLOW_* environment overrides."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mailflow.errors import ConfigError
+
+DEFAULT_CONFIG = "config.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Institution(_Strict):
+    name: str = "Comisión Especial para los Refugiados"
+    short_name: str = "CEPR"
+    ministry: str = "Ministerio de Relaciones Exteriores"
+    domain: str = "mailflow.localhost"
+    public_url: str = "http://127.0.0.1:8080"
+    city: str = "Lima"
+
+
+class Mailbox(_Strict):
+    """One mailbox of the front desk: its address and the IMAP folder it is read from."""
+
+    name: str
+    address: str
+    folder: str = "INBOX"
+
+
+class ImapSettings(_Strict):
+    url: str | None = None
+    processed_folder: str = "Procesados"
+    after_store: Literal["move", "copy_expunge", "flag"] = "move"
+    batch_size: int = Field(200, ge=1, le=5000)
+    idle: bool = True
+    poll_seconds: float = Field(30.0, gt=0)
+    reconnect_max_seconds: float = Field(60.0, gt=0)
+
+
+class SmtpSettings(_Strict):
+    url: str | None = None
+    timeout_seconds: float = Field(30.0, gt=0)
+    max_attempts: int = Field(12, ge=1)
+    retry_base_seconds: float = Field(5.0, gt=0)
+
+
+class InboundSmtpSettings(_Strict):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(2525, ge=0, le=65535)
+    lmtp: bool = False
+    max_message_bytes: int = Field(40 * 1024 * 1024, ge=1024)
+
+
+class CalendarSettings(_Strict):
+    country: str = "PE"
+    timezone: str = "America/Lima"
+    cutoff: dt.time = dt.time(17, 0)
+    extra_non_working_days: tuple[dt.date, ...] = ()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"zona horaria desconocida: {value!r}") from exc
+        return value
+
+
+class SlaSettings(_Strict):
+    due_soon_days: int = Field(3, ge=0)
+    subsanacion_days: int = Field(2, ge=1)
+    reminder_days_before: int = Field(2, ge=0)
+    sweep_seconds: float = Field(60.0, gt=0)
+
+
+class ClassificationSettings(_Strict):
+    threshold: float = Field(0.80, gt=0, le=1)
+    tie_margin: float = Field(0.04, ge=0, le=1)
+
+
+class SignatureSettings(_Strict):
+    trust_roots: tuple[Path, ...] = ()
+
+
+class SigningSettings(_Strict):
+    pkcs12: Path | None = None
+    password_env: str = "MAILFLOW_SIGNING_PASSWORD"
+
+
+class LimitSettings(_Strict):
+    max_attachment_bytes: int = Field(25 * 1024 * 1024, ge=1024)
+    max_parts: int = Field(200, ge=1)
+    max_pdf_pages: int = Field(20, ge=1)
+    pdf_seconds: float = Field(5.0, gt=0)
+    max_text_chars: int = Field(200_000, ge=1000)
+
+
+class ReplySettings(_Strict):
+    daily_cap_per_address: int = Field(10, ge=1)
+
+
+class WebSettings(_Strict):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    secret_key_env: str = "MAILFLOW_SECRET_KEY"
+
+
+class Settings(_Strict):
+    """The whole configuration of one mailflow installation."""
+
+    institution: Institution = Institution()
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    rules_dir: Path = Path("rules")
+    state_machines_dir: Path = Path("state_machines")
+    templates_dir: Path = Path("templates")
+    mailboxes: tuple[Mailbox, ...] = ()
+    imap: ImapSettings = ImapSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    inbound_smtp: InboundSmtpSettings = InboundSmtpSettings()
+    calendar: CalendarSettings = CalendarSettings()
+    sla: SlaSettings = SlaSettings()
+    classification: ClassificationSettings = ClassificationSettings()
+    signatures: SignatureSettings = SignatureSettings()
+    signing: SigningSettings = SigningSettings()
+    limits: LimitSettings = LimitSettings()
+    replies: ReplySettings = ReplySettings()
+    web: WebSettings = WebSettings()
+    outbox_dir: Path | None = None
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / 'mailflow.db'}"
+
+
+_ENV_URL_SCHEMES = {
+    "MAILFLOW_IMAP_URL": ("imap", "imaps"),
+    "MAILFLOW_SMTP_URL": ("smtp", "smtps", "smtp+starttls"),
+}
+
+
+def _check_url(var: str, value: str) -> str:
+    scheme = urlsplit(value).scheme
+    allowed = _ENV_URL_SCHEMES[var]
+    if scheme not in allowed:
+        raise ConfigError(f"{var}: el esquema {scheme!r} no es válido; use {', '.join(allowed)}")
+    return value
+
+
+def _env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    out = dict(data)
+
+    def section(name: str) -> dict[str, Any]:
+        current = out.get(name) or {}
+        if not isinstance(current, dict):
+            raise ConfigError(f"config: la clave {name!r} debe ser una sección (mapa)")
+        out[name] = dict(current)
+        return out[name]
+
+    if env.get("MAILFLOW_DATABASE_URL"):
+        out["database_url"] = env["MAILFLOW_DATABASE_URL"]
+    if env.get("MAILFLOW_DATA_DIR"):
+        out["data_dir"] = env["MAILFLOW_DATA_DIR"]
+    if env.get("MAILFLOW_IMAP_URL"):
+        section("imap")["url"] = _check_url("MAILFLOW_IMAP_URL", env["MAILFLOW_IMAP_URL"])
+    if env.get("MAILFLOW_SMTP_URL"):
+        section("smtp")["url"] = _check_url("MAILFLOW_SMTP_URL", env["MAILFLOW_SMTP_URL"])
+    if env.get("MAILFLOW_TRUST_ROOTS"):
+        paths = [p for p in env["MAILFLOW_TRUST_ROOTS"].split(":") if p]
+        section("signatures")["trust_roots"] = paths
+    if env.get("MAILFLOW_EXTRA_NON_WORKING_DAYS"):
+        days = [d.strip() for d in env["MAILFLOW_EXTRA_NON_WORKING_DAYS"].split(",") if d.strip()]
+        section("calendar")["extra_non_working_days"] = days
+    return out
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    lines = [f"{source}: configuración inválida"]
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(raíz)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"  - {where}: clave desconocida")
+        else:
+            lines.append(f"  - {where}: {err['msg']} (valor: {err.get('input')!r})")
+    return "\n".join(lines)
+
+
+def load_settings(
+    path: str | Path | None = None, env: Mapping[str, str] | None = None
+) -> Settings:
+    """Read config.yaml (or MAILFLOW_CONFIG), apply env overrides, validate, resolve paths."""
+    env = os.environ if env is None else env
+    explicit = path is not None or bool(env.get("MAILFLOW_CONFIG"))
+    config_path = Path(path or env.get("MAILFLOW_CONFIG") or DEFAULT_CONFIG)
+    data: Any = {}
+    if config_path.exists():
+        try:
+            data = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{config_path}: YAML inválido: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{config_path}: el archivo debe contener un mapa de claves")
+    elif explicit:
+        raise ConfigError(f"{config_path}: el archivo de configuración no existe")
+    data = _env_overrides(data, env)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, str(config_path))) from exc
+    return _resolve_paths(settings, config_path.resolve().parent)
+
+
+def _resolve_paths(settings: Settings, base: Path) -> Settings:
+    def rel(p: Path) -> Path:
+        return p if p.is_absolute() else base / p
+
+    updates: dict[str, Any] = {
+        "data_dir": rel(settings.data_dir),
+        "rules_dir": rel(settings.rules_dir),
+        "state_machines_dir": rel(settings.state_machines_dir),
+        "templates_dir": rel(settings.templates_dir),
+        "signatures": settings.signatures.model_copy(
+            update={"trust_roots": tuple(rel(p) for p in settings.signatures.trust_roots)}
+        ),
+    }
+    if settings.outbox_dir is not None:
+        updates["outbox_dir"] = rel(settings.outbox_dir)
+    if settings.signing.pkcs12 is not None:
+        updates["signing"] = settings.signing.model_copy(
+            update={"pkcs12": rel(settings.signing.pkcs12)}
+        )
+    return settings.model_copy(update=updates)
+
+
+def imap_credentials(url: str) -> tuple[str, int, bool, str, str, str]:
+    """Split an imap(s):// URL into host, port, ssl, user, password and folder."""
+    parts = urlsplit(url)
+    ssl = parts.scheme == "imaps"
+    port = parts.port or (993 if ssl else 143)
+    folder = unquote(parts.path.lstrip("/")) or "INBOX"
+    return (
+        parts.hostname or "localhost",
+        port,
+        ssl,
+        unquote(parts.username or ""),
+        unquote(parts.password or ""),
+        folder,
+    )

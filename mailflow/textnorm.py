@@ -1,0 +1,42 @@
+"""Text folding for matching: case, accents, reply prefixes, punctuation."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+_PREFIX = re.compile(
+    r"^\s*(?:(?:re|rv|res|resp|fw|fwd|fwrd|enc|tr|aw|wg|sv|vs|rif|antw|r|i|ref)\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*"
+    r"|\[[^\]]{0,40}\]\s*|\((?:externo|external|sin asunto)\)\s*)+",
+    re.IGNORECASE,
+)
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+
+STOPWORDS = frozenset(
+    "de del la el los las mi mis y e a al para por en su sus un una n no nro num numero o con "
+    "sr sra srs senor senora senores le les lo me se que es".split()
+)
+
+
+@lru_cache(maxsize=4096)
+def fold(text: str) -> str:
+    """Lower-case, strip accents (ñ → n), keep letters and digits separated by single spaces."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return _NON_WORD.sub(" ", stripped).strip()
+
+
+def strip_reply_prefixes(subject: str) -> str:
+    """Remove stacked reply/forward prefixes and bracketed tags: 'RE: RV: [EXT] Foo' → 'Foo'."""
+    previous = None
+    current = subject.strip()
+    while previous != current:
+        previous = current
+        current = _PREFIX.sub("", current, count=1).strip()
+    return current
+
+
+def tokens(text: str) -> tuple[str, ...]:
+    """Folded words without stop words or pure numbers."""
+    return tuple(w for w in fold(text).split() if w not in STOPWORDS and not w.isdigit())
