@@ -1,0 +1,274 @@
+"""Case lifecycles as data: load, validate and run `state_machines/*.yaml` with `transitions`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from transitions import EventData, Machine
+
+from mailflow.errors import DefinitionError, MailflowError
+from mailflow.yamlsource import load_yaml
+
+ACTORS = ("system", "staff", "any")
+SLA_MODES = ("running", "paused", "stopped")
+DOCUMENT_KINDS = ("cargo", "oficio", "autorizacion_viaje", "constancia")
+ROLES = ("staff", "manager")
+PLAIN_EFFECTS = (
+    "start_clock",
+    "pause_clock",
+    "resume_clock",
+    "stop_clock",
+    "open_subsanacion_window",
+)
+ARG_EFFECTS = ("send_reply", "issue_document", "assign", "notify", "flag")
+TOP_KEYS = {"id", "version", "description", "initial", "states", "transitions"}
+STATE_KEYS = {"name", "label", "final", "sla"}
+TRANSITION_KEYS = {"event", "source", "dest", "guard", "effects", "label", "actor"}
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class GuardContext:
+    """What the caller knows about the case when firing an event; guards only read it.
+
+    `signature_status` is one of valid/untrusted/invalid/unsigned/absent; `documents` are the
+    document kinds the procedure's rule issues (e.g. {"oficio", "autorizacion_viaje"}).
+    """
+
+    actor: str = "system"
+    requirements_complete: bool = False
+    signature_required: bool = False
+    signature_status: str = "absent"
+    extemporaneo: bool = False
+    subsanacion_expired: bool = False
+    documents: frozenset[str] = frozenset()
+
+
+def _signature_ok(ctx: GuardContext) -> bool:
+    return not ctx.signature_required or ctx.signature_status == "valid"
+
+
+GUARDS: dict[str, Callable[[GuardContext], bool]] = {
+    "requirements_complete": lambda ctx: ctx.requirements_complete,
+    "requirements_missing": lambda ctx: not ctx.requirements_complete,
+    "signature_valid": _signature_ok,
+    "signature_not_valid": lambda ctx: not _signature_ok(ctx),
+    "is_extemporaneo": lambda ctx: ctx.extemporaneo,
+    "not_extemporaneo": lambda ctx: not ctx.extemporaneo,
+    "staff_only": lambda ctx: ctx.actor == "staff",
+    "subsanacion_window_open": lambda ctx: not ctx.subsanacion_expired,
+    "subsanacion_window_expired": lambda ctx: ctx.subsanacion_expired,
+    "issues_autorizacion_viaje": lambda ctx: "autorizacion_viaje" in ctx.documents,
+}
+"""The closed guard vocabulary (`signature_valid` also holds when no signature is required)."""
+
+
+@dataclass(frozen=True)
+class StateDef:
+    """One state of a lifecycle; `sla` says whether the deadline clock runs while in it."""
+
+    name: str
+    label: str
+    final: bool = False
+    sla: str | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Effect:
+    """One effect to perform after a transition (`kind` from the closed vocabulary)."""
+
+    kind: str
+    arg: str | None = None
+
+
+@dataclass(frozen=True)
+class TransitionDef:
+    """One `transitions:` entry, with `*` expanded to the non-final states."""
+
+    event: str
+    sources: tuple[str, ...]
+    dest: str
+    guards: tuple[str, ...] = ()
+    effects: tuple[Effect, ...] = ()
+    label: str | None = None
+    actor: str = "any"
+    line: int = 0
+
+    def allows(self, actor: str) -> bool:
+        """Whether `actor` (system or staff) may fire this transition at all."""
+        if "staff_only" in self.guards and actor != "staff":
+            return False
+        return self.actor == "any" or self.actor == actor
+
+
+@dataclass(frozen=True)
+class MachineDefinition:
+    """A validated lifecycle definition read from one YAML file."""
+
+    id: str
+    version: int
+    description: str
+    initial: str
+    states: tuple[StateDef, ...]
+    transitions: tuple[TransitionDef, ...]
+    path: Path = field(default=Path(), compare=False)
+
+    @property
+    def events(self) -> tuple[str, ...]:
+        """Event names in order of first appearance."""
+        return tuple(dict.fromkeys(t.event for t in self.transitions))
+
+    def state(self, name: str) -> StateDef:
+        """The state called `name` (KeyError if there is none)."""
+        for state in self.states:
+            if state.name == name:
+                return state
+        raise KeyError(name)
+
+    def is_final(self, state: str) -> bool:
+        """Whether `state` ends the case."""
+        return self.state(state).final
+
+    def allowed_events(self, state: str, actor: str = "any") -> list[TransitionDef]:
+        """Transitions leaving `state` that `actor` may fire (guards are not evaluated here)."""
+        return [
+            t
+            for t in self.transitions
+            if state in t.sources and (actor == "any" or t.allows(actor))
+        ]
+
+
+class IllegalTransition(MailflowError):
+    """An event that the case's current state (or its guards) does not allow."""
+
+    def __init__(self, event: str, state: str, failed_guards: Iterable[str] = ()) -> None:
+        self.event, self.state, self.failed_guards = event, state, tuple(failed_guards)
+        message = f"El evento {event} no está permitido en el estado {state}"
+        if self.failed_guards:
+            message += f" (no se cumple: {', '.join(self.failed_guards)})"
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class TransitionResult:
+    """What a fired event did: the move and the effects still to perform."""
+
+    event: str
+    source: str
+    dest: str
+    effects: tuple[Effect, ...]
+    transition: TransitionDef
+    final: bool
+
+
+class Lifecycle:
+    """Fires events of one definition on unbound case objects through one shared `Machine`."""
+
+    def __init__(self, definition: MachineDefinition, attribute: str = "state") -> None:
+        self.definition = definition
+        self.attribute = attribute
+        self._finals = {s.name for s in definition.states if s.final}
+        self.machine = Machine(
+            model=None,
+            states=[{"name": s.name, "final": s.final} for s in definition.states],
+            initial=definition.initial,
+            transitions=[_machine_transition(t) for t in definition.transitions],
+            model_attribute=attribute,
+            auto_transitions=False,
+            send_event=True,
+            name=definition.id,
+        )
+
+    def fire(self, obj: Any, event: str, *, context: GuardContext) -> TransitionResult:
+        """Move `obj` (which has a state attribute) by `event`, or raise IllegalTransition."""
+        source = getattr(obj, self.attribute)
+        handler = self.machine.events.get(event)
+        if handler is None or source not in handler.transitions:
+            raise IllegalTransition(event, str(source))
+        fired: list[TransitionDef] = []
+        if not handler.trigger(obj, context=context, fired=fired):
+            raise IllegalTransition(event, source, self._failed_guards(source, event, context))
+        done = fired[-1]
+        dest = getattr(obj, self.attribute)
+        return TransitionResult(event, source, dest, done.effects, done, dest in self._finals)
+
+    def _failed_guards(self, state: str, event: str, ctx: GuardContext) -> list[str]:
+        failed: dict[str, None] = {}
+        for t in self.definition.transitions:
+            if t.event == event and state in t.sources:
+                if not t.allows(ctx.actor):
+                    failed[f"actor {t.actor}"] = None
+                failed.update((g, None) for g in t.guards if not GUARDS[g](ctx))
+        return list(failed)
+
+
+def _check(guards: tuple[str, ...], actor: str, data: EventData) -> bool:
+    ctx: GuardContext = data.kwargs["context"]
+    if actor != "any" and ctx.actor != actor:
+        return False
+    return all(GUARDS[g](ctx) for g in guards)
+
+
+def _record(transition: TransitionDef, data: EventData) -> None:
+    data.kwargs["fired"].append(transition)
+
+
+def _machine_transition(t: TransitionDef) -> dict[str, Any]:
+    return {
+        "trigger": t.event,
+        "source": list(t.sources),
+        "dest": t.dest,
+        "conditions": [partial(_check, t.guards, t.actor)],
+        "after": [partial(_record, t)],
+    }
+
+
+def build_lifecycles(definitions: dict[str, MachineDefinition]) -> dict[str, Lifecycle]:
+    """One Lifecycle per definition, keyed by id."""
+    return {key: Lifecycle(defn) for key, defn in definitions.items()}
+
+
+def to_mermaid(defn: MachineDefinition) -> str:
+    """A Mermaid `stateDiagram-v2` of the definition, for staff documentation."""
+    out = ["stateDiagram-v2", f"    [*] --> {defn.initial}"]
+    out += [f'    state "{_clean(s.label)}" as {s.name}' for s in defn.states]
+    for t in defn.transitions:
+        text = _clean(t.label or t.event)
+        if t.guards:
+            text += f" [{', '.join(t.guards)}]"
+        out += [f"    {src} --> {t.dest}: {text}" for src in t.sources]
+    out += [f"    {s.name} --> [*]" for s in defn.states if s.final]
+    return "\n".join(out) + "\n"
+
+
+def _clean(text: str) -> str:
+    return re.sub(r'[:;"#{}\n]', " ", text).strip()
+
+
+def load_machines(directory: Path, templates_dir: Path) -> dict[str, MachineDefinition]:
+    """Load and validate every `*.yaml` in `directory`; raise DefinitionError on any problem."""
+    found: dict[str, MachineDefinition] = {}
+    files = sorted(directory.glob("*.yaml"))
+    if not files:
+        raise DefinitionError(f"{directory}: no hay definiciones de ciclo de vida (*.yaml)")
+    for path in files:
+        defn = load_machine(path, templates_dir)
+        if defn.id in found:
+            raise DefinitionError(
+                f"{path}:1: el id {defn.id!r} ya está definido en {found[defn.id].path}"
+            )
+        found[defn.id] = defn
+    return found
+
+
+def load_machine(path: Path, templates_dir: Path) -> MachineDefinition:
+    """Load and validate one definition file; every problem is reported as `file:line: ...`."""
+    from mailflow.machine_check import check_definition
+
+    return check_definition(load_yaml(path), templates_dir)
