@@ -1,0 +1,87 @@
+"""`mailflow check`: decide sample messages with no side effects and present the result."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from mailflow.app import App
+from mailflow.decision import Decision
+from mailflow.parse import parse_message
+
+MAX_FILE_BYTES = 64 * 1024 * 1024
+
+
+def check_bytes(app: App, raw: bytes, *, now: dt.datetime | None = None) -> Decision:
+    """Decide one raw message; the receipt time is its Date header, else `now`."""
+    limits = app.settings.limits
+    msg = parse_message(
+        raw,
+        max_parts=limits.max_parts,
+        max_attachment_bytes=limits.max_attachment_bytes,
+        max_text_chars=limits.max_text_chars,
+    )
+    received = msg.date or now or dt.datetime.now(dt.UTC)
+    return app.intake.decide(msg, received=received)
+
+
+def check_files(app: App, files: Iterable[Path]) -> list[dict[str, Any]]:
+    """One JSON-ready row per file; unreadable files get a review row, never an exception."""
+    rows: list[dict[str, Any]] = []
+    for path in files:
+        try:
+            size = path.stat().st_size
+            if size > MAX_FILE_BYTES:
+                raise OSError(f"archivo demasiado grande ({size} bytes)")
+            raw = path.read_bytes()
+        except OSError as exc:
+            rows.append(_unreadable(path, f"No se pudo leer el archivo: {exc.strerror or exc}"))
+            continue
+        try:
+            decision = check_bytes(app, raw)
+        except Exception as exc:  # a bug must not hide the other files' results
+            rows.append(_unreadable(path, f"Error interno al procesar el mensaje: {exc!r}"))
+            continue
+        rows.append({"file": str(path), **decision.as_json()})
+    return rows
+
+
+def _unreadable(path: Path, reason: str) -> dict[str, Any]:
+    return {
+        "file": str(path),
+        "tramite": None,
+        "disposition": "review",
+        "confidence": 0.0,
+        "fields": {},
+        "missing": [],
+        "invalid": {},
+        "signature": {"status": "absent"},
+        "flags": [],
+        "topic": None,
+        "rules": [],
+        "reasons": [reason],
+    }
+
+
+def render_table(rows: list[dict[str, Any]]) -> str:
+    """A readable summary for people: one block per message."""
+    out: list[str] = []
+    for row in rows:
+        out.append(f"{row['file']}")
+        out.append(f"  decisión : {row['disposition']}")
+        out.append(f"  trámite  : {row['tramite'] or '—'}  (confianza {row['confidence']:.0%})")
+        out.append(f"  firma    : {row['signature']['status']}")
+        if row["fields"]:
+            out.append("  datos    : " + "; ".join(f"{k}={v}" for k, v in row["fields"].items()))
+        if row["missing"]:
+            out.append("  faltan   : " + ", ".join(row["missing"]))
+        for reason in row["reasons"]:
+            out.append(f"  · {reason}")
+        out.append("")
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["disposition"]] = counts.get(row["disposition"], 0) + 1
+    out.append("Total: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return "\n".join(out)

@@ -1,0 +1,64 @@
+"""The intake decision for one message: disposition, tramite, fields, missing items, reasons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Disposition = Literal["accept", "observe", "review", "ignore", "inform"]
+DISPOSITIONS: tuple[Disposition, ...] = ("accept", "observe", "review", "ignore", "inform")
+
+SIGNED_DOCUMENT = "documento_firmado"  # missing-item id for the signed document itself
+
+
+@dataclass(frozen=True)
+class SignatureSummary:
+    """What the signature check found, in the shape of the public JSON contract."""
+
+    status: str  # valid | untrusted | invalid | unsigned | absent
+    signer: str | None = None
+    reason: str = ""
+    filename: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"status": self.status}
+        if self.signer:
+            out["signer"] = self.signer
+        if self.filename:
+            out["file"] = self.filename
+        if self.reason:
+            out["reason"] = self.reason
+        return out
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Everything intake decided about one message, and why."""
+
+    disposition: Disposition
+    tramite: str | None
+    reasons: tuple[str, ...]
+    confidence: float = 0.0
+    fields: dict[str, str] = field(default_factory=dict)
+    invalid: dict[str, str] = field(default_factory=dict)
+    missing: tuple[str, ...] = ()
+    signature: SignatureSummary = SignatureSummary("absent")
+    flags: tuple[str, ...] = ()
+    sources: dict[str, str] = field(default_factory=dict)
+    topic: str | None = None
+    rule_hits: tuple[str, ...] = ()  # names of the automatic-mail rules that matched
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "tramite": self.tramite,
+            "disposition": self.disposition,
+            "confidence": round(self.confidence, 3),
+            "fields": dict(self.fields),
+            "missing": list(self.missing),
+            "invalid": dict(self.invalid),
+            "signature": self.signature.as_json(),
+            "flags": list(self.flags),
+            "topic": self.topic,
+            "rules": list(self.rule_hits),
+            "reasons": list(self.reasons),
+        }
