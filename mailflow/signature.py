@@ -1,0 +1,240 @@
+"""Offline verification of the digital signatures in attached PDFs (pyhanko)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import re
+from collections.abc import Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from asn1crypto.x509 import Certificate
+from pyhanko.keys import load_certs_from_pemder_data
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation import async_validate_pdf_signature
+from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
+from pyhanko.sign.validation.settings import KeyUsageConstraints
+from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
+from pyhanko_certvalidator import ValidationContext
+
+from mailflow.errors import ConfigError
+
+# pyhanko logs a full traceback for every ordinary validation failure (tampered file, unknown CA).
+for _name in ("pyhanko", "pyhanko_certvalidator"):
+    logging.getLogger(_name).setLevel(logging.CRITICAL)
+
+VALID, UNTRUSTED, INVALID, UNSIGNED, ABSENT = "valid", "untrusted", "invalid", "unsigned", "absent"
+_SEVERITY = {INVALID: 0, UNTRUSTED: 1, VALID: 2}
+_KEY_USAGE = KeyUsageConstraints(key_usage={"digital_signature", "non_repudiation"})
+_MODIFIED = "el documento fue modificado después de firmarse"
+_SIGNATURE_MARKERS = re.compile(
+    rb"/ByteRange\s*\[|/Type\s*/Sig\b|/SubFilter\s*/(?:adbe\.pkcs7|ETSI\.)|/Contents\s*<[0-9a-fA-F]{64}"
+)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SignatureReport:
+    """What the signatures of one attachment (or a set of attachments) amount to."""
+
+    status: str  # valid | untrusted | invalid | unsigned | absent
+    signer: str | None
+    reason: str
+    details: tuple[str, ...] = ()
+    filename: str | None = None
+    signed_at: datetime | None = None
+
+
+def verify_pdf_signatures(
+    data: bytes, *, trust_roots: Sequence[Certificate], filename: str | None = None
+) -> SignatureReport:
+    """Verify every signature in one PDF; safe to call from inside a running event loop."""
+    return _run(averify_pdf_signatures(data, trust_roots=trust_roots, filename=filename))
+
+
+def verify_attachments(
+    pdfs: Sequence[tuple[str, bytes]], trust_roots: Sequence[Certificate]
+) -> SignatureReport:
+    """One report for all attached PDFs: the worst signed one, else unsigned, else absent."""
+    return _run(averify_attachments(pdfs, trust_roots))
+
+
+async def averify_attachments(
+    pdfs: Sequence[tuple[str, bytes]], trust_roots: Sequence[Certificate]
+) -> SignatureReport:
+    """Async variant of `verify_attachments`."""
+    if not pdfs:
+        return SignatureReport(ABSENT, None, "no se adjuntó ningún documento PDF")
+    reports = [
+        await averify_pdf_signatures(data, trust_roots=trust_roots, filename=name)
+        for name, data in pdfs
+    ]
+    signed = [report for report in reports if report.status in _SEVERITY]
+    if not signed:
+        names = ", ".join(name for name, _ in pdfs)
+        return SignatureReport(UNSIGNED, None, f"ningún PDF adjunto está firmado ({names})")
+    worst = min(signed, key=lambda report: _SEVERITY[report.status])
+    others = tuple(f"{r.filename}: {r.status}" for r in reports if r is not worst)
+    return SignatureReport(
+        worst.status,
+        worst.signer,
+        worst.reason,
+        worst.details + others,
+        worst.filename,
+        worst.signed_at,
+    )
+
+
+async def averify_pdf_signatures(
+    data: bytes, *, trust_roots: Sequence[Certificate], filename: str | None = None
+) -> SignatureReport:
+    """Async variant of `verify_pdf_signatures`; never raises."""
+    try:
+        reader = PdfFileReader(io.BytesIO(data), strict=False)
+        embedded = list(reader.embedded_regular_signatures)
+    except Exception as exc:  # pyhanko cannot parse it: judge by the raw markers
+        if _SIGNATURE_MARKERS.search(data):
+            return SignatureReport(
+                INVALID,
+                None,
+                "la firma está dañada: el PDF no se puede leer",
+                (_describe(exc),),
+                filename,
+            )
+        return SignatureReport(
+            UNSIGNED,
+            None,
+            "el PDF no tiene firma digital (no se pudo leer)",
+            (_describe(exc),),
+            filename,
+        )
+    if not embedded:
+        return SignatureReport(UNSIGNED, None, "el PDF no tiene firma digital", (), filename)
+    trailing = _trailing_data(reader, data)
+    reports = [await _verify_one(sig, trust_roots, trailing, filename) for sig in embedded]
+    return min(reports, key=lambda report: _SEVERITY[report.status])
+
+
+async def _verify_one(
+    sig: EmbeddedPdfSignature,
+    trust_roots: Sequence[Certificate],
+    trailing: int,
+    filename: str | None,
+) -> SignatureReport:
+    field = f"campo de firma {sig.field_name}"
+    try:
+        context = ValidationContext(trust_roots=list(trust_roots), allow_fetching=False)
+        status = await async_validate_pdf_signature(sig, context, key_usage_settings=_KEY_USAGE)
+    except Exception as exc:
+        return SignatureReport(
+            INVALID,
+            None,
+            "la firma está dañada o no se puede verificar",
+            (field, _describe(exc)),
+            filename,
+        )
+    signer = _common_name(status)
+    signed_at = status.signer_reported_dt
+    if status.timestamp_validity is not None:
+        signed_at = status.timestamp_validity.timestamp
+    details = (field, *_findings(status))
+    status_name, reason = _judge(status, trailing, signer)
+    if trailing:
+        details += (f"{trailing} bytes agregados después del final del documento",)
+    return SignatureReport(status_name, signer, reason, details, filename, signed_at)
+
+
+def _judge(status: PdfSignatureStatus, trailing: int, signer: str | None) -> tuple[str, str]:
+    if not (status.intact and status.valid):
+        return INVALID, "la firma no corresponde al contenido: el documento fue alterado"
+    if trailing or status.coverage is None:
+        return INVALID, _MODIFIED
+    if status.coverage < SignatureCoverageLevel.ENTIRE_REVISION:
+        return INVALID, _MODIFIED
+    if not (status.docmdp_ok or status.modification_level is None) or not status.seed_value_ok:
+        return INVALID, _MODIFIED
+    if status.revoked:
+        return INVALID, f"el certificado de {signer or 'el firmante'} fue revocado"
+    if not status.bottom_line:
+        return UNTRUSTED, (
+            f"la firma está intacta, pero el certificado de {signer or 'el firmante'} "
+            "no proviene de una autoridad de confianza"
+        )
+    return VALID, f"firma válida de {signer or 'firmante sin nombre'}"
+
+
+def _findings(status: PdfSignatureStatus) -> tuple[str, ...]:
+    coverage = status.coverage.name if status.coverage else "desconocida"
+    level = status.modification_level
+    found = [f"cobertura: {coverage}", f"modificaciones: {level.name if level else 'desconocidas'}"]
+    if status.trust_problem_indic is not None:
+        found.append(f"confianza: {status.trust_problem_indic.standard_name}")
+    if status.diff_result is not None and not hasattr(status.diff_result, "modification_level"):
+        found.append(f"cambio no permitido: {_first_line(status.diff_result)}")
+    return tuple(found)
+
+
+def _trailing_data(reader: PdfFileReader, data: bytes) -> int:
+    """Count non-blank bytes after the %%EOF that ends the file's last revision."""
+    try:
+        xrefs = reader.xrefs
+        end = xrefs.get_xref_container_info(xrefs.total_revisions - 1).end_location
+    except Exception:
+        return 0
+    eof = data.find(b"%%EOF", end)
+    if eof < 0:
+        return 0
+    return len(data[eof + 5 :].strip(b" \t\r\n\f\0"))
+
+
+def _common_name(status: PdfSignatureStatus) -> str | None:
+    try:
+        names = status.signing_cert.subject.native
+    except Exception:
+        return None
+    name = names.get("common_name") if isinstance(names, dict) else None
+    return str(name) if name else None
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {_first_line(exc)}"
+
+
+def _first_line(value: object) -> str:
+    lines = str(value).splitlines()
+    return lines[0][:200] if lines else ""
+
+
+def load_trust_roots(paths: Sequence[Path]) -> list[Certificate]:
+    """Load trusted CA certificates from PEM (one or several per file) or DER files."""
+    roots: list[Certificate] = []
+    for path in paths:
+        try:
+            certs = list(load_certs_from_pemder_data(Path(path).read_bytes()))
+            for cert in certs:
+                _ = cert.native  # asn1crypto parses lazily: force it so bad files fail here
+        except OSError as exc:
+            raise ConfigError(
+                f"{path}: no se puede leer el certificado raíz ({exc.strerror})"
+            ) from exc
+        except Exception as exc:
+            raise ConfigError(f"{path}: no es un certificado PEM o DER válido ({exc})") from exc
+        if not certs:
+            raise ConfigError(f"{path}: el archivo no contiene ningún certificado")
+        roots.extend(certs)
+    return roots
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro` to completion, in a worker thread when an event loop is already running."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailflow-firma") as pool:
+        return pool.submit(asyncio.run, coro).result()
