@@ -5,12 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+import jinja2
+
 from mailflow.catalogue import Catalogue, load_catalogue
 from mailflow.classify import Classifier
 from mailflow.config import Settings
+from mailflow.db import Database
 from mailflow.dias_habiles import Calendario
 from mailflow.fields import FieldVocabulary, load_field_vocabulary
+from mailflow.errors import DefinitionError
 from mailflow.intake import Intake
+from mailflow.machines import Lifecycle, MachineDefinition, build_lifecycles, load_machines
 from mailflow.signature import load_trust_roots
 
 FIELDS_FILE = "fields.yaml"
@@ -54,6 +59,41 @@ class App:
             pdf_seconds=s.limits.pdf_seconds,
         )
 
+    @cached_property
+    def machines(self) -> dict[str, MachineDefinition]:
+        return load_machines(self.settings.state_machines_dir, self.settings.templates_dir)
+
+    @cached_property
+    def lifecycles(self) -> dict[str, Lifecycle]:
+        return build_lifecycles(self.machines)
+
+    @cached_property
+    def templates(self) -> jinja2.Environment:
+        """Jinja2 environment rooted at templates/ (replies/, documents/, web/)."""
+        return jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(self.settings.templates_dir)),
+            undefined=jinja2.StrictUndefined,
+            autoescape=jinja2.select_autoescape(["html"]),
+            keep_trailing_newline=True,
+        )
+
+    @cached_property
+    def database(self) -> Database:
+        return Database(self.settings.effective_database_url)
+
     def validate(self) -> None:
         """Load every definition now so a bad one fails at start-up, not on the first message."""
         _ = self.intake
+        for tramite in self.catalogue:
+            if tramite.machine not in self.machines:
+                raise DefinitionError(
+                    f"{self.settings.rules_dir / (tramite.id + '.yaml')}: la máquina de estados "
+                    f"{tramite.machine!r} no existe en {self.settings.state_machines_dir}"
+                )
+        mailboxes = {m.name for m in self.settings.mailboxes}
+        for tramite in self.catalogue:
+            if mailboxes and tramite.mailbox not in mailboxes:
+                raise DefinitionError(
+                    f"{self.settings.rules_dir / (tramite.id + '.yaml')}: el buzón "
+                    f"{tramite.mailbox!r} no está en mailboxes de la configuración"
+                )
