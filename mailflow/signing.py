@@ -1,0 +1,143 @@
+"""The institution's signature on issued documents: PAdES with a visible stamp (pyhanko)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.text import TextBoxStyle
+from pyhanko.sign import fields, signers
+from pyhanko.sign.signers.pdf_signer import PdfSigner
+from pyhanko.stamp import TextStampStyle
+
+from mailflow.config import Settings
+from mailflow.errors import ConfigError
+
+FIELD_NAME = "FirmaInstitucional"
+DEMO_PASSWORD_FILE = "signer-password.txt"
+_RESERVED = 16384  # bytes kept for the CMS blob: skips pyhanko's trial signature
+_STAMP = TextStampStyle(
+    stamp_text="Firmado digitalmente por:\n%(firmante)s\nFecha: %(ts)s",
+    timestamp_format="%d/%m/%Y %H:%M:%S %Z",
+    text_box_style=TextBoxStyle(font_size=7, leading=9),
+    border_width=1,
+    background=None,
+)
+
+
+@dataclass(frozen=True)
+class SignatureField:
+    """The visible signature's place: 0-based page and (x1, y1, x2, y2) in PDF points."""
+
+    page: int
+    box: tuple[int, int, int, int]
+
+
+class DocumentSigner:
+    """The institution's key, loaded once, signing any number of PDFs."""
+
+    def __init__(self, signer: signers.SimpleSigner, *, reason: str, location: str) -> None:
+        self._signer = signer
+        # The stamp's simple font has no em dash: print it as a hyphen.
+        self._stamp_name = self.subject.replace("—", "-").replace("–", "-")
+        self.reason = reason
+        self.location = location
+
+    @classmethod
+    def from_pkcs12(
+        cls, path: Path, password: str | None, *, reason: str = "", location: str = ""
+    ) -> DocumentSigner:
+        """Load a PKCS#12 file (key, certificate and its chain); a clear error if it fails."""
+        if not path.exists():
+            raise ConfigError(f"signing.pkcs12: el archivo {path} no existe")
+        try:
+            loaded = signers.SimpleSigner.load_pkcs12(
+                str(path), passphrase=password.encode() if password else None
+            )
+        except (ValueError, OSError) as exc:
+            loaded = None
+            detail = str(exc)
+        else:
+            detail = ""
+        if loaded is None:
+            raise ConfigError(
+                f"signing.pkcs12: no se pudo abrir {path} (¿contraseña correcta?) {detail}".strip()
+            )
+        return cls(loaded, reason=reason, location=location)
+
+    @property
+    def subject(self) -> str:
+        """The signer certificate's common name."""
+        cert = self._signer.signing_cert
+        return str(cert.subject.native.get("common_name", "")) if cert else ""
+
+    def _pdf_signer(self, where: SignatureField) -> PdfSigner:
+        meta = signers.PdfSignatureMetadata(
+            field_name=FIELD_NAME,
+            subfilter=fields.SigSeedSubFilter.PADES,
+            reason=self.reason or None,
+            location=self.location or None,
+        )
+        spec = fields.SigFieldSpec(FIELD_NAME, on_page=where.page, box=where.box)
+        return PdfSigner(meta, signer=self._signer, stamp_style=_STAMP, new_field_spec=spec)
+
+    async def async_sign(self, pdf: bytes, where: SignatureField) -> bytes:
+        """Sign inside a running event loop (pyhanko's async API)."""
+        writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+        out = await self._pdf_signer(where).async_sign_pdf(
+            writer,
+            output=io.BytesIO(),
+            bytes_reserved=_RESERVED,
+            appearance_text_params={"firmante": self._stamp_name},
+        )
+        return bytes(out.getvalue())
+
+    def sign(self, pdf: bytes, where: SignatureField) -> bytes:
+        """Sign from synchronous code; also safe when called from inside an event loop."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.async_sign(pdf, where))
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, self.async_sign(pdf, where)).result()
+
+
+def signer_from_settings(
+    settings: Settings, env: Mapping[str, str] | None = None
+) -> DocumentSigner:
+    """The signer named by `signing.pkcs12`, password from the env var `signing.password_env`.
+
+    Without `signing.pkcs12`, the demo files of `mailflow keys demo` (<data_dir>/keys) are used,
+    and their password file stands in for the environment variable.
+    """
+    env = os.environ if env is None else env
+    path = settings.signing.pkcs12
+    password = env.get(settings.signing.password_env)
+    if path is None:
+        path = settings.data_dir / "keys" / "signer.p12"
+        if not path.exists():
+            raise ConfigError(
+                "signing.pkcs12 no está configurado; ejecute `mailflow keys demo` "
+                "o indique el certificado de la institución"
+            )
+        demo_password = path.with_name(DEMO_PASSWORD_FILE)
+        if password is None and demo_password.exists():
+            password = demo_password.read_text(encoding="utf-8").strip()
+    if password is None:
+        raise ConfigError(
+            f"signing: falta la contraseña del certificado en la variable de entorno "
+            f"{settings.signing.password_env}"
+        )
+    institution = settings.institution
+    return DocumentSigner.from_pkcs12(
+        path,
+        password,
+        reason=f"Documento emitido por la {institution.name}",
+        location=institution.city,
+    )

@@ -1,0 +1,54 @@
+"""The web application: a Starlette app assembled from route groups (public pages, staff desk)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
+
+from mailflow.config import Settings
+from mailflow.db import Database
+
+
+@dataclass(frozen=True)
+class WebContext:
+    """What every route group needs: settings, database and the web templates."""
+
+    settings: Settings
+    db: Database
+    templates: jinja2.Environment
+
+
+RouteGroup = Callable[[WebContext], Sequence[BaseRoute]]
+
+
+def web_templates(settings: Settings) -> jinja2.Environment:
+    """Jinja2 environment over <templates_dir>/web, HTML autoescaped."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(settings.templates_dir / "web"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def default_groups() -> list[RouteGroup]:
+    """The route groups of a full installation (the staff desk adds its own here)."""
+    from mailflow.web import verify
+
+    return [verify.routes]
+
+
+def create_app(
+    settings: Settings, db: Database, groups: Sequence[RouteGroup] | None = None
+) -> Starlette:
+    """Build the web app from `groups` (default: default_groups())."""
+    context = WebContext(settings, db, web_templates(settings))
+    routes: list[BaseRoute] = []
+    for group in default_groups() if groups is None else groups:
+        routes.extend(group(context))
+    app = Starlette(routes=routes)
+    app.state.mailflow = context
+    return app

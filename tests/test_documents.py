@@ -1,0 +1,209 @@
+"""Issued documents: readable, signed by the institution, QR-verifiable, numbered, stored once."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import io
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pyhanko.sign.validation.status import SignatureCoverageLevel
+from pypdf import PdfReader
+from starlette.testclient import TestClient
+
+from mailflow.config import Settings
+from mailflow.db import Database
+from mailflow.documents import load_templates
+from mailflow.errors import ConfigError
+from mailflow.issuing import issue_document
+from mailflow.keys import keys_demo
+from mailflow.pki import DemoPki, create_demo_pki
+from mailflow.signing import DocumentSigner, SignatureField, signer_from_settings
+from mailflow.web import create_app
+from tests.documents_helpers import (
+    CAMPOS,
+    NOW,
+    OUT,
+    PUBLIC_URL,
+    RECURSO_SHA,
+    add_case,
+    case_data,
+    make_settings,
+    page_png,
+    qr_texts,
+    validate,
+)
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> DemoPki:
+    return create_demo_pki(tmp_path_factory.mktemp("keys"))
+
+
+@pytest.fixture(scope="module")
+def signer(pki: DemoPki) -> DocumentSigner:
+    return DocumentSigner.from_pkcs12(pki.signer_p12, pki.signer_password)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path / "data")
+
+
+@pytest.fixture
+def client(settings: Settings, sqlite_db: Database) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, sqlite_db)) as test_client:
+        yield test_client
+
+
+EXPECTED = {
+    "cargo": ["CARGO DE RECEPCIÓN", "Recurso de Reconsideración", RECURSO_SHA, "10:30"],
+    "oficio": [
+        "OFICIO N° 000001-2026-CEPR/MRE",
+        "Superintendencia Nacional de Migraciones",
+        "Prórroga de residencia",
+        "venezolana",
+        "001234567",
+    ],
+    "autorizacion_viaje": [
+        "AUTORIZACIÓN DE VIAJE",
+        "Bogotá, Colombia",
+        "del 01/12/2026 al 20/12/2026",
+    ],
+}
+
+
+@pytest.mark.parametrize("kind", ["cargo", "oficio", "autorizacion_viaje"])
+def test_document_is_readable_signed_and_its_qr_confirms_it(
+    kind: str,
+    settings: Settings,
+    sqlite_db: Database,
+    signer: DocumentSigner,
+    pki: DemoPki,
+    client: TestClient,
+) -> None:
+    with sqlite_db.session() as session:
+        case = add_case(session, kind)
+        doc = issue_document(
+            session, settings, case_data(case, kind), kind, "emision", NOW, signer=signer
+        )
+    pdf_path = settings.data_dir / doc.path
+    assert pdf_path == settings.data_dir / "documents" / doc.sha256[:2] / f"{doc.sha256}.pdf"
+    pdf = pdf_path.read_bytes()
+
+    text = PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+    for expected in [
+        *EXPECTED[kind],
+        "EXP-2026-000123",
+        CAMPOS["nombres_apellidos"],
+        "Lima, 23 de noviembre de 2026",
+        doc.verification_code[:5],
+    ]:
+        assert expected in text, f"{expected!r} missing from the {kind} PDF"
+
+    status = validate(pdf, pki)
+    assert status.bottom_line and status.intact and status.valid and status.trusted
+    assert status.coverage == SignatureCoverageLevel.ENTIRE_FILE
+
+    png = page_png(pdf_path, OUT / kind)
+    (url,) = qr_texts(png)
+    assert url == f"{PUBLIC_URL}/verificar/{doc.verification_code}"
+    page = client.get(url.removeprefix(PUBLIC_URL))
+    assert page.status_code == 200
+    assert "Documento válido" in page.text and "no válido" not in page.text
+    assert doc.number is not None and doc.number in page.text
+    assert "Ma*** Jo** Pé*** Gó***" in page.text and "Pérez" not in page.text
+
+
+def test_modified_copy_fails_signature_validation(
+    settings: Settings, sqlite_db: Database, signer: DocumentSigner, pki: DemoPki
+) -> None:
+    with sqlite_db.session() as session:
+        case = add_case(session, "oficio")
+        doc = issue_document(
+            session, settings, case_data(case, "oficio"), "oficio", "e", NOW, signer=signer
+        )
+    pdf = (settings.data_dir / doc.path).read_bytes()
+    assert b"(mailflow)" in pdf  # the /Creator string, inside the signed byte range
+    forged = pdf.replace(b"(mailflow)", b"(mailfl0w)", 1)
+    assert len(forged) == len(pdf)
+    status = validate(forged, pki)
+    assert not status.intact and not status.bottom_line
+
+
+def test_oficios_take_consecutive_numbers_and_reissue_returns_the_stored_document(
+    settings: Settings, sqlite_db: Database, signer: DocumentSigner
+) -> None:
+    with sqlite_db.session() as session:
+        case = add_case(session, "oficio")
+        data = case_data(case, "oficio")
+        first = issue_document(session, settings, data, "oficio", "prorroga", NOW, signer=signer)
+        second = issue_document(
+            session,
+            settings,
+            data,
+            "oficio",
+            "duplicado",
+            NOW,
+            signer=signer,
+            oficio_prefix="CEPR/XYZ",
+        )
+    assert (first.number, second.number) == ("000001-2026-CEPR/MRE", "000002-2026-CEPR/XYZ")
+    stored = (settings.data_dir / first.path).read_bytes()
+    later = NOW + dt.timedelta(days=3)
+    with sqlite_db.session() as session:
+        again = issue_document(session, settings, data, "oficio", "prorroga", later, signer=signer)
+        third = issue_document(session, settings, data, "oficio", "otro", later, signer=signer)
+    assert (again.id, again.sha256, again.number) == (first.id, first.sha256, first.number)
+    assert (settings.data_dir / again.path).read_bytes() == stored
+    assert third.number == "000003-2026-CEPR/MRE"  # re-issuing took no number
+    assert len({first.verification_code, second.verification_code, third.verification_code}) == 3
+
+
+def test_signing_inside_a_running_event_loop(signer: DocumentSigner, pki: DemoPki) -> None:
+    from tests.pdfs import make_pdf
+
+    plain = make_pdf(["Prueba de firma"])
+    where = SignatureField(0, (100, 100, 330, 158))
+
+    async def both() -> tuple[bytes, bytes]:
+        return await signer.async_sign(plain, where), signer.sign(plain, where)
+
+    for signed in asyncio.run(both()):
+        assert validate(signed, pki).bottom_line
+
+
+def test_bad_template_is_reported_with_its_file(tmp_path: Path) -> None:
+    source = Path(__file__).resolve().parents[1] / "templates" / "documents"
+    for path in source.glob("*.yaml"):
+        shutil.copy(path, tmp_path / path.name)
+    (tmp_path / "oficio.yaml").write_text("kind: oficio\ntitle: 'OFICIO {{ numero '\n")
+    with pytest.raises(ConfigError, match=r"oficio\.yaml.*OFICIO"):
+        load_templates(tmp_path)
+    (tmp_path / "oficio.yaml").write_text("kind: oficio\ntitle: x\nparrafos: []\n")
+    with pytest.raises(ConfigError, match=r"oficio\.yaml.*parrafos"):
+        load_templates(tmp_path)
+    (tmp_path / "oficio.yaml").unlink()
+    with pytest.raises(ConfigError, match="faltan plantillas de documento: oficio"):
+        load_templates(tmp_path)
+
+
+def test_keys_demo_is_idempotent_and_feeds_the_signer(settings: Settings) -> None:
+    message = keys_demo(settings)
+    keys = settings.data_dir / "keys"
+    assert "creados" in message and str(keys / "signer.p12") in message
+    p12 = (keys / "signer.p12").read_bytes()
+    assert "ya existían" in keys_demo(settings)
+    assert (keys / "signer.p12").read_bytes() == p12
+    assert "Mesa de Partes" in signer_from_settings(settings, env={}).subject
+    wrong = {settings.signing.password_env: "incorrecta"}
+    with pytest.raises(ConfigError, match="no se pudo abrir"):
+        signer_from_settings(settings, env=wrong)
+
+
+def test_signer_without_keys_explains_what_to_do(settings: Settings) -> None:
+    with pytest.raises(ConfigError, match="mailflow keys demo"):
+        signer_from_settings(settings, env={})
