@@ -40,6 +40,25 @@ def _static() -> dict[str, Expect]:
 
 
 STATIC = _static()
+SAMPLES = {  # samples/*.eml, the README's first command: one per procedure and the usual odd ones
+    "01_actualizacion_datos.eml": Expect("accept", "actualizacion_datos"),
+    "02_cambio_clave.eml": Expect("accept", "cambio_clave"),
+    "03_reconsideracion.eml": Expect("observe", "reconsideracion", ("documento_firmado",)),
+    "04_apelacion.eml": Expect("observe", "apelacion", ("documento_firmado",)),
+    "05_renuncia.eml": Expect("observe", "renuncia", ("documento_firmado",)),
+    "06_prorroga_residencia.eml": Expect("accept", "prorroga_residencia"),
+    "07_duplicado_carne.eml": Expect("accept", "duplicado_carne_extranjeria"),
+    "08_autorizacion_viaje.eml": Expect("observe", "autorizacion_viaje", ("documento_firmado",)),
+    "09_carne_solicitante.eml": Expect("inform", "carne_solicitante"),
+    "10_incompleto.eml": Expect(
+        "observe",
+        "prorroga_residencia",
+        ("sexo", "nacionalidad", "documento_identidad", "fecha_nacimiento"),
+        fields={"carne_extranjeria": "002223334", "telefono": "+51987654321"},
+    ),
+    "11_respuesta_automatica.eml": Expect("ignore", None),
+    "12_fuera_de_catalogo.eml": Expect("review", None),
+}
 
 
 @pytest.fixture(scope="session")
@@ -85,6 +104,12 @@ def test_static_files_all_have_expectations() -> None:
 def test_static_message(name: str, app: App) -> None:
     decision = check_bytes(app, (MAIL / name).read_bytes())
     _assert_decision(decision, STATIC[name])
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_sample_message(name: str, app: App) -> None:
+    assert {p.name for p in (ROOT / "samples").glob("*.eml")} == set(SAMPLES)
+    _assert_decision(check_bytes(app, (ROOT / "samples" / name).read_bytes()), SAMPLES[name])
 
 
 @pytest.mark.parametrize("name", sorted(GENERATED))

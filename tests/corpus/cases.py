@@ -260,6 +260,25 @@ REQS: list[Req] = [
     _req("autorizacion_viaje", 9, 1, "alt", 4, 15, pdf="valid", data_in="pdf"),
     _req("autorizacion_viaje", 10, 0, "letter", 4, 16, pdf="valid",
          invalid={"fecha_salida": "31/04/2026"}),
+    # second round: other writers, layouts and traps
+    _req("actualizacion_datos", 15, 3, "dash", 3, 20, status="refugiado", transfer="base64"),
+    _req("actualizacion_datos", 16, 7, "html_table", 3, 23, omit={"nombres_apellidos"}),
+    _req("cambio_clave", 11, 0, "html_table", 4, 20, omit={"correo"}, anonymous_sender=True),
+    _req("cambio_clave", 12, 1, "form", 4, 21, data_in="pdf", correo_written=True),
+    _req("reconsideracion", 11, 10, "note", 3, 23, pdf="valid", notificacion=("13/03/2026", "2026-03-13")),
+    _req("reconsideracion", 12, 11, "html_table", 3, 24, pdf="unsigned", omit={"documento_identidad"}),
+    _req("apelacion", 11, 9, "form", 4, 27, pdf="valid", subject="RE: RV: [Ext] recurso de apelacion"),
+    _req("apelacion", 12, 8, "dash", 4, 28, pdf="unsigned", invalid={"telefono": "12345"}),
+    _req("renuncia", 11, 3, "dash", 5, 18, pdf="valid", status="solicitante", subject="Desistimiento"),
+    _req("renuncia", 12, 2, "html_div", 5, 19, invalid={"carne_extranjeria": "1234567"}),
+    _req("prorroga_residencia", 11, 10, "note", 6, 16, subject="renovacion de carnet de extranjeria"),
+    _req("prorroga_residencia", 12, 11, "letter", 6, 17, transfer="base64", omit={"sexo", "nacionalidad"}),
+    _req("duplicado_carne_extranjeria", 11, 8, "html_table", 7, 15, denuncia="denuncia_policial.PDF",
+         omit={"carne_extranjeria"}),
+    _req("duplicado_carne_extranjeria", 12, 9, "form", 7, 16, subject="Robo de carné de extranjería",
+         denuncia="denuncia.jpg"),
+    _req("autorizacion_viaje", 11, 11, "form", 4, 20, pdf="valid", subject="PERMISO PARA VIAJAR"),
+    _req("autorizacion_viaje", 12, 10, "note", 4, 21, pdf="untrusted", omit={"motivo"}),
 ]
 
 CASES: list[Case] = [case_of(r) for r in REQS]
