@@ -6,9 +6,9 @@ import re
 import secrets
 from collections.abc import Callable
 
-from reportlab.graphics import renderPDF
-from reportlab.graphics.barcode.qr import QrCodeWidget
-from reportlab.graphics.shapes import Drawing
+import qrcode
+from qrcode.constants import ERROR_CORRECT_M
+from reportlab.lib import colors
 from reportlab.pdfgen.canvas import Canvas
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
@@ -50,9 +50,31 @@ def verification_url(public_url: str, code: str) -> str:
 
 
 def draw_qr(canvas: Canvas, data: str, x: float, y: float, size: float) -> None:
-    """Draw a QR code of `data` with its lower-left corner at (x, y), `size` points wide."""
-    widget = QrCodeWidget(data, barLevel="M", barBorder=2)
-    x0, y0, x1, y1 = widget.getBounds()
-    drawing = Drawing(size, size, transform=[size / (x1 - x0), 0, 0, size / (y1 - y0), -x0, -y0])
-    drawing.add(widget)
-    renderPDF.draw(drawing, canvas, x, y)
+    """Draw a QR code of `data` with its lower-left corner at (x, y), `size` points wide.
+
+    The modules are computed with `qrcode` and drawn as one filled path (a few ms, where
+    reportlab's QR widget takes ~20 ms drawing each module as its own shape).
+    """
+    code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=2)
+    code.add_data(data)
+    code.make(fit=True)
+    matrix = code.get_matrix()
+    cell = size / len(matrix)
+    path = canvas.beginPath()
+    for row, modules in enumerate(matrix):
+        top = y + size - (row + 1) * cell
+        col = 0
+        while col < len(modules):
+            if modules[col]:
+                start = col
+                while col < len(modules) and modules[col]:
+                    col += 1
+                path.rect(x + start * cell, top, (col - start) * cell, cell)
+            else:
+                col += 1
+    canvas.saveState()
+    canvas.setFillColor(colors.white)
+    canvas.rect(x, y, size, size, stroke=0, fill=1)
+    canvas.setFillColor(colors.black)
+    canvas.drawPath(path, stroke=0, fill=1)
+    canvas.restoreState()
