@@ -94,6 +94,20 @@ def calendar_due(ctx: click.Context, received: str, days: int, explain: bool) ->
             click.echo(f"  {line}", err=True)
 
 
+@cli.group()
+def keys() -> None:
+    """Claves y certificados de firma."""
+
+
+@keys.command("demo")
+@click.pass_context
+def keys_demo_cmd(ctx: click.Context) -> None:
+    """Crea una CA local de prueba y el certificado de firma de la institución (demo y pruebas)."""
+    from mailflow.keys import keys_demo
+
+    click.echo(keys_demo(_settings(ctx)))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors print a clear message and exit 2, never a traceback."""
     try:

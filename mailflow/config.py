@@ -28,6 +28,7 @@ class Institution(_Strict):
     domain: str = "mailflow.localhost"
     public_url: str = "http://127.0.0.1:8080"
     city: str = "Lima"
+    oficio_prefix: str = "CEPR/MRE"
 
 
 class Mailbox(_Strict):
