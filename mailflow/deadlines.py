@@ -1,0 +1,124 @@
+"""A case's deadline in the database: the SLA clock as JSON on the case, and its timers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailflow.dias_habiles import Calendario
+from mailflow.models import Case, Timer
+from mailflow.sla import Pausa, SlaClock
+
+SUBSANACION = "subsanacion_expiry"
+REMINDER = "reminder"
+ESCALATION = "escalation"
+REMINDER_HOUR = dt.time(8, 0)
+
+
+def clock_to_json(clock: SlaClock) -> dict[str, Any]:
+    """The clock as JSON for Case.sla."""
+    return {
+        "term_days": clock.term_days,
+        "started_on": clock.started_on.isoformat(),
+        "due": clock.due.isoformat(),
+        "paused_on": clock.paused_on.isoformat() if clock.paused_on else None,
+        "remaining_when_paused": clock.remaining_when_paused,
+        "pauses": [
+            {
+                "paused_on": p.paused_on.isoformat(),
+                "resumed_on": p.resumed_on.isoformat(),
+                "remaining": p.remaining,
+            }
+            for p in clock.pauses
+        ],
+    }
+
+
+def clock_from_json(data: dict[str, Any]) -> SlaClock | None:
+    """The clock stored on a case, or None when it was never started."""
+    if not data or "due" not in data:
+        return None
+    paused = data.get("paused_on")
+    return SlaClock(
+        term_days=int(data["term_days"]),
+        started_on=dt.date.fromisoformat(data["started_on"]),
+        due=dt.date.fromisoformat(data["due"]),
+        paused_on=dt.date.fromisoformat(paused) if paused else None,
+        remaining_when_paused=data.get("remaining_when_paused"),
+        pauses=tuple(
+            Pausa(
+                dt.date.fromisoformat(p["paused_on"]),
+                dt.date.fromisoformat(p["resumed_on"]),
+                int(p["remaining"]),
+            )
+            for p in data.get("pauses", [])
+        ),
+    )
+
+
+def store_clock(case: Case, clock: SlaClock, *, stopped_on: dt.date | None = None) -> None:
+    """Save the clock on the case (a new dict, so the JSON column is written)."""
+    data = clock_to_json(clock)
+    data["subsanacion_deadline"] = (case.sla or {}).get("subsanacion_deadline")
+    if stopped_on is not None:
+        data["stopped_on"] = stopped_on.isoformat()
+    case.sla = data
+    case.due_date = clock.due
+
+
+def local_instant(cal: Calendario, day: dt.date, at: dt.time = dt.time(0, 0)) -> dt.datetime:
+    """`day` at `at` office time, as an aware UTC instant."""
+    return dt.datetime.combine(day, at, tzinfo=cal.tz).astimezone(dt.UTC)
+
+
+def schedule(session: Session, case: Case, kind: str, due_at: dt.datetime) -> Timer:
+    """Add a timer (or revive the same cancelled one: timers are unique per case/kind/due)."""
+    existing = session.scalar(
+        select(Timer).where(Timer.case_id == case.id, Timer.kind == kind, Timer.due_at == due_at)
+    )
+    if existing is not None:
+        if existing.fired_at is None:
+            existing.cancelled_at = None
+        return existing
+    timer = Timer(case_id=case.id, kind=kind, due_at=due_at)
+    session.add(timer)
+    return timer
+
+
+def cancel(session: Session, case: Case, kinds: tuple[str, ...], now: dt.datetime) -> int:
+    """Cancel the case's pending timers of these kinds; returns how many."""
+    pending = session.scalars(
+        select(Timer).where(
+            Timer.case_id == case.id,
+            Timer.kind.in_(kinds),
+            Timer.fired_at.is_(None),
+            Timer.cancelled_at.is_(None),
+        )
+    ).all()
+    for timer in pending:
+        timer.cancelled_at = now
+    return len(pending)
+
+
+def schedule_deadline_timers(
+    session: Session, case: Case, cal: Calendario, due: dt.date, reminder_days_before: int
+) -> None:
+    """Reminder to staff `reminder_days_before` business days before `due`; escalation the
+    day after it (the first moment the case is overdue)."""
+    reminder_day = cal.add_business_days(due, -reminder_days_before)
+    schedule(session, case, REMINDER, local_instant(cal, reminder_day, REMINDER_HOUR))
+    schedule(session, case, ESCALATION, local_instant(cal, due + dt.timedelta(days=1)))
+
+
+def subsanacion_expired(session: Session, case: Case, now: dt.datetime) -> bool:
+    """Whether the case's open subsanación window has ended by `now`."""
+    due_at = session.scalar(
+        select(Timer.due_at)
+        .where(Timer.case_id == case.id, Timer.kind == SUBSANACION, Timer.cancelled_at.is_(None))
+        .order_by(Timer.due_at.desc())
+        .limit(1)
+    )
+    return due_at is not None and due_at <= now

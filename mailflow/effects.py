@@ -1,0 +1,373 @@
+"""Perform a transition's effects: replies into the outbox, documents, clocks, timers, flags."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mailflow import deadlines, sla
+from mailflow.documents import CaseData, ReceivedFile
+from mailflow.machines import Effect, TransitionResult
+from mailflow.models import Case, CaseEvent, CaseMessage, Document, OutboxMessage
+from mailflow.outgoing import Attachment, Reply, Thread, compose, render_text, sender_address
+
+if TYPE_CHECKING:
+    from mailflow.app import App
+
+SYSTEM = "sistema"
+REPLY_DOCUMENTS: dict[str, tuple[str, ...]] = {
+    "cargo_enviado": ("cargo",),
+    "oficio_enviado": ("oficio", "autorizacion_viaje"),
+}
+MESES = (
+    "enero", "febrero", "marzo", "abril", "mayo", "junio",
+    "julio", "agosto", "septiembre", "octubre", "noviembre", "diciembre",
+)  # fmt: skip
+CLOCK_TIMERS = (deadlines.REMINDER, deadlines.ESCALATION)
+
+
+@dataclass(frozen=True)
+class EffectInput:
+    """What the caller adds to a transition: who, why, and what the applicant sent."""
+
+    actor: str = SYSTEM
+    reason: str = ""
+    missing: tuple[str, ...] = ()  # Spanish labels of the missing requirements
+    received_files: tuple[ReceivedFile, ...] = ()
+
+    @property
+    def automatic(self) -> bool:
+        return self.actor == SYSTEM
+
+
+@dataclass
+class EffectRun:
+    """Where effects of one event leave their traces."""
+
+    session: Session
+    app: App
+    case: Case
+    event_row: CaseEvent
+    now: dt.datetime
+    given: EffectInput
+    outbox: list[OutboxMessage] = field(default_factory=list)
+    documents: list[Document] = field(default_factory=list)
+
+
+def fecha_larga(day: dt.date) -> str:
+    """16 de diciembre de 2026."""
+    return f"{day.day} de {MESES[day.month - 1]} de {day.year}"
+
+
+def run_effects(
+    session: Session,
+    app: App,
+    case: Case,
+    result: TransitionResult,
+    event_row: CaseEvent,
+    now: dt.datetime,
+    given: EffectInput,
+) -> EffectRun:
+    """Run every effect of `result` in order, in the caller's transaction."""
+    run = EffectRun(session, app, case, event_row, now, given)
+    for effect in result.effects:
+        _HANDLERS[effect.kind](run, effect)
+    return run
+
+
+def audit(run: EffectRun, kind: str, reason: str, data: dict[str, Any] | None = None) -> None:
+    """Append an event to the case's trail, linked to the event that caused it."""
+    payload = {"cause": run.event_row.id, **(data or {})}
+    run.session.add(
+        CaseEvent(
+            case_id=run.case.id,
+            at=run.now,
+            actor=run.given.actor,
+            kind=kind,
+            event=run.event_row.event,
+            reason=reason,
+            data=payload,
+        )
+    )
+
+
+# -- clocks -----------------------------------------------------------------------------
+
+
+def _start_clock(run: EffectRun, _: Effect) -> None:
+    app, case = run.app, run.case
+    term = (
+        app.catalogue.get(case.tramite).term_days
+        if case.tramite in app.catalogue.tramites
+        else None
+    )
+    if term is None:
+        return
+    clock = sla.start(app.calendario, case.received_at, term)
+    deadlines.store_clock(case, clock)
+    deadlines.schedule_deadline_timers(
+        run.session, case, app.calendario, clock.due, app.settings.sla.reminder_days_before
+    )
+    audit(run, "sla", clock.note, {"op": "start", "clock": deadlines.clock_to_json(clock)})
+
+
+def _pause_clock(run: EffectRun, _: Effect) -> None:
+    clock = deadlines.clock_from_json(run.case.sla)
+    if clock is None or clock.is_paused:
+        return
+    clock = sla.pause(clock, run.app.calendario, run.now)
+    deadlines.store_clock(run.case, clock)
+    deadlines.cancel(run.session, run.case, CLOCK_TIMERS, run.now)
+    audit(run, "sla", clock.note, {"op": "pause", "clock": deadlines.clock_to_json(clock)})
+
+
+def _resume_clock(run: EffectRun, _: Effect) -> None:
+    app, case = run.app, run.case
+    clock = deadlines.clock_from_json(case.sla)
+    deadlines.cancel(run.session, case, (deadlines.SUBSANACION,), run.now)
+    if clock is None or not clock.is_paused:
+        return
+    clock = sla.resume(clock, app.calendario, run.now)
+    deadlines.store_clock(case, clock)
+    deadlines.schedule_deadline_timers(
+        run.session, case, app.calendario, clock.due, app.settings.sla.reminder_days_before
+    )
+    audit(run, "sla", clock.note, {"op": "resume", "clock": deadlines.clock_to_json(clock)})
+
+
+def _stop_clock(run: EffectRun, _: Effect) -> None:
+    case = run.case
+    deadlines.cancel(run.session, case, (*CLOCK_TIMERS, deadlines.SUBSANACION), run.now)
+    clock = deadlines.clock_from_json(case.sla)
+    if clock is None:
+        return
+    day = run.app.calendario.local(run.now).date()
+    deadlines.store_clock(case, clock, stopped_on=day)
+    note = f"Plazo concluido el {day.isoformat()} (vencía el {clock.due.isoformat()})."
+    audit(run, "sla", note, {"op": "stop"})
+
+
+def _open_subsanacion_window(run: EffectRun, _: Effect) -> None:
+    app, case = run.app, run.case
+    days = app.settings.sla.subsanacion_days
+    last_day = sla.subsanacion_deadline(app.calendario, run.now, days)
+    ends = deadlines.local_instant(app.calendario, last_day + dt.timedelta(days=1))
+    deadlines.schedule(run.session, case, deadlines.SUBSANACION, ends)
+    case.sla = {**(case.sla or {}), "subsanacion_deadline": last_day.isoformat()}
+    note = (
+        f"Plazo de subsanación de {days} días hábiles: el solicitante puede responder "
+        f"hasta el {last_day.isoformat()}."
+    )
+    audit(run, "sla", note, {"op": "subsanacion", "until": last_day.isoformat()})
+
+
+# -- documents, replies ------------------------------------------------------------------
+
+
+def _issue_document(run: EffectRun, effect: Effect) -> None:
+    from mailflow.issuing import issue_document
+
+    app, case = run.app, run.case
+    kind = str(effect.arg)
+    tramite = app.catalogue.get(case.tramite)
+    data = CaseData(
+        case_id=case.id,
+        expediente=case.number,
+        tramite=case.tramite,
+        tramite_nombre=tramite.name,
+        campos=dict(case.fields or {}),
+        received_at=case.received_at,
+        legal_receipt_day=case.legal_receipt_day,
+        due_date=case.due_date,
+        documentos=run.given.received_files,
+    )
+    doc = issue_document(
+        run.session,
+        app.settings,
+        data,
+        kind,
+        f"{run.event_row.id}:{kind}",
+        run.now,
+        signer=_signer(app),
+    )
+    run.documents.append(doc)
+    audit(run, "document", f"Documento emitido: {kind} {doc.number or ''}".strip(), {
+        "document_id": doc.id, "kind": kind, "sha256": doc.sha256,
+    })  # fmt: skip
+
+
+def _signer(app: App) -> Any:
+    """The institution's signer: the App's if it builds one, else from settings."""
+    signer = getattr(app, "signer", None)
+    if signer is not None:
+        return signer
+    from mailflow.signing import signer_from_settings
+
+    return signer_from_settings(app.settings)
+
+
+def replies_today(session: Session, app: App, address: str, now: dt.datetime) -> int:
+    """Automatic replies already queued to `address` since local midnight."""
+    cal = app.calendario
+    start = deadlines.local_instant(cal, cal.local(now).date())
+    count = session.scalar(
+        select(func.count(OutboxMessage.id)).where(
+            func.lower(OutboxMessage.to_addr) == address.lower(),
+            OutboxMessage.created_at >= start,
+        )
+    )
+    return int(count or 0)
+
+
+def thread_of(session: Session, case: Case) -> Thread:
+    """Answer the applicant's latest message and reference the case's whole thread."""
+    rows = session.scalars(
+        select(CaseMessage).where(CaseMessage.case_id == case.id).order_by(CaseMessage.id)
+    ).all()
+    inbound = [r.message_id for r in rows if r.direction == "in"]
+    return Thread(inbound[-1] if inbound else None, tuple(r.message_id for r in rows))
+
+
+def _attachments(run: EffectRun, template: str) -> list[Attachment]:
+    kinds = REPLY_DOCUMENTS.get(template, ())
+    if not kinds:
+        return []
+    docs = run.session.scalars(
+        select(Document)
+        .where(
+            Document.case_id == run.case.id,
+            Document.kind.in_(kinds),
+            Document.revoked_at.is_(None),
+        )
+        .order_by(Document.id)
+    ).all()
+    latest = {d.kind: d for d in docs}
+    data_dir = run.app.settings.data_dir
+    return [
+        Attachment(f"{k}_{run.case.number}.pdf", (data_dir / latest[k].path).read_bytes())
+        for k in kinds
+        if k in latest
+    ]
+
+
+def reply_context(run: EffectRun) -> dict[str, Any]:
+    """The variables of templates/replies/*.txt.j2."""
+    app, case = run.app, run.case
+    tramite = app.catalogue.get(case.tramite)
+    until = (case.sla or {}).get("subsanacion_deadline")
+    return {
+        "case": {
+            "number": case.number,
+            "due_date": fecha_larga(case.due_date) if case.due_date else "",
+        },
+        "applicant": {"name": case.applicant_name or ""},
+        "tramite": {"id": tramite.id, "name": tramite.name},
+        "institution": app.settings.institution.model_dump(),
+        "missing": list(run.given.missing),
+        "subsanacion_deadline": fecha_larga(dt.date.fromisoformat(until)) if until else "",
+        "reason": run.given.reason,
+    }
+
+
+def _send_reply(run: EffectRun, effect: Effect) -> None:
+    session, app, case = run.session, run.app, run.case
+    template = str(effect.arg)
+    key = f"{case.id}:{run.event_row.id}:{template}"
+    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == key)):
+        return
+    to = case.applicant_email
+    if not to:
+        audit(run, "reply_suppressed", "Sin respuesta: el caso no tiene correo del solicitante")
+        return
+    cap = app.settings.replies.daily_cap_per_address
+    if run.given.automatic and replies_today(session, app, to, run.now) >= cap:
+        audit(run, "reply_suppressed", f"Sin respuesta automática: {to} ya recibió {cap} hoy", {
+            "template": template, "to": to,
+        })  # fmt: skip
+        return
+    settings = app.settings
+    tramite = app.catalogue.get(case.tramite)
+    reply = Reply(
+        case_number=case.number,
+        tramite_name=tramite.name,
+        template=template,
+        text=render_text(app.templates, template, reply_context(run)),
+        from_addr=sender_address(settings.mailboxes, case.mailbox, settings.institution.domain),
+        from_name=f"Mesa de Partes Virtual - {settings.institution.short_name}",
+        to_addr=to,
+        to_name=case.applicant_name or "",
+        dedupe_key=key,
+        domain=settings.institution.domain,
+        thread=thread_of(session, case),
+        attachments=_attachments(run, template),
+    )
+    mime = compose(reply, run.now)
+    row = OutboxMessage(
+        case_id=case.id,
+        kind=template,
+        dedupe_key=key,
+        message_id=str(mime["Message-ID"]).strip("<>"),
+        from_addr=reply.from_addr,
+        to_addr=to,
+        subject=str(mime["Subject"]),
+        raw=mime.as_bytes(),
+        created_at=run.now,
+        next_attempt_at=run.now,
+    )
+    session.add(row)
+    session.flush()
+    session.add(
+        CaseMessage(
+            case_id=case.id, direction="out", outbox_id=row.id, message_id=row.message_id,
+            at=run.now,
+        )
+    )  # fmt: skip
+    run.outbox.append(row)
+    audit(run, "reply", f"Respuesta en cola: {row.subject}", {"outbox_id": row.id})
+
+
+# -- staff routing ----------------------------------------------------------------------
+
+
+def _add_flag(case: Case, flag: str) -> None:
+    if flag not in (case.flags or []):
+        case.flags = [*(case.flags or []), flag]
+
+
+def _flag(run: EffectRun, effect: Effect) -> None:
+    _add_flag(run.case, str(effect.arg))
+    audit(run, "flag", f"Marca: {effect.arg}", {"flag": effect.arg})
+
+
+def _assign(run: EffectRun, effect: Effect) -> None:
+    _add_flag(run.case, f"asignado_{effect.arg}")
+    audit(run, "assign", f"Asignado a: {effect.arg}", {"role": effect.arg})
+
+
+def _notify(run: EffectRun, effect: Effect) -> None:
+    audit(run, "notify", f"Aviso a: {effect.arg}", {"role": effect.arg})
+
+
+_HANDLERS = {
+    "start_clock": _start_clock,
+    "pause_clock": _pause_clock,
+    "resume_clock": _resume_clock,
+    "stop_clock": _stop_clock,
+    "open_subsanacion_window": _open_subsanacion_window,
+    "issue_document": _issue_document,
+    "send_reply": _send_reply,
+    "flag": _flag,
+    "assign": _assign,
+    "notify": _notify,
+}
+
+
+def add_flags(case: Case, flags: Sequence[str]) -> None:
+    """Add flags to a case, keeping order and uniqueness."""
+    for flag in flags:
+        _add_flag(case, flag)

@@ -1,0 +1,205 @@
+"""Fire due timers exactly once (subsanación expiry, reminders, escalations) and schedule it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import Connection, CursorResult, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from mailflow import deadlines
+from mailflow.cases import apply_event
+from mailflow.db import advisory_lock, advisory_unlock
+from mailflow.effects import SYSTEM
+from mailflow.machines import IllegalTransition
+from mailflow.models import Case, CaseEvent, Timer
+
+if TYPE_CHECKING:
+    from mailflow.app import App
+
+log = logging.getLogger(__name__)
+SWEEP_LOCK_KEY = 0x6D66_7377_6565_70  # "mfsweep": one scheduler leader per database
+BATCH = 500
+TIMER_REASONS = {
+    deadlines.SUBSANACION: "Venció el plazo de subsanación",
+    deadlines.REMINDER: "Recordatorio: el plazo del expediente está por vencer",
+    deadlines.ESCALATION: "Plazo vencido: se avisa a los responsables",
+}
+
+
+def run_sweep(app: App, now: dt.datetime, worker_id: str) -> int:
+    """Fire every timer due by `now`, one transaction per timer; returns how many this worker
+    fired. A timer is claimed with a conditional UPDATE, so concurrent sweeps (threads or
+    processes) fire each timer once; a timer whose action fails stays due for the next sweep."""
+    db = app.database
+    fired = 0
+    failed: set[int] = set()
+    while True:
+        with db.session(readonly=True) as session:
+            ids = session.scalars(
+                select(Timer.id)
+                .where(
+                    Timer.fired_at.is_(None),
+                    Timer.cancelled_at.is_(None),
+                    Timer.due_at <= now,
+                    Timer.id.not_in(failed) if failed else Timer.id.is_not(None),
+                )
+                .order_by(Timer.due_at, Timer.id)
+                .limit(BATCH)
+            ).all()
+        if not ids:
+            return fired
+        for timer_id in ids:
+            try:
+                with db.session() as session:
+                    if _fire(app, session, timer_id, now, worker_id):
+                        fired += 1
+            except SQLAlchemyError:
+                log.exception("temporizador %s: error al ejecutarlo; se reintentará", timer_id)
+                failed.add(timer_id)
+
+
+def _claim(session: Session, timer_id: int, now: dt.datetime, worker_id: str) -> bool:
+    result = session.execute(
+        update(Timer)
+        .where(Timer.id == timer_id, Timer.fired_at.is_(None), Timer.cancelled_at.is_(None))
+        .values(fired_at=now, fired_by=worker_id)
+        .execution_options(synchronize_session=False)
+    )
+    return isinstance(result, CursorResult) and result.rowcount == 1
+
+
+def _fire(app: App, session: Session, timer_id: int, now: dt.datetime, worker_id: str) -> bool:
+    if not _claim(session, timer_id, now, worker_id):
+        return False
+    timer = session.get(Timer, timer_id, populate_existing=True)
+    assert timer is not None
+    case = session.scalars(
+        select(Case)
+        .where(Case.id == timer.case_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    reason = TIMER_REASONS.get(timer.kind, f"Temporizador {timer.kind}")
+    session.add(
+        CaseEvent(
+            case_id=case.id,
+            at=now,
+            actor=SYSTEM,
+            kind="timer",
+            event=timer.kind,
+            reason=reason,
+            data={"timer_id": timer.id, "due_at": timer.due_at.isoformat(), "worker": worker_id},
+        )
+    )
+    if timer.kind == deadlines.SUBSANACION:
+        _expire_subsanacion(app, session, case, now)
+    elif timer.kind in (deadlines.REMINDER, deadlines.ESCALATION):
+        role = "staff" if timer.kind == deadlines.REMINDER else "manager"
+        due = case.due_date.isoformat() if case.due_date else "sin fecha"
+        session.add(
+            CaseEvent(
+                case_id=case.id,
+                at=now,
+                actor=SYSTEM,
+                kind="notify",
+                event=timer.kind,
+                reason=f"Aviso a: {role} (expediente {case.number}, vence el {due})",
+                data={"role": role, "timer_id": timer.id},
+            )
+        )
+        if timer.kind == deadlines.ESCALATION and "vencido" not in (case.flags or []):
+            case.flags = [*(case.flags or []), "vencido"]
+    return True
+
+
+def _expire_subsanacion(app: App, session: Session, case: Case, now: dt.datetime) -> None:
+    try:
+        apply_event(
+            session,
+            app,
+            case,
+            "vencer_subsanacion",
+            actor=SYSTEM,
+            now=now,
+            reason="El solicitante no subsanó dentro del plazo",
+            context_overrides={"subsanacion_expired": True},
+        )
+    except IllegalTransition as exc:
+        session.add(
+            CaseEvent(
+                case_id=case.id,
+                at=now,
+                actor=SYSTEM,
+                kind="timer_noop",
+                event="vencer_subsanacion",
+                reason=f"Sin efecto: {exc}",
+            )
+        )
+
+
+@dataclass
+class Leadership:
+    """The connection holding the sweep's advisory lock while this process leads."""
+
+    app: App
+    worker_id: str
+    conn: Connection | None = field(default=None)
+    leading: bool = False
+
+    def is_leader(self) -> bool:
+        """Lead if the lock is free; keep leading while the lock's connection lives."""
+        if self.leading and self.conn is not None and not self.conn.closed:
+            return True
+        try:
+            if self.conn is None:
+                self.conn = self.app.database.engine.connect()
+            self.leading = advisory_lock(self.conn, SWEEP_LOCK_KEY)
+            self.conn.commit()  # a session-level advisory lock outlives the transaction
+        except SQLAlchemyError:
+            log.exception("no se pudo comprobar el liderazgo del barrido")
+            self.release()
+        return self.leading
+
+    def release(self) -> None:
+        """Give up leadership: unlock, and drop the connection (pooled ones would keep it)."""
+        if self.conn is not None:
+            try:
+                if self.leading:
+                    advisory_unlock(self.conn, SWEEP_LOCK_KEY)
+                self.conn.invalidate()
+            except SQLAlchemyError:
+                log.exception("no se pudo liberar el bloqueo del barrido")
+            self.conn.close()
+        self.conn, self.leading = None, False
+
+
+def sweep_job(leadership: Leadership) -> int:
+    """The scheduled job: sweep only while this process holds the leader lock."""
+    if not leadership.is_leader():
+        return 0
+    return run_sweep(leadership.app, dt.datetime.now(dt.UTC), leadership.worker_id)
+
+
+def build_scheduler(app: App, worker_id: str | None = None) -> BackgroundScheduler:
+    """A BackgroundScheduler (not started) running the sweep every `sla.sweep_seconds`."""
+    worker = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+    scheduler = BackgroundScheduler(timezone=app.settings.calendar.timezone)
+    scheduler.add_job(
+        sweep_job,
+        "interval",
+        seconds=app.settings.sla.sweep_seconds,
+        args=[Leadership(app, worker)],
+        id="mailflow.sweep",
+        max_instances=1,
+        coalesce=True,
+        replace_existing=True,
+    )
+    return scheduler
