@@ -1,0 +1,72 @@
+"""`mailflow run [--once]`: build the app, migrate, and run the service once or until a signal."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from mailflow.app import App
+from mailflow.config import Settings
+from mailflow.errors import MailflowError
+from mailflow.inbox import Processor
+from mailflow.service import RunStats, default_sweep, run_forever, run_once
+
+log = logging.getLogger(__name__)
+
+
+def _summary(stats: RunStats) -> str:
+    return (
+        f"ingresados={stats.ingested} procesados={stats.processed} "
+        f"apartados={stats.set_aside} enviados={stats.sent} reintentos={stats.retried} "
+        f"fallidos={stats.failed} recuperados={stats.recovered}"
+    )
+
+
+def prepare(settings: Settings) -> App:
+    """The application with every definition validated and the database migrated."""
+    app = App(settings)
+    app.validate()
+    app.database.migrate()
+    return app
+
+
+def run(
+    settings: Settings,
+    once: bool,
+    workers: int = 1,
+    *,
+    process: Processor | None = None,
+    scheduler: bool = True,
+) -> int:
+    """Run the service; return the process exit code (0 ok, 1 part failed, 2 cannot start)."""
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        )
+    try:
+        app = prepare(settings)
+    except MailflowError as exc:
+        print(f"mailflow run: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if once:
+            stats = run_once(app, process=process, sweep=default_sweep if scheduler else None)
+            print(f"mailflow run --once: {_summary(stats)}")
+            for error in stats.errors:
+                print(f"  error: {error}", file=sys.stderr)
+            return 1 if stats.errors else 0
+        stop = threading.Event()
+
+        def on_signal(signum: int, _frame: FrameType | None) -> None:
+            log.info("señal %s: terminando el mensaje en curso y cerrando", signum)
+            stop.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        run_forever(app, stop, workers=workers, process=process, scheduler=scheduler)
+        return 0
+    finally:
+        app.database.dispose()

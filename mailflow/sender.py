@@ -1,0 +1,291 @@
+"""The sender: drains the outbox over SMTP (or into a folder) with retries, backoff and an audit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import re
+import smtplib
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import unquote, urlsplit
+
+from sqlalchemy import and_, or_, select
+
+from mailflow.config import Settings
+from mailflow.db import Database, claim_rows
+from mailflow.errors import ConfigError
+from mailflow.models import CaseEvent, DeliveryAttempt, OutboxMessage
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 3600.0
+ERROR_CHARS = 2000
+Clock = Callable[[], dt.datetime]
+
+
+@dataclass(frozen=True)
+class SmtpTarget:
+    """Where replies go: host, port, security (plain, ssl, starttls) and optional login."""
+
+    host: str
+    port: int
+    security: str
+    user: str | None
+    password: str | None
+    timeout: float = 30.0
+
+
+def parse_smtp_url(url: str, timeout: float = 30.0) -> SmtpTarget:
+    """Read smtp://, smtps:// or smtp+starttls:// URLs (user:pass@ optional)."""
+    parts = urlsplit(url)
+    security = {"smtp": "plain", "smtps": "ssl", "smtp+starttls": "starttls"}.get(parts.scheme)
+    if security is None:
+        raise ConfigError(f"smtp.url: el esquema {parts.scheme!r} no es válido en {url!r}")
+    default_port = {"plain": 25, "ssl": 465, "starttls": 587}[security]
+    return SmtpTarget(
+        host=parts.hostname or "localhost",
+        port=parts.port or default_port,
+        security=security,
+        user=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        timeout=timeout,
+    )
+
+
+class Transport(Protocol):
+    """Hands one message to the next hop; returns the server's answer or raises."""
+
+    def send(self, row: OutboxMessage) -> str: ...
+
+    def close(self) -> None: ...
+
+
+class SmtpTransport:
+    """One SMTP connection reused for a batch; reconnects when the server dropped it."""
+
+    def __init__(self, target: SmtpTarget) -> None:
+        self.target = target
+        self.conn: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        t = self.target
+        conn: smtplib.SMTP
+        if t.security == "ssl":
+            conn = smtplib.SMTP_SSL(
+                t.host, t.port, timeout=t.timeout, context=ssl.create_default_context()
+            )
+        else:
+            conn = smtplib.SMTP(t.host, t.port, timeout=t.timeout)
+            if t.security == "starttls":
+                conn.starttls(context=ssl.create_default_context())
+                conn.ehlo()
+        if t.user:
+            conn.login(t.user, t.password or "")
+        return conn
+
+    def send(self, row: OutboxMessage) -> str:
+        if self.conn is None:
+            self.conn = self._connect()
+        refused = self.conn.sendmail(row.from_addr, [row.to_addr], row.raw)
+        if refused:
+            raise smtplib.SMTPRecipientsRefused(refused)
+        return "250 aceptado"
+
+    def close(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            try:
+                conn.quit()
+            except (smtplib.SMTPException, OSError):
+                conn.close()
+
+
+class FolderTransport:
+    """Writes each message as an .eml file (the demo's captured mail); idempotent per row."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def send(self, row: OutboxMessage) -> str:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", row.message_id.strip("<>"))[:120]
+        path = self.folder / f"{row.id:08d}-{name}.eml"
+        tmp = path.with_suffix(".tmp")
+        with tmp.open("wb") as f:
+            f.write(row.raw)
+            f.flush()
+            os.fsync(f.fileno())
+        tmp.replace(path)
+        return f"guardado en {path}"
+
+    def close(self) -> None:
+        return None
+
+
+def transport_for(settings: Settings) -> Transport | None:
+    """SMTP when smtp.url is set, else the outbox folder when outbox_dir is set, else None."""
+    if settings.smtp.url:
+        return SmtpTransport(parse_smtp_url(settings.smtp.url, settings.smtp.timeout_seconds))
+    if settings.outbox_dir is not None:
+        return FolderTransport(settings.outbox_dir)
+    return None
+
+
+@dataclass
+class SendStats:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def backoff(base_seconds: float, attempts: int) -> dt.timedelta:
+    """Wait before the next try: base × 2^(attempts-1), capped at one hour."""
+    return dt.timedelta(seconds=min(MAX_BACKOFF_SECONDS, base_seconds * 2 ** max(attempts - 1, 0)))
+
+
+def claim_due(db: Database, now: dt.datetime, n: int, lease: dt.timedelta) -> list[int]:
+    """Claim up to n pending rows due now (and "sending" rows whose lease ran out)."""
+    with db.session() as session:
+        stmt = (
+            select(OutboxMessage)
+            .where(
+                or_(OutboxMessage.status == "pending", OutboxMessage.status == "sending"),
+                OutboxMessage.next_attempt_at <= now,
+            )
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(n)
+        )
+        rows = claim_rows(session, stmt)
+        for row in rows:
+            row.status = "sending"
+            row.next_attempt_at = now + lease
+        return [row.id for row in rows]
+
+
+def drain_outbox(
+    settings: Settings,
+    db: Database,
+    clock: Clock,
+    *,
+    transport: Transport | None = None,
+    batch: int = 50,
+    should_stop: Callable[[], bool] | None = None,
+) -> SendStats:
+    """Send every reply due now; failures are retried later, never lost."""
+    stats = SendStats()
+    transport = transport or transport_for(settings)
+    if transport is None:
+        return stats
+    lease = dt.timedelta(seconds=settings.smtp.timeout_seconds * 4)
+    try:
+        while should_stop is None or not should_stop():
+            ids = claim_due(db, clock(), batch, lease)
+            if not ids:
+                return stats
+            for row_id in ids:
+                _deliver(settings, db, clock, transport, row_id, stats)
+        return stats
+    finally:
+        transport.close()
+
+
+def _deliver(
+    settings: Settings,
+    db: Database,
+    clock: Clock,
+    transport: Transport,
+    row_id: int,
+    stats: SendStats,
+) -> None:
+    with db.session(readonly=True) as session:
+        row = session.get(OutboxMessage, row_id)
+    if row is None or row.status != "sending":
+        return
+    try:
+        answer = transport.send(row)
+    except Exception as exc:  # any failure of the next hop is a failed try, retried later
+        transport.close()
+        _record(settings, db, clock(), row_id, None, f"{type(exc).__name__}: {exc}", stats)
+        return
+    _record(settings, db, clock(), row_id, answer, None, stats)
+
+
+def _record(
+    settings: Settings,
+    db: Database,
+    now: dt.datetime,
+    row_id: int,
+    answer: str | None,
+    error: str | None,
+    stats: SendStats,
+) -> None:
+    with db.session() as session:
+        row = session.get(OutboxMessage, row_id)
+        if row is None:
+            return
+        row.attempts += 1
+        session.add(
+            DeliveryAttempt(
+                outbox_id=row.id,
+                at=now,
+                ok=error is None,
+                error=error[:ERROR_CHARS] if error else None,
+                smtp_response=answer,
+            )
+        )
+        if error is None:
+            row.status = "sent"
+            row.sent_at = now
+            row.last_error = None
+            stats.sent += 1
+            return
+        row.last_error = error[:ERROR_CHARS]
+        stats.errors.append(error)
+        if row.attempts >= settings.smtp.max_attempts:
+            row.status = "failed"
+            stats.failed += 1
+            session.add(
+                CaseEvent(
+                    case_id=row.case_id,
+                    inbox_message_id=row.inbox_message_id,
+                    at=now,
+                    actor="mailflow",
+                    kind="exception",
+                    reason=(
+                        f"No se pudo enviar la respuesta «{row.subject}» a {row.to_addr} "
+                        f"tras {row.attempts} intentos: {error[:300]}"
+                    ),
+                    data={"outbox_id": row.id, "attempts": row.attempts},
+                )
+            )
+            return
+        row.status = "pending"
+        row.next_attempt_at = now + backoff(settings.smtp.retry_base_seconds, row.attempts)
+        stats.retried += 1
+
+
+def next_due(db: Database) -> dt.datetime | None:
+    """When the earliest pending reply is due (None if nothing waits)."""
+    with db.session(readonly=True) as session:
+        return session.scalar(
+            select(OutboxMessage.next_attempt_at)
+            .where(and_(OutboxMessage.status.in_(("pending", "sending"))))
+            .order_by(OutboxMessage.next_attempt_at)
+            .limit(1)
+        )
+
+
+def release_sending(db: Database, now: dt.datetime) -> int:
+    """Make every "sending" row due again (only when no other sender runs on this database)."""
+    with db.session() as session:
+        rows = session.scalars(select(OutboxMessage).where(OutboxMessage.status == "sending")).all()
+        for row in rows:
+            row.status = "pending"
+            row.next_attempt_at = now
+        return len(rows)

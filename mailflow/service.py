@@ -1,0 +1,231 @@
+"""The service loop: ingest (IMAP, inbound SMTP), process the inbox, run timers, send replies."""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import logging
+import os
+import secrets
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from mailflow.imap import ImapPoller, drain_once, imap_targets
+from mailflow.inbox import Processor, claim_batch, process_claimed, release_all_claims
+from mailflow.sender import drain_outbox, release_sending
+from mailflow.smtpd import inbound_server
+
+if TYPE_CHECKING:
+    from mailflow.app import App
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], dt.datetime]
+Sweep = Callable[["App", dt.datetime, str], Any]
+IDLE_WAIT_SECONDS = 1.0
+SEND_WAIT_SECONDS = 0.5
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@dataclass
+class RunStats:
+    """What one `run --once` did."""
+
+    ingested: int = 0
+    processed: int = 0
+    set_aside: int = 0
+    sent: int = 0  # replies accepted by the SMTP server (or written to outbox_dir)
+    retried: int = 0
+    failed: int = 0
+    recovered: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class RunLock:
+    """Every service process on one SQLite file holds this lock shared; the first one alone
+    (exclusive) knows no one else is working, so claims left by a killed run can be released.
+    PostgreSQL deployments rely on claim leases instead."""
+
+    def __init__(self, app: App) -> None:
+        db = app.database
+        self.file: IO[bytes] | None = None
+        if db.dialect == "sqlite" and db.url.database not in (None, "", ":memory:"):
+            self.path: Path | None = Path(f"{db.url.database}.run.lock")
+        else:
+            self.path = None
+
+    def acquire(self) -> bool:
+        """Take the lock; True when this process is alone (orphaned claims may be released)."""
+        if self.path is None:
+            return False
+        self.file = self.path.open("ab")
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            alone = True
+        except BlockingIOError:
+            alone = False
+        fcntl.flock(self.file, fcntl.LOCK_SH)
+        return alone
+
+    def release(self) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+def recover(app: App, lock: RunLock, now: dt.datetime) -> int:
+    """Release claims left by killed runs when no other process works on this database."""
+    if not lock.acquire():
+        return 0
+    return release_all_claims(app.database, now) + release_sending(app.database, now)
+
+
+def process_waiting(
+    app: App,
+    clock: Clock,
+    worker_id: str,
+    process: Processor | None = None,
+    stop: threading.Event | None = None,
+) -> tuple[int, int]:
+    """Process inbox rows until none waits; return (processed, set aside)."""
+    done = aside = 0
+    while stop is None or not stop.is_set():
+        ids = claim_batch(app.database, worker_id, 1, clock())
+        if not ids:
+            break
+        for row_id in ids:
+            status = process_claimed(app, row_id, worker_id, clock(), process=process)
+            done += status != "lost"
+            aside += status == "set_aside"
+    return done, aside
+
+
+def default_sweep(app: App, now: dt.datetime, worker_id: str) -> Any:
+    from mailflow.sweep import run_sweep
+
+    return run_sweep(app, now, worker_id)
+
+
+def run_once(
+    app: App,
+    now_fn: Clock = utc_now,
+    *,
+    process: Processor | None = None,
+    sweep: Sweep | None = default_sweep,
+) -> RunStats:
+    """Ingest what waits on IMAP, process every waiting message, run the sweep, send, return."""
+    stats = RunStats()
+    worker_id = new_worker_id()
+    lock = RunLock(app)
+    try:
+        stats.recovered = recover(app, lock, now_fn())
+        for target in imap_targets(app.settings):
+            try:
+                stats.ingested += drain_once(target, app.database, now_fn)
+            except Exception as exc:  # unreachable server: report, still do the rest
+                stats.errors.append(f"IMAP {target.host}/{target.folder}: {exc}")
+        stats.processed, stats.set_aside = process_waiting(app, now_fn, worker_id, process)
+        if sweep is not None:
+            sweep(app, now_fn(), worker_id)
+            done, aside = process_waiting(app, now_fn, worker_id, process)
+            stats.processed += done
+            stats.set_aside += aside
+        sent = drain_outbox(app.settings, app.database, now_fn)
+        stats.sent, stats.retried, stats.failed = sent.sent, sent.retried, sent.failed
+        for error in sent.errors[:5]:
+            log.warning("envío pendiente de reintento: %s", error)
+    finally:
+        lock.release()
+    return stats
+
+
+def _bind(fn: Callable[[threading.Event], None], stop: threading.Event) -> Callable[[], None]:
+    return lambda: fn(stop)
+
+
+def _loop(name: str, target: Callable[[], None]) -> threading.Thread:
+    thread = threading.Thread(target=target, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
+def run_forever(
+    app: App,
+    stop: threading.Event,
+    *,
+    workers: int = 1,
+    clock: Clock = utc_now,
+    process: Processor | None = None,
+    scheduler: bool = True,
+) -> None:
+    """Run every part of the service until `stop` is set, then shut down gracefully."""
+    settings, db = app.settings, app.database
+    lock = RunLock(app)
+    recover(app, lock, clock())
+    wake_process, wake_send = threading.Event(), threading.Event()
+    threads: list[threading.Thread] = []
+
+    def on_stored(_row_id: int) -> None:
+        wake_process.set()
+
+    def work() -> None:
+        worker_id = new_worker_id()
+        while not stop.is_set():
+            try:
+                done, _ = process_waiting(app, clock, worker_id, process, stop)
+            except Exception:  # database trouble: wait and try again
+                log.exception("processing loop")
+                done = 0
+            if done:
+                wake_send.set()
+                continue
+            wake_process.wait(IDLE_WAIT_SECONDS)
+            wake_process.clear()
+
+    def send() -> None:
+        while not stop.is_set():
+            wake_send.clear()
+            try:
+                drain_outbox(settings, db, clock, should_stop=stop.is_set)
+            except Exception:
+                log.exception("sender loop")
+            wake_send.wait(SEND_WAIT_SECONDS)
+
+    for target in imap_targets(settings):
+        poller = ImapPoller(target, db, clock, on_stored)
+        threads.append(_loop(f"imap-{target.mailbox}", _bind(poller.run, stop)))
+    server = None
+    if settings.inbound_smtp.enabled:
+        server = inbound_server(settings, db, clock, on_stored)
+        server.start()
+    for i in range(max(1, workers)):
+        threads.append(_loop(f"worker-{i}", work))
+    threads.append(_loop("sender", send))
+    sched = None
+    if scheduler:
+        from mailflow.sweep import build_scheduler
+
+        sched = build_scheduler(app)
+        sched.start()
+    try:
+        stop.wait()
+    finally:
+        stop.set()
+        if server is not None:
+            server.stop()
+        if sched is not None:
+            sched.shutdown(wait=False)
+        for thread in threads:
+            thread.join(timeout=30)
+        lock.release()

@@ -1,0 +1,68 @@
+"""A real SMTP server (aiosmtpd) capturing what mailflow sends, with a switch to refuse mail."""
+
+from __future__ import annotations
+
+import email
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import Message
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from tests.dovecot import free_port
+
+
+@dataclass
+class Captured:
+    mail_from: str
+    rcpt_tos: list[str]
+    raw: bytes
+
+    @property
+    def message(self) -> Message:
+        return email.message_from_bytes(self.raw)
+
+
+@dataclass
+class SmtpSink:
+    """aiosmtpd handler: keeps every accepted message; `refuse = True` answers 451 (down)."""
+
+    refuse: bool = False
+    messages: list[Captured] = field(default_factory=list)
+    refused: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    port: int = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self.lock:
+            if self.refuse:
+                self.refused += 1
+                return "451 4.3.0 Servidor no disponible (prueba)"
+            self.messages.append(
+                Captured(
+                    envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content)
+                )
+            )
+        return "250 2.0.0 OK"
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def snapshot(self) -> list[Captured]:
+        with self.lock:
+            return list(self.messages)
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    sink = SmtpSink(port=free_port())
+    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
+    controller.start()
+    try:
+        yield sink
+    finally:
+        controller.stop()
