@@ -85,8 +85,15 @@ class Summary:
     totals: dict[str, int] = field(default_factory=dict)
 
     def compliance_by_month(self) -> list[Compliance]:
-        """All procedures together, one entry per month (oldest first)."""
-        return [Compliance("*", k, a, b) for k, (a, b) in _sum_by(self.compliance, "month")]
+        """All procedures together, one entry per month of the period (oldest first)."""
+        sums = dict(_sum_by(self.compliance, "month"))
+        return [Compliance("*", m, *sums.get(m, (0, 0))) for m in self.months()]
+
+    def months(self) -> list[str]:
+        """Every month of the period, 'YYYY-MM', oldest first."""
+        first = self.since.year * 12 + self.since.month - 1
+        last = self.today.year * 12 + self.today.month - 1
+        return [f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(first, last + 1)]
 
     def compliance_by_tramite(self) -> list[Compliance]:
         """All months of the period together, one entry per procedure."""

@@ -65,10 +65,14 @@ def seed_standard(session: Session) -> None:
     """
     seq = 1
     for _ in range(10):
-        add_case(session, seq, "actualizacion_datos", dt.date(2026, 2, 2), closed=dt.date(2026, 2, 20))
+        add_case(
+            session, seq, "actualizacion_datos", dt.date(2026, 2, 2), closed=dt.date(2026, 2, 20)
+        )
         seq += 1
     for _ in range(3):
-        add_case(session, seq, "actualizacion_datos", dt.date(2026, 2, 2), closed=dt.date(2026, 2, 25))
+        add_case(
+            session, seq, "actualizacion_datos", dt.date(2026, 2, 2), closed=dt.date(2026, 2, 25)
+        )
         seq += 1
     for _ in range(2):
         add_case(session, seq, "prorroga_residencia", dt.date(2026, 2, 16), name="Luis Gómez")
