@@ -81,7 +81,9 @@ def main() -> None:
     out = ROOT / "bench" / "results" / "check.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"python": platform.python_version(), "machine": platform.machine(), "cores_used": 1}
-    out.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n", encoding="utf-8")
+    out.write_text(
+        json.dumps({"meta": meta, "results": results}, indent=2) + "\n", encoding="utf-8"
+    )
     print(f"→ {out.relative_to(ROOT)}")
 
 

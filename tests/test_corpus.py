@@ -90,14 +90,20 @@ def _assert_decision(decision: Decision, expected: Expect) -> None:
     }
     detail = f"reasons={list(decision.reasons)} fields={decision.fields} invalid={decision.invalid}"
     assert got == want, detail
-    wrong = {k: decision.fields.get(k) for k, v in expected.fields.items() if decision.fields.get(k) != v}
-    assert not wrong, f"normalised fields differ: got {wrong}, want {dict(expected.fields)}; {detail}"
+    wrong = {
+        k: decision.fields.get(k) for k, v in expected.fields.items() if decision.fields.get(k) != v
+    }
+    assert not wrong, (
+        f"normalised fields differ: got {wrong}, want {dict(expected.fields)}; {detail}"
+    )
     assert set(expected.flags) <= set(decision.flags), detail
 
 
 def test_static_files_all_have_expectations() -> None:
     files = {p.name for p in MAIL.glob("*.eml")}
-    assert files == set(STATIC), f"sin expectativa: {files - set(STATIC)}; sin archivo: {set(STATIC) - files}"
+    assert files == set(STATIC), (
+        f"sin expectativa: {files - set(STATIC)}; sin archivo: {set(STATIC) - files}"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(STATIC))
@@ -127,7 +133,7 @@ def _all_expectations() -> Iterator[Expect]:
 
 def test_corpus_covers_every_procedure_disposition_and_signature_status() -> None:
     expectations = list(_all_expectations())
-    assert len(expectations) >= 150
+    assert len(expectations) >= 170
     per_procedure = {p: sum(e.tramite == p for e in expectations) for p in PROCEDURES}
     assert all(n >= 12 for p, n in per_procedure.items() if p != "carne_solicitante"), per_procedure
     assert per_procedure["carne_solicitante"] >= 3

@@ -45,7 +45,9 @@ class Mail:
         if self.sender:
             lines.append(f"From: {_encode_display(self.sender)}")
         lines.append(f"To: {self.to}")
-        lines.append(f"Subject: {encode_subject(self.subject, self.subject_encoding, self.subject_charset)}")
+        lines.append(
+            f"Subject: {encode_subject(self.subject, self.subject_encoding, self.subject_charset)}"
+        )
         lines.append(f"Date: {self.date}")
         if self.message_id:
             lines.append(f"Message-ID: <{self.message_id}>")
@@ -54,8 +56,10 @@ class Mail:
         for name, value in self.headers.items():
             lines.append(f"{name}: {value}")
         lines.append("MIME-Version: 1.0")
-        head = CRLF.join(lines).encode("ascii", "surrogateescape") if _ascii(lines) else (
-            CRLF.join(lines).encode("utf-8")
+        head = (
+            CRLF.join(lines).encode("ascii", "surrogateescape")
+            if _ascii(lines)
+            else (CRLF.join(lines).encode("utf-8"))
         )
         body = self._body()
         return head + CRLF.encode() + body
@@ -80,7 +84,7 @@ class Mail:
     def _leaf(self, ctype: str, content: str) -> bytes:
         label = self.declared_charset or self.charset
         data = content.replace("\n", CRLF).encode(self.charset, "replace")
-        head = f"Content-Type: {ctype}; charset=\"{label}\"{CRLF}"
+        head = f'Content-Type: {ctype}; charset="{label}"{CRLF}'
         return head.encode() + encode_body(data, self.transfer)
 
 
@@ -121,7 +125,9 @@ def encode_subject(subject: str, encoding: str | None, charset: str = "utf-8") -
     if encoding.upper() == "B":
         return f"=?{charset}?B?{base64.b64encode(data).decode()}?="
     q = "".join(
-        chr(b) if (48 <= b <= 57 or 65 <= b <= 90 or 97 <= b <= 122) else ("_" if b == 32 else f"={b:02X}")
+        chr(b)
+        if (48 <= b <= 57 or 65 <= b <= 90 or 97 <= b <= 122)
+        else ("_" if b == 32 else f"={b:02X}")
         for b in data
     )
     return f"=?{charset}?Q?{q}?="

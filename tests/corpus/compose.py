@@ -34,22 +34,44 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "apelacion": ("motivo", "nombres_apellidos", "documento_identidad", "telefono", "correo"),
     "renuncia": ("motivo", "nombres_apellidos", "nacionalidad", "documento_identidad", "telefono"),
     "prorroga_residencia": (
-        "nombres_apellidos", "sexo", "nacionalidad", "documento_identidad",
-        "carne_extranjeria", "fecha_nacimiento", "telefono",
+        "nombres_apellidos",
+        "sexo",
+        "nacionalidad",
+        "documento_identidad",
+        "carne_extranjeria",
+        "fecha_nacimiento",
+        "telefono",
     ),
     "duplicado_carne_extranjeria": (
-        "nombres_apellidos", "sexo", "nacionalidad", "documento_identidad",
-        "carne_extranjeria", "fecha_nacimiento", "telefono",
+        "nombres_apellidos",
+        "sexo",
+        "nacionalidad",
+        "documento_identidad",
+        "carne_extranjeria",
+        "fecha_nacimiento",
+        "telefono",
     ),
     "autorizacion_viaje": (
-        "motivo", "destino", "fecha_salida", "fecha_retorno", "nombres_apellidos",
-        "carne_extranjeria", "telefono",
+        "motivo",
+        "destino",
+        "fecha_salida",
+        "fecha_retorno",
+        "nombres_apellidos",
+        "carne_extranjeria",
+        "telefono",
     ),
 }
 CONDITIONAL_CARNE = ("actualizacion_datos", "renuncia")
 NORMALISED = (
-    "documento_identidad", "carne_extranjeria", "telefono", "correo", "sexo",
-    "fecha_nacimiento", "fecha_salida", "fecha_retorno", "fecha_notificacion",
+    "documento_identidad",
+    "carne_extranjeria",
+    "telefono",
+    "correo",
+    "sexo",
+    "fecha_nacimiento",
+    "fecha_salida",
+    "fecha_retorno",
+    "fecha_notificacion",
 )
 
 
@@ -92,7 +114,9 @@ class Kit:
 def make_kit(directory: Path) -> Kit:
     """Create the test CA, an applicant certificate, and an unknown CA with its own signer."""
     ca = create_ca(directory / "ca", "CA de prueba CEPR", stem="ca")
-    applicant = issue_person_certificate(ca, "Solicitante de Prueba", directory / "ca", stem="applicant")
+    applicant = issue_person_certificate(
+        ca, "Solicitante de Prueba", directory / "ca", stem="applicant"
+    )
     other = create_ca(directory / "other", "CA Desconocida", org="Otra Entidad", stem="ca")
     stranger = issue_person_certificate(other, "Firmante Ajeno", directory / "other", stem="signer")
     return Kit(ca, applicant, other, stranger)
@@ -118,7 +142,9 @@ class Req:
     notificacion: tuple[str, str] | None = None  # (as written, normalised)
     late: bool = False
     denuncia: str | None = None  # attachment file name
-    viaje: tuple[str, str, str, str, str] | None = None  # destino, salida, sal_norm, retorno, ret_norm
+    viaje: tuple[str, str, str, str, str] | None = (
+        None  # destino, salida, sal_norm, retorno, ret_norm
+    )
     motivo: str = ""
     charset: str = "utf-8"
     declared_charset: str | None = None
@@ -167,28 +193,43 @@ def render(req: Req, kit: Kit) -> bytes:
     """The message bytes for `req`."""
     p = PERSONAS[req.who]
     rng = random.Random(req.name)
-    rows: list[Row] = [(label(f, rng, p, req.tramite), _value(req, p, f)[0]) for f in _fields_for(req)]
+    rows: list[Row] = [
+        (label(f, rng, p, req.tramite), _value(req, p, f)[0]) for f in _fields_for(req)
+    ]
     signoff = "" if "nombres_apellidos" in req.omit else p.nombre
-    closing = rng.choice(["Atentamente,", "Saludos cordiales,", "Gracias de antemano.", "Quedo atento(a),"])
+    closing = rng.choice(
+        ["Atentamente,", "Saludos cordiales,", "Gracias de antemano.", "Quedo atento(a),"]
+    )
     closing = f"{closing}\n{signoff}" if signoff else closing
     attachments: list[Part] = []
     body_rows = rows
     if req.data_in in ("pdf", "form") or req.pdf:
-        pdf_lines = [f"Señores de la Comisión Especial para los Refugiados", "", *req.intro.split("\n")]
+        pdf_lines = [
+            "Señores de la Comisión Especial para los Refugiados",
+            "",
+            *req.intro.split("\n"),
+        ]
         form: dict[str, str] | None = None
         if req.data_in == "pdf":
             pdf_lines += [f"{k}: {v}" for k, v in rows]
             body_rows = []
         elif req.data_in == "form":
-            form = {label(f, random.Random(f), p, req.tramite): _value(req, p, f)[0] for f in _fields_for(req)}
+            form = {
+                label(f, random.Random(f), p, req.tramite): _value(req, p, f)[0]
+                for f in _fields_for(req)
+            }
             body_rows = []
         pdf_lines += ["", closing.replace("\n", " ")]
         kind = req.pdf or "unsigned"
-        name = rng.choice(["solicitud.pdf", "Recurso firmado.pdf", "escrito_firmado.pdf", "SOLICITUD_CEPR.pdf"])
+        name = rng.choice(
+            ["solicitud.pdf", "Recurso firmado.pdf", "escrito_firmado.pdf", "SOLICITUD_CEPR.pdf"]
+        )
         attachments.append(Part(name, "application/pdf", kit.pdf(kind, pdf_lines, form)))
     if req.denuncia:
         data = (
-            kit.pdf("unsigned", ["POLICIA NACIONAL DEL PERU", "Copia certificada de denuncia policial"])
+            kit.pdf(
+                "unsigned", ["POLICIA NACIONAL DEL PERU", "Copia certificada de denuncia policial"]
+            )
             if req.denuncia.lower().endswith(".pdf")
             else b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 8
         )
@@ -197,7 +238,11 @@ def render(req: Req, kit: Kit) -> bytes:
     intro = req.intro
     if req.data_in in ("pdf", "form"):
         intro += "\nAdjunto el documento con mis datos."
-    text = f"{intro}\n\n{render_rows(req.style, body_rows)}\n\n{closing}{SIGNOFFS[p.client]}".replace("\n\n\n\n", "\n\n")
+    text = (
+        f"{intro}\n\n{render_rows(req.style, body_rows)}\n\n{closing}{SIGNOFFS[p.client]}".replace(
+            "\n\n\n\n", "\n\n"
+        )
+    )
     html: str | None = None
     plain: str | None = text
     if req.style == "html_table":
@@ -206,7 +251,11 @@ def render(req: Req, kit: Kit) -> bytes:
         plain, html = None, html_divs(intro, body_rows, closing)
     elif req.style == "alt":
         html = html_divs(intro, body_rows, closing)
-    sender = p.correo if req.anonymous_sender or "nombres_apellidos" in req.omit else f"{p.nombre} <{p.correo}>"
+    sender = (
+        p.correo
+        if req.anonymous_sender or "nombres_apellidos" in req.omit
+        else f"{p.nombre} <{p.correo}>"
+    )
     return Mail(
         subject=req.subject,
         sender=sender,
@@ -230,17 +279,23 @@ def expect(req: Req) -> Expect:
     written = [f for f in _fields_for(req) if f not in req.invalid]
     present = set(written) | {"correo"}  # correo falls back to the sender's address
     missing = [f for f in REQUIRED[req.tramite] if f not in present]
-    if req.tramite in CONDITIONAL_CARNE and (req.status == "refugiado" or "carne_extranjeria" in req.invalid):
-        if "carne_extranjeria" not in present:
-            missing.append("carne_extranjeria")
+    refugiado = req.status == "refugiado" or "carne_extranjeria" in req.invalid
+    if req.tramite in CONDITIONAL_CARNE and refugiado and "carne_extranjeria" not in present:
+        missing.append("carne_extranjeria")
     if req.tramite == "duplicado_carne_extranjeria" and not req.denuncia:
         missing.append("denuncia_policial")
-    pdfs = [k for k in ((req.pdf or "unsigned") if (req.pdf or req.data_in != "body") else None,
-                        "unsigned" if req.denuncia and req.denuncia.lower().endswith(".pdf") else None) if k]
-    signature = pdfs[0] if pdfs else "absent"
+    denuncia_pdf = bool(req.denuncia and req.denuncia.lower().endswith(".pdf"))
+    if req.pdf:
+        signature = req.pdf
+    elif req.data_in != "body" or denuncia_pdf:
+        signature = "unsigned"
+    else:
+        signature = "absent"
     if req.tramite in SIGNED and signature in ("absent", "unsigned"):
         missing.append("documento_firmado")
-    checked = [f for f in written if f in NORMALISED and (f != "correo" or f in REQUIRED[req.tramite])]
+    checked = [
+        f for f in written if f in NORMALISED and (f != "correo" or f in REQUIRED[req.tramite])
+    ]
     fields = {f: v for f in checked if (v := _value(req, p, f)[1]) is not None}
     if "correo" in REQUIRED[req.tramite]:
         fields.setdefault("correo", p.correo)

@@ -23,60 +23,154 @@ class Persona:
 
 
 PERSONAS: tuple[Persona, ...] = (
-    Persona("Ana María Rodríguez Pérez", "venezolana", ("Femenino", "F"),
-            ("Cédula", "V-18.456.789", "V18456789"), ("001234567", "001234567"),
-            ("987 654 321", "+51987654321"), ("15/03/1990", "1990-03-15"),
-            "ana.rodriguez90@gmail.com", "gmail"),
-    Persona("José Gregorio Hernández Blanco", "venezolano", ("masculino", "M"),
-            ("Pasaporte", "148923765", "148923765"), ("CE-000987654", "000987654"),
-            ("+51 912 345 678", "+51912345678"), ("3 de julio de 1985", "1985-07-03"),
-            "jgregorio.hb@hotmail.com", "hotmail"),
-    Persona("Yusleidy Carolina Marcano Salazar", "Venezuela", ("F", "F"),
-            ("C.I.", "24.117.305", "24117305"), ("002345118", "002345118"),
-            ("951-222-333", "+51951222333"), ("1995-11-02", "1995-11-02"),
-            "yusleidy.marcano@yahoo.com", "yahoo"),
-    Persona("Luis Fernando Castaño Ospina", "colombiano", ("Masculino", "M"),
-            ("Cédula de ciudadanía", "1.020.456.789", "1020456789"), ("001876543", "001876543"),
-            ("(+51) 963 852 741", "+51963852741"), ("22-08-1979", "1979-08-22"),
-            "lfcastano@outlook.com", "outlook"),
-    Persona("Mariela Josefina Díaz Ureña", "cubana", ("FEMENINO", "F"),
-            ("Pasaporte", "k123456", "K123456"), ("003456789", "003456789"),
-            ("944111222", "+51944111222"), ("07/01/1988", "1988-01-07"),
-            "mariela.diaz88@gmail.com", "iphone"),
-    Persona("Ahmad Al Hassan", "siria", ("M", "M"),
-            ("Pasaporte", "N008812345", "N008812345"), ("001112223", "001112223"),
-            ("+51 999 888 777", "+51999888777"), ("1 de enero de 1983", "1983-01-01"),
-            "ahmad.hassan.pe@gmail.com", "gmail"),
-    Persona("Daniela Alejandra Peña Gómez", "venezolana", ("femenino", "F"),
-            ("Cédula", "V 26.789.012", "V26789012"), ("002223334", "002223334"),
-            ("+58 414 1234567", "+584141234567"), ("30/06/1998", "1998-06-30"),
-            "dani.pena98@hotmail.com", "android"),
-    Persona("Carlos Eduardo Mendoza Ruiz", "venezolano", ("Masculino", "M"),
-            ("Pasaporte", "112233445", "112233445"), ("000445566", "000445566"),
-            ("936 741 852", "+51936741852"), ("12 de octubre de 1976", "1976-10-12"),
-            "carlosmendoza76@yahoo.es", "yahoo"),
-    Persona("Jean Baptiste Pierre Louis", "haitiano", ("Masculino", "M"),
-            ("Pasaporte", "HA1234567", "HA1234567"), ("003001002", "003001002"),
-            ("958 123 456", "+51958123456"), ("09/09/1991", "1991-09-09"),
-            "jbpierrelouis@gmail.com", "android"),
-    Persona("Oriana Valentina Rivas Torres", "venezolana", ("Femenino", "F"),
-            ("Cédula", "V-27.654.321", "V27654321"), ("002998877", "002998877"),
-            ("+51 981 234 567", "+51981234567"), ("25/12/2000", "2000-12-25"),
-            "oriana.rivas2000@gmail.com", "iphone"),
-    Persona("Kevin Andrés Rojas Villalobos", "colombiano", ("masculino", "M"),
-            ("Cédula", "1.098.765.432", "1098765432"), ("001555444", "001555444"),
-            ("970 333 444", "+51970333444"), ("18-04-1993", "1993-04-18"),
-            "kevin.rojas.v@outlook.com", "outlook"),
-    Persona("Yamileth del Carmen Briceño", "venezolana", ("F", "F"),
-            ("Pasaporte", "134679852", "134679852"), ("002112113", "002112113"),
-            ("922 456 789", "+51922456789"), ("5 de mayo de 1969", "1969-05-05"),
-            "yamibriceno69@hotmail.com", "hotmail"),
+    Persona(
+        "Ana María Rodríguez Pérez",
+        "venezolana",
+        ("Femenino", "F"),
+        ("Cédula", "V-18.456.789", "V18456789"),
+        ("001234567", "001234567"),
+        ("987 654 321", "+51987654321"),
+        ("15/03/1990", "1990-03-15"),
+        "ana.rodriguez90@gmail.com",
+        "gmail",
+    ),
+    Persona(
+        "José Gregorio Hernández Blanco",
+        "venezolano",
+        ("masculino", "M"),
+        ("Pasaporte", "148923765", "148923765"),
+        ("CE-000987654", "000987654"),
+        ("+51 912 345 678", "+51912345678"),
+        ("3 de julio de 1985", "1985-07-03"),
+        "jgregorio.hb@hotmail.com",
+        "hotmail",
+    ),
+    Persona(
+        "Yusleidy Carolina Marcano Salazar",
+        "Venezuela",
+        ("F", "F"),
+        ("C.I.", "24.117.305", "24117305"),
+        ("002345118", "002345118"),
+        ("951-222-333", "+51951222333"),
+        ("1995-11-02", "1995-11-02"),
+        "yusleidy.marcano@yahoo.com",
+        "yahoo",
+    ),
+    Persona(
+        "Luis Fernando Castaño Ospina",
+        "colombiano",
+        ("Masculino", "M"),
+        ("Cédula de ciudadanía", "1.020.456.789", "1020456789"),
+        ("001876543", "001876543"),
+        ("(+51) 963 852 741", "+51963852741"),
+        ("22-08-1979", "1979-08-22"),
+        "lfcastano@outlook.com",
+        "outlook",
+    ),
+    Persona(
+        "Mariela Josefina Díaz Ureña",
+        "cubana",
+        ("FEMENINO", "F"),
+        ("Pasaporte", "k123456", "K123456"),
+        ("003456789", "003456789"),
+        ("944111222", "+51944111222"),
+        ("07/01/1988", "1988-01-07"),
+        "mariela.diaz88@gmail.com",
+        "iphone",
+    ),
+    Persona(
+        "Ahmad Al Hassan",
+        "siria",
+        ("M", "M"),
+        ("Pasaporte", "N008812345", "N008812345"),
+        ("001112223", "001112223"),
+        ("+51 999 888 777", "+51999888777"),
+        ("1 de enero de 1983", "1983-01-01"),
+        "ahmad.hassan.pe@gmail.com",
+        "gmail",
+    ),
+    Persona(
+        "Daniela Alejandra Peña Gómez",
+        "venezolana",
+        ("femenino", "F"),
+        ("Cédula", "V 26.789.012", "V26789012"),
+        ("002223334", "002223334"),
+        ("+58 414 1234567", "+584141234567"),
+        ("30/06/1998", "1998-06-30"),
+        "dani.pena98@hotmail.com",
+        "android",
+    ),
+    Persona(
+        "Carlos Eduardo Mendoza Ruiz",
+        "venezolano",
+        ("Masculino", "M"),
+        ("Pasaporte", "112233445", "112233445"),
+        ("000445566", "000445566"),
+        ("936 741 852", "+51936741852"),
+        ("12 de octubre de 1976", "1976-10-12"),
+        "carlosmendoza76@yahoo.es",
+        "yahoo",
+    ),
+    Persona(
+        "Jean Baptiste Pierre Louis",
+        "haitiano",
+        ("Masculino", "M"),
+        ("Pasaporte", "HA1234567", "HA1234567"),
+        ("003001002", "003001002"),
+        ("958 123 456", "+51958123456"),
+        ("09/09/1991", "1991-09-09"),
+        "jbpierrelouis@gmail.com",
+        "android",
+    ),
+    Persona(
+        "Oriana Valentina Rivas Torres",
+        "venezolana",
+        ("Femenino", "F"),
+        ("Cédula", "V-27.654.321", "V27654321"),
+        ("002998877", "002998877"),
+        ("+51 981 234 567", "+51981234567"),
+        ("25/12/2000", "2000-12-25"),
+        "oriana.rivas2000@gmail.com",
+        "iphone",
+    ),
+    Persona(
+        "Kevin Andrés Rojas Villalobos",
+        "colombiano",
+        ("masculino", "M"),
+        ("Cédula", "1.098.765.432", "1098765432"),
+        ("001555444", "001555444"),
+        ("970 333 444", "+51970333444"),
+        ("18-04-1993", "1993-04-18"),
+        "kevin.rojas.v@outlook.com",
+        "outlook",
+    ),
+    Persona(
+        "Yamileth del Carmen Briceño",
+        "venezolana",
+        ("F", "F"),
+        ("Pasaporte", "134679852", "134679852"),
+        ("002112113", "002112113"),
+        ("922 456 789", "+51922456789"),
+        ("5 de mayo de 1969", "1969-05-05"),
+        "yamibriceno69@hotmail.com",
+        "hotmail",
+    ),
 )
 
 LABELS: dict[str, tuple[str, ...]] = {
-    "nombres_apellidos": ("Nombres y apellidos", "Nombre completo", "Apellidos y nombres", "Nombre"),
+    "nombres_apellidos": (
+        "Nombres y apellidos",
+        "Nombre completo",
+        "Apellidos y nombres",
+        "Nombre",
+    ),
     "nacionalidad": ("Nacionalidad",),
-    "documento_identidad": ("Documento de identidad", "N° de documento", "{hint}", "Nro. de {hint}"),
+    "documento_identidad": (
+        "Documento de identidad",
+        "N° de documento",
+        "{hint}",
+        "Nro. de {hint}",
+    ),
     "carne_extranjeria": ("Carné de extranjería", "CE N°", "Carnet de extranjeria", "N° de carné"),
     "telefono": ("Teléfono", "Celular", "Teléfono celular", "Número de contacto", "Cel"),
     "correo": ("Correo electrónico", "Correo", "Email", "E-mail"),
@@ -100,7 +194,9 @@ Row = tuple[str, str]  # (label, value)
 
 def label(field_id: str, rng: random.Random, persona: Persona, tramite: str = "") -> str:
     """A realistic label for `field_id`."""
-    options = MOTIVO_LABELS.get(tramite, LABELS["motivo"]) if field_id == "motivo" else LABELS[field_id]
+    options = (
+        MOTIVO_LABELS.get(tramite, LABELS["motivo"]) if field_id == "motivo" else LABELS[field_id]
+    )
     return rng.choice(options).replace("{hint}", persona.documento[0])
 
 
@@ -109,7 +205,9 @@ def render_rows(style: str, rows: list[Row]) -> str:
     if style == "form":
         return "\n".join(f"{k.upper()}: {v}" for k, v in rows)
     if style == "note":
-        return "\n".join(f"{k.lower()} {v}" if k.lower() in ("cel", "celular") else f"{k}: {v}" for k, v in rows)
+        return "\n".join(
+            f"{k.lower()} {v}" if k.lower() in ("cel", "celular") else f"{k}: {v}" for k, v in rows
+        )
     if style == "dash":
         return "\n".join(f"- {k}: {v}" for k, v in rows)
     return "\n".join(f"{k}: {v}" for k, v in rows)
@@ -119,11 +217,13 @@ def html_table(intro: str, rows: list[Row], closing: str) -> str:
     """Outlook-style HTML: Calibri paragraphs and a bordered table."""
     cells = "".join(
         f'<tr><td style="border:solid windowtext 1.0pt;padding:0cm 5.4pt"><p class="MsoNormal"><b>'
-        f"{escape(k)}</b></p></td><td style=\"border:solid windowtext 1.0pt;padding:0cm 5.4pt\">"
+        f'{escape(k)}</b></p></td><td style="border:solid windowtext 1.0pt;padding:0cm 5.4pt">'
         f'<p class="MsoNormal">{escape(v)}</p></td></tr>'
         for k, v in rows
     )
-    paras = "".join(f'<p class="MsoNormal">{escape(p)}<o:p></o:p></p>' for p in intro.split("\n") if p)
+    paras = "".join(
+        f'<p class="MsoNormal">{escape(p)}<o:p></o:p></p>' for p in intro.split("\n") if p
+    )
     end = "".join(f'<p class="MsoNormal">{escape(p)}</p>' for p in closing.split("\n") if p)
     return (
         '<html xmlns:o="urn:schemas-microsoft-com:office:office"><head>'
