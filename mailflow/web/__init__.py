@@ -36,9 +36,9 @@ def web_templates(settings: Settings) -> jinja2.Environment:
 
 def default_groups() -> list[RouteGroup]:
     """The route groups of a full installation (the staff desk adds its own here)."""
-    from mailflow.web import verify
+    from mailflow.web import accounts, auth, cases, desk, verify
 
-    return [verify.routes]
+    return [verify.routes, auth.routes, desk.routes, cases.routes, accounts.routes]
 
 
 def create_app(
@@ -49,6 +49,13 @@ def create_app(
     routes: list[BaseRoute] = []
     for group in default_groups() if groups is None else groups:
         routes.extend(group(context))
-    app = Starlette(routes=routes)
+    from mailflow.web.middleware import desk_middleware, error_handlers, static_mount
+
+    routes.append(static_mount())
+    app = Starlette(
+        routes=routes,
+        middleware=desk_middleware(settings),
+        exception_handlers=error_handlers(),
+    )
     app.state.mailflow = context
     return app

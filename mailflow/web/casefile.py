@@ -1,0 +1,175 @@
+"""Everything the case page shows: thread (as text), fields, signature, documents, SLA, audit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from mailflow.app import App
+from mailflow.models import Case, CaseEvent, CaseMessage, Document, InboxMessage, OutboxMessage
+from mailflow.parse import parse_message
+
+
+def case_file(session: Session, app: App, case: Case, now: dt.datetime) -> dict[str, Any]:
+    """The template values of the case page."""
+    zone = ZoneInfo(app.settings.calendar.timezone)
+    machine = app.machines.get(case.machine)
+    events = session.scalars(
+        select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.at, CaseEvent.id)
+    ).all()
+    state = (
+        machine.state(case.state)
+        if machine and case.state in {s.name for s in machine.states}
+        else None
+    )
+    tramite = app.catalogue.tramites.get(case.tramite)
+    today = now.astimezone(zone).date()
+    return {
+        "case": case,
+        "tramite_name": tramite.name if tramite else case.tramite,
+        "state_label": state.label if state else case.state,
+        "final": bool(state and state.final),
+        "actions": machine.allowed_events(case.state, "staff") if machine else [],
+        "thread": _thread(session, case, app),
+        "fields": _fields(case, app),
+        "decision": _decision(events),
+        "documents": session.scalars(
+            select(Document).where(Document.case_id == case.id).order_by(Document.issued_at)
+        ).all(),
+        "sla": _sla(case, app, today, state.sla if state else None),
+        "explanation": _explanation(app, case, events, today),
+        "events": events,
+        "local": lambda at: at.astimezone(zone).strftime("%d/%m/%Y %H:%M"),
+    }
+
+
+def _fields(case: Case, app: App) -> list[dict[str, Any]]:
+    out = []
+    for key, value in case.fields.items():
+        entry = value if isinstance(value, dict) else {"value": value}
+        out.append({"id": key, "label": app.vocabulary.label(key), **entry})
+    return out
+
+
+def _decision(events: Any) -> dict[str, Any] | None:
+    """The latest intake decision recorded for the case (fields, missing, signature)."""
+    for event in reversed(list(events)):
+        found = event.data.get("decision") if isinstance(event.data, dict) else None
+        if isinstance(found, dict):
+            return found
+    return None
+
+
+def _sla(case: Case, app: App, today: dt.date, mode: str | None) -> dict[str, Any]:
+    left = None
+    if case.due_date is not None and mode == "running":
+        left = app.calendario.business_days_between(today, case.due_date)
+    return {"mode": mode or "stopped", "due": case.due_date, "left": left, "data": case.sla}
+
+
+def _explanation(app: App, case: Case, events: Any, today: dt.date) -> list[str]:
+    """The deadline explained: mailflow.explain when present, else the clock notes of the audit."""
+    notes = [
+        str(e.data.get("note")) for e in events if isinstance(e.data, dict) and e.data.get("note")
+    ]
+    if isinstance(case.sla, dict) and case.sla.get("note"):
+        notes.append(str(case.sla["note"]))
+    return list(dict.fromkeys(notes))
+
+
+def _thread(session: Session, case: Case, app: App) -> list[dict[str, Any]]:
+    links = session.scalars(select(CaseMessage).where(CaseMessage.case_id == case.id)).all()
+    inbox_ids = {link.inbox_message_id for link in links if link.inbox_message_id}
+    outbox_ids = {link.outbox_id for link in links if link.outbox_id}
+    inbox = session.scalars(
+        select(InboxMessage).where(
+            or_(InboxMessage.case_id == case.id, InboxMessage.id.in_(inbox_ids))
+        )
+    ).all()
+    outbox = session.scalars(
+        select(OutboxMessage).where(
+            or_(OutboxMessage.case_id == case.id, OutboxMessage.id.in_(outbox_ids))
+        )
+    ).all()
+    limits = app.settings.limits
+    items: list[dict[str, Any]] = []
+    for message, direction, at in [(m, "in", m.arrived_at) for m in inbox] + [
+        (o, "out", o.created_at) for o in outbox
+    ]:
+        parsed = parse_message(
+            message.raw,
+            max_parts=limits.max_parts,
+            max_attachment_bytes=limits.max_attachment_bytes,
+            max_text_chars=limits.max_text_chars,
+        )
+        items.append(
+            {
+                "id": message.id,
+                "direction": direction,
+                "at": at,
+                "sender": parsed.sender,
+                "to": ", ".join(parsed.to),
+                "subject": parsed.subject or "(sin asunto)",
+                "text": parsed.text,  # plain text only: HTML was converted, never rendered
+                "attachments": [(a.filename, a.size) for a in parsed.attachments]
+                if direction == "in"
+                else [],
+                "status": getattr(message, "status", ""),
+            }
+        )
+    items.sort(key=lambda item: item["at"])
+    return items
+
+
+def download_attachment(session: Session, case_id: int, message_id: int, index: int) -> Response:
+    """Attachment `index` of an inbound message of the case, always as a download."""
+    message = session.get(InboxMessage, message_id)
+    linked = message is not None and (
+        message.case_id == case_id
+        or session.scalar(
+            select(CaseMessage.id).where(
+                CaseMessage.case_id == case_id, CaseMessage.inbox_message_id == message_id
+            )
+        )
+        is not None
+    )
+    if message is None or not linked:
+        raise HTTPException(404, "No existe ese adjunto.")
+    attachments = parse_message(message.raw).attachments
+    if not 0 <= index < len(attachments):
+        raise HTTPException(404, "No existe ese adjunto.")
+    item = attachments[index]
+    return _download(item.data, item.filename, item.content_type)
+
+
+def download_document(session: Session, data_dir: Path, case_id: int, doc_id: int) -> Response:
+    """An issued document of the case (PDF from the content-addressed store)."""
+    doc = session.get(Document, doc_id)
+    if doc is None or doc.case_id != case_id:
+        raise HTTPException(404, "No existe ese documento.")
+    path = Path(doc.path) if Path(doc.path).is_absolute() else data_dir / doc.path
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise HTTPException(404, "El archivo del documento no está disponible.") from exc
+    return _download(data, f"{doc.number or doc.kind}.pdf", "application/pdf")
+
+
+def _download(data: bytes, filename: str, content_type: str) -> Response:
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", filename).strip("._") or "adjunto"
+    kind = "application/pdf" if content_type == "application/pdf" else "application/octet-stream"
+    headers = {
+        "Content-Disposition": f'attachment; filename="{safe}"',
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "sandbox",
+        "Cache-Control": "no-store",
+    }
+    return Response(data, media_type=kind, headers=headers)

@@ -1,0 +1,98 @@
+"""The desk's door to the case engine: staff actions go through `cases.apply_event` only."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import importlib
+from typing import Any
+
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+
+from mailflow.app import App
+from mailflow.errors import MailflowError
+from mailflow.models import Case, CaseEvent, InboxMessage
+from mailflow.parse import parse_message
+
+
+class EngineUnavailable(MailflowError):
+    """The case engine module is not installed in this build."""
+
+
+def app_of(request: Request) -> App:
+    """The App (catalogue, machines, templates ...) shared by every request of this web app."""
+    state = request.app.state
+    app = getattr(state, "mailflow_app", None)
+    if app is None:
+        app = App(request.app.state.mailflow.settings)
+        state.mailflow_app = app
+    assert isinstance(app, App)
+    return app
+
+
+def _function(module: str, name: str) -> Any:
+    try:
+        return getattr(importlib.import_module(f"mailflow.{module}"), name)
+    except (ImportError, AttributeError) as exc:
+        raise EngineUnavailable(f"el motor no ofrece mailflow.{module}.{name}") from exc
+
+
+def fire(
+    session: Session,
+    app: App,
+    case: Case,
+    event: str,
+    *,
+    actor: str,
+    now: dt.datetime,
+    reason: str,
+) -> None:
+    """Fire a staff event on a case (IllegalTransition and other MailflowError propagate)."""
+    apply_event = _function("cases", "apply_event")
+    apply_event(session, app, case, event, actor=actor, now=now, reason=reason)
+
+
+def process(
+    session: Session,
+    app: App,
+    message: InboxMessage,
+    *,
+    actor: str,
+    now: dt.datetime,
+    tramite: str | None = None,
+) -> None:
+    """Run an inbox message through the pipeline again, optionally forcing its procedure.
+
+    Forcing reads the message as if its subject were the procedure's official ASUNTO, so the
+    fields, requirements and signature are assessed exactly as for a well-titled request.
+    """
+    pipeline = importlib.import_module("mailflow.pipeline")
+    message.status = "processing"
+    if tramite is None:
+        pipeline.process_inbox_message(app, session, message, now)
+    else:
+        parsed = parse_message(message.raw)
+        official = dataclasses.replace(parsed, subject=app.catalogue.get(tramite).subject)
+        decision = app.intake.decide(official, received=message.arrived_at)
+        if decision.tramite != tramite:
+            raise MailflowError(f"el mensaje no pudo leerse como {tramite}")
+        outcome = pipeline._new_request(app, session, message, parsed, decision, now)
+        message.status = "done"
+        message.disposition = outcome.disposition
+        message.tramite = outcome.tramite
+        message.case_id = outcome.case_id
+        message.processed_at = now
+    what = f"Clasificado como {tramite}" if tramite else "Reprocesado"
+    session.add(
+        CaseEvent(
+            case_id=message.case_id,
+            inbox_message_id=message.id,
+            at=now,
+            actor=actor,
+            kind="personal",
+            reason=f"{what} por el personal.",
+            data={"action": "clasificar" if tramite else "reprocesar", "tramite": tramite},
+        )
+    )
+    session.flush()
