@@ -136,7 +136,9 @@ def load_catalogue(rules_dir: Path, known_fields: Iterable[str] | None = None) -
         if tramite.id in tramites:
             raise DefinitionError(f"{path}: id de trámite duplicado: {tramite.id!r}")
         if path.stem != tramite.id:
-            raise DefinitionError(f"{path}: el id {tramite.id!r} no coincide con el nombre del archivo")
+            raise DefinitionError(
+                f"{path}: el id {tramite.id!r} no coincide con el nombre del archivo"
+            )
         if fields is not None:
             _check_fields(path, tramite, fields)
         tramites[tramite.id] = tramite

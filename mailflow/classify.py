@@ -93,8 +93,12 @@ class Classifier:
     def _decide(self, procs: list[Candidate], source: str, cleaned: str) -> Classification:
         top = procs[0]
         rivals = [
-            c for c in procs[1:]
-            if c.owner != top.owner and c.score >= self.threshold and top.score - c.score <= self.tie_margin
+            c
+            for c in procs[1:]
+            if c.owner != top.owner
+            and c.score >= self.threshold
+            and top.score - c.score <= self.tie_margin
+            and not _contained(c.phrase, top.phrase)
         ]
         name = self.catalogue.get(top.owner).name
         if rivals:
@@ -102,7 +106,9 @@ class Classifier:
             return Classification(
                 None,
                 top.score,
-                (f"El asunto «{cleaned[:80]}» menciona más de un trámite ({names}); decide el personal",),
+                (
+                    f"El asunto «{cleaned[:80]}» menciona más de un trámite ({names}); decide el personal",
+                ),
                 None,
                 source,
                 tuple(procs),
@@ -159,7 +165,9 @@ class Classifier:
             return Classification(
                 None,
                 BODY_CONFIDENCE,
-                (f"El asunto no indica el trámite y el cuerpo menciona varios ({names}); decide el personal",),
+                (
+                    f"El asunto no indica el trámite y el cuerpo menciona varios ({names}); decide el personal",
+                ),
                 None,
                 "cuerpo",
             )
@@ -181,6 +189,11 @@ def _similarity(phrase: str, window: str) -> float:
 
 def _better(score: float, text: str, prior: Candidate) -> bool:
     return score > prior.score or (score == prior.score and len(text) > len(prior.phrase))
+
+
+def _contained(shorter: str, longer: str) -> bool:
+    """True when every word of a rival phrase is part of the winning, longer phrase."""
+    return len(shorter) < len(longer) and set(shorter.split()) <= set(longer.split())
 
 
 def _beats(topic: Candidate, proc: Candidate) -> bool:

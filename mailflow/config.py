@@ -104,7 +104,7 @@ class SigningSettings(_Strict):
 
 
 class LimitSettings(_Strict):
-    max_attachment_bytes: int = Field(25 * 1024 * 1024, ge=1024)
+    max_attachment_bytes: int = Field(15 * 1024 * 1024, ge=1024)
     max_parts: int = Field(200, ge=1)
     max_pdf_pages: int = Field(20, ge=1)
     pdf_seconds: float = Field(5.0, gt=0)
@@ -204,9 +204,7 @@ def _describe(exc: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
-def load_settings(
-    path: str | Path | None = None, env: Mapping[str, str] | None = None
-) -> Settings:
+def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Read config.yaml (or MAILFLOW_CONFIG), apply env overrides, validate, resolve paths."""
     env = os.environ if env is None else env
     explicit = path is not None or bool(env.get("MAILFLOW_CONFIG"))

@@ -24,6 +24,7 @@ DEFAULT_MONTHS = 6
 class CaseRow:
     """The few facts of one case the metrics need (dates already in office local time)."""
 
+    case_id: int
     number: str
     tramite: str
     state: str
@@ -62,6 +63,7 @@ class Compliance:
 class Pending:
     """An open case on the due-soon or overdue list; `days` left (or past, when overdue)."""
 
+    case_id: int
     number: str
     tramite: str
     state: str
@@ -130,6 +132,7 @@ def to_row(case: Case, cal: Calendario) -> CaseRow:
     """The metrics' view of one case."""
     paused = case.state in PAUSED_STATES or bool((case.sla or {}).get("paused_on"))
     return CaseRow(
+        case_id=case.id,
         number=case.number,
         tramite=case.tramite,
         state=case.state,
@@ -246,7 +249,7 @@ def median_resolution(rows: Iterable[CaseRow], cal: Calendario) -> dict[str, flo
 
 def _pending(r: CaseRow, days: int) -> Pending:
     assert r.due_date is not None
-    return Pending(r.number, r.tramite, r.state, r.applicant, r.due_date, days)
+    return Pending(r.case_id, r.number, r.tramite, r.state, r.applicant, r.due_date, days)
 
 
 def _sum_by(items: Iterable[Compliance], attr: str) -> list[tuple[str, tuple[int, int]]]:

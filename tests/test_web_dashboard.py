@@ -1,0 +1,95 @@
+"""Managers' dashboard over HTTP: charts, lists, CSV and PDF downloads, and who may see them."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from pathlib import Path
+
+import pytest
+from pypdf import PdfReader
+from starlette.testclient import TestClient
+
+from mailflow.db import Database
+from mailflow.web import create_app, default_groups
+from mailflow.web import dashboard as dashboard_routes
+from tests.cases_seed import LIMA, seed_standard
+from tests.web_seed import PASSWORD, seed_users, settings_for
+
+NOW = dt.datetime(2026, 3, 16, 12, 0, tzinfo=LIMA)
+
+
+@pytest.fixture
+def client(sqlite_db: Database, tmp_path: Path) -> TestClient:
+    seed_users(sqlite_db)
+    with sqlite_db.session() as session:
+        seed_standard(session)
+    groups = [*default_groups(), dashboard_routes.routes]
+    web = create_app(settings_for(tmp_path), sqlite_db, groups)
+    web.state.clock = lambda: NOW
+    return TestClient(web, follow_redirects=False)
+
+
+def login(client: TestClient, username: str) -> None:
+    page = client.get("/login")
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found
+    data = {"username": username, "password": PASSWORD, "csrf_token": found.group(1)}
+    assert client.post("/login", data=data).status_code == 303
+
+
+def test_manager_sees_kpis_and_svg_charts(client: TestClient) -> None:
+    login(client, "jefa")
+    page = client.get("/panel")
+    assert page.status_code == 200
+    html = page.text
+    assert html.count("<svg class=\"chart\"") == 3
+    assert 'aria-label="Cumplimiento de plazos por mes"' in html
+    assert "feb 2026" in html and "Admitido (en trámite)" in html
+    assert "66,7 %" in html and "76,9 %" in html  # overall and actualización de datos
+    assert "<title>feb 2026 · En plazo: 10</title>" in html
+    assert "<title>feb 2026 · Fuera de plazo: 5</title>" in html
+    assert 'href="/reportes/sla.pdf"' in html and 'href="/panel/vencidos"' in html
+    assert "<script" not in html.split("<main", 1)[1]  # charts are plain SVG
+
+
+def test_overdue_and_due_soon_lists_link_to_cases(client: TestClient) -> None:
+    login(client, "jefa")
+    overdue = client.get("/panel/vencidos").text
+    assert overdue.count("/expedientes/") == 2
+    assert "EXP-2026-000014" in overdue and "Luis Gómez" in overdue and "5 d.h." in overdue
+    assert "EXP-2026-000016" not in overdue  # observado: clock paused
+    soon = client.get("/panel/por-vencer").text
+    assert "EXP-2026-000017" in soon and "EXP-2026-000018" in soon
+    assert "EXP-2026-000019" not in soon  # 5 días hábiles left: not yet due soon
+
+
+def test_csv_export(client: TestClient) -> None:
+    login(client, "jefa")
+    response = client.get("/reportes/sla.csv")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    assert "cumplimiento-plazos-2026-03-16.csv" in response.headers["content-disposition"]
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert rows[0][:3] == ["tramite", "procedimiento", "mes"]
+    assert rows[1] == ["actualizacion_datos", "Actualización de datos", "2026-02", "10", "3", "13", "76.9"]
+    assert len(rows) == 3
+
+
+def test_pdf_report_download(client: TestClient) -> None:
+    login(client, "admin")
+    response = client.get("/reportes/sla.pdf")
+    assert response.status_code == 200 and response.headers["content-type"] == "application/pdf"
+    text = PdfReader(io.BytesIO(response.content)).pages[0].extract_text()
+    assert "Periodo: 01/10/2025 al 16/03/2026" in text and "76,9 %" in text
+
+
+@pytest.mark.parametrize(
+    "path", ["/panel", "/panel/vencidos", "/panel/por-vencer", "/reportes/sla.csv", "/reportes/sla.pdf"]
+)
+def test_staff_gets_403_and_anonymous_goes_to_login(client: TestClient, path: str) -> None:
+    assert client.get(path).status_code in (302, 303, 307)
+    login(client, "ana")
+    assert client.get(path).status_code == 403
