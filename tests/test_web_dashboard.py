@@ -45,7 +45,7 @@ def test_manager_sees_kpis_and_svg_charts(client: TestClient) -> None:
     page = client.get("/panel")
     assert page.status_code == 200
     html = page.text
-    assert html.count("<svg class=\"chart\"") == 3
+    assert html.count('<svg class="chart"') == 3
     assert 'aria-label="Cumplimiento de plazos por mes"' in html
     assert "feb 2026" in html and "Admitido (en trámite)" in html
     assert "66,7 %" in html and "76,9 %" in html  # overall and actualización de datos
@@ -74,7 +74,15 @@ def test_csv_export(client: TestClient) -> None:
     assert "cumplimiento-plazos-2026-03-16.csv" in response.headers["content-disposition"]
     rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert rows[0][:3] == ["tramite", "procedimiento", "mes"]
-    assert rows[1] == ["actualizacion_datos", "Actualización de datos", "2026-02", "10", "3", "13", "76.9"]
+    assert rows[1] == [
+        "actualizacion_datos",
+        "Actualización de datos",
+        "2026-02",
+        "10",
+        "3",
+        "13",
+        "76.9",
+    ]
     assert len(rows) == 3
 
 
@@ -87,7 +95,8 @@ def test_pdf_report_download(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["/panel", "/panel/vencidos", "/panel/por-vencer", "/reportes/sla.csv", "/reportes/sla.pdf"]
+    "path",
+    ["/panel", "/panel/vencidos", "/panel/por-vencer", "/reportes/sla.csv", "/reportes/sla.pdf"],
 )
 def test_staff_gets_403_and_anonymous_goes_to_login(client: TestClient, path: str) -> None:
     assert client.get(path).status_code in (302, 303, 307)
