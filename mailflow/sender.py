@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 3600.0
 ERROR_CHARS = 2000
+CRLF = re.compile(rb"\r?\n")
 Clock = Callable[[], dt.datetime]
 
 
@@ -91,7 +92,8 @@ class SmtpTransport:
     def send(self, row: OutboxMessage) -> str:
         if self.conn is None:
             self.conn = self._connect()
-        refused = self.conn.sendmail(row.from_addr, [row.to_addr], row.raw)
+        wire = CRLF.sub(b"\r\n", row.raw)  # smtplib sends bytes as is; SMTP needs CRLF lines
+        refused = self.conn.sendmail(row.from_addr, [row.to_addr], wire)
         if refused:
             raise smtplib.SMTPRecipientsRefused(refused)
         return "250 aceptado"
