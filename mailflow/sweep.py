@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from mailflow import deadlines
 from mailflow.cases import apply_event
-from mailflow.db import advisory_lock, advisory_unlock
+from mailflow.db import advisory_lock, advisory_unlock, claim_rows
 from mailflow.effects import SYSTEM
 from mailflow.machines import IllegalTransition
 from mailflow.models import Case, CaseEvent, Timer
@@ -67,6 +67,14 @@ def run_sweep(app: App, now: dt.datetime, worker_id: str) -> int:
 
 
 def _claim(session: Session, timer_id: int, now: dt.datetime, worker_id: str) -> bool:
+    """Mark the timer fired by this worker; False if another worker has it or had it.
+
+    PostgreSQL: SKIP LOCKED first, so a timer being fired elsewhere is passed over instead of
+    waited for; the conditional UPDATE (checked by rowcount) is what guarantees once-only.
+    """
+    pending = select(Timer.id).where(Timer.id == timer_id, Timer.fired_at.is_(None))
+    if not claim_rows(session, pending):
+        return False
     result = session.execute(
         update(Timer)
         .where(Timer.id == timer_id, Timer.fired_at.is_(None), Timer.cancelled_at.is_(None))

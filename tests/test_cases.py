@@ -90,11 +90,11 @@ def test_illegal_staff_event_is_refused_and_writes_nothing(app: App) -> None:
         assert live is not None
         apply_event(s, app, live, "archivar", actor=staff_actor("ana"), now=LATER)
     assert "en_tramite" in str(refused.value)
-    with pytest.raises(IllegalTransition):  # a system event is not the staff's to fire
-        with app.database.session() as s:
-            live = s.get(Case, case.id)
-            assert live is not None
-            apply_event(s, app, live, "vencer_subsanacion", actor=staff_actor("ana"), now=LATER)
+    # a system event is not the staff's to fire
+    with pytest.raises(IllegalTransition), app.database.session() as s:
+        live = s.get(Case, case.id)
+        assert live is not None
+        apply_event(s, app, live, "vencer_subsanacion", actor=staff_actor("ana"), now=LATER)
     assert _counts(app) == before
     assert _counts(app)[0] > 0
     with app.database.session(readonly=True) as s:
@@ -150,3 +150,25 @@ def test_recurso_accept_issues_cargo_and_mails_it(
     assert attached.get_filename() == f"cargo_{case.number}.pdf"
     data = attached.get_content()
     assert data == (tmp_path / doc.path).read_bytes() and data.startswith(b"%PDF")
+
+
+def test_deadline_is_explained_from_the_audit_trail(app: App) -> None:
+    from mailflow.explain import explain_deadline
+
+    with app.database.session() as s:
+        row = store(s, mail("Actualización de datos", DATOS.replace("Teléfono: 987654321\n", "")))
+        process_inbox_message(app, s, row, MONDAY)
+        [our] = [o.message_id for o in outbox(s)]
+        reply = store(s, mail("RE: obs", "Teléfono: 987654321", in_reply_to=f"<{our}>"))
+        process_inbox_message(app, s, reply, MONDAY + dt.timedelta(days=1))
+        case = s.get(Case, row.case_id)
+        assert case is not None
+        lines = explain_deadline(s, case, app.calendario)
+    text = "\n".join(lines)
+    assert lines[0] == f"Expediente {case.number}."
+    assert "Recibido el 2026-11-23 (lunes) a las 10:00" in text
+    assert "No se cuenta el 2026-12-08 (martes): feriado" in text
+    assert "Plazo suspendido el 2026-11-23 con 15 días hábiles restantes." in text
+    assert "subsanación" in text and "2026-11-25" in text
+    assert "Plazo reanudado el 2026-11-24" in text
+    assert lines[-1] == "Fecha límite actual: 2026-12-17 (incluye 1 día hábil de suspensión)."
