@@ -22,13 +22,11 @@ class Series:
 
 
 def nice_max(value: int) -> int:
-    """A round upper bound for the value axis (at least 1)."""
-    if value <= 5:
+    """A round upper bound for the value axis, divisible into 4 integer steps (or `value` ≤ 4)."""
+    if value <= 4:
         return max(1, value)
-    for step in (2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000):
-        if value <= step * 5:
-            return -(-value // step) * step
-    return value
+    steps = sorted(m * 10**e for e in range(8) for m in (1, 2, 3, 5))
+    return next(step for step in steps if value <= step * 4) * 4
 
 
 def stacked_bars(
@@ -39,16 +37,17 @@ def stacked_bars(
     height: int = 220,
     label_every: int = 1,
     show_totals: bool = True,
+    width: int = WIDTH,
 ) -> Markup:
     """An accessible SVG of stacked bars, one per category; totals printed above each bar."""
     n = len(categories)
     totals = [sum(s.values[i] for s in series) for i in range(n)]
     top = nice_max(max(totals, default=0))
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, height - TOP - BOTTOM
+    plot_w, plot_h = width - LEFT - RIGHT, height - TOP - BOTTOM
     slot = plot_w / max(n, 1)
     bar_w = min(slot * 0.68, 56)
     parts = [
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" '
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
         f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
         f"<title>{escape(title)}</title>",
     ]

@@ -128,6 +128,7 @@ def charts(s: Summary, labels: Labels) -> dict[str, object]:
             volume,
             height=180,
             title="Solicitudes recibidas por día",
+            width=1280,
             label_every=5,
         ),
     }
