@@ -61,7 +61,7 @@ def run_sweep(app: App, now: dt.datetime, worker_id: str) -> int:
                 with db.session() as session:
                     if _fire(app, session, timer_id, now, worker_id):
                         fired += 1
-            except SQLAlchemyError:
+            except Exception:  # one bad timer must not stop the others; it stays due
                 log.exception("temporizador %s: error al ejecutarlo; se reintentará", timer_id)
                 failed.add(timer_id)
 
