@@ -12,11 +12,13 @@ from mailflow.classify import Classifier
 from mailflow.config import Settings
 from mailflow.db import Database
 from mailflow.dias_habiles import Calendario
-from mailflow.fields import FieldVocabulary, load_field_vocabulary
+from mailflow.documents import DocumentTemplate, load_templates
 from mailflow.errors import DefinitionError
+from mailflow.fields import FieldVocabulary, load_field_vocabulary
 from mailflow.intake import Intake
 from mailflow.machines import Lifecycle, MachineDefinition, build_lifecycles, load_machines
 from mailflow.signature import load_trust_roots
+from mailflow.signing import DocumentSigner, signer_from_settings
 
 FIELDS_FILE = "fields.yaml"
 
@@ -76,6 +78,15 @@ class App:
             autoescape=jinja2.select_autoescape(["html"]),
             keep_trailing_newline=True,
         )
+
+    @cached_property
+    def signer(self) -> DocumentSigner:
+        """The institution's document signer, loaded once (PKCS#12 parsing is the slow part)."""
+        return signer_from_settings(self.settings)
+
+    @cached_property
+    def document_templates(self) -> dict[str, DocumentTemplate]:
+        return load_templates(self.settings.templates_dir / "documents")
 
     @cached_property
     def database(self) -> Database:

@@ -193,22 +193,14 @@ def _issue_document(run: EffectRun, effect: Effect) -> None:
         kind,
         f"{run.event_row.id}:{kind}",
         run.now,
-        signer=_signer(app),
+        signer=app.signer,
+        templates=app.document_templates,
+        oficio_prefix=app.settings.institution.oficio_prefix,
     )
     run.documents.append(doc)
     audit(run, "document", f"Documento emitido: {kind} {doc.number or ''}".strip(), {
         "document_id": doc.id, "kind": kind, "sha256": doc.sha256,
     })  # fmt: skip
-
-
-def _signer(app: App) -> Any:
-    """The institution's signer: the App's if it builds one, else from settings."""
-    signer = getattr(app, "signer", None)
-    if signer is not None:
-        return signer
-    from mailflow.signing import signer_from_settings
-
-    return signer_from_settings(app.settings)
 
 
 def replies_today(session: Session, app: App, address: str, now: dt.datetime) -> int:
