@@ -56,7 +56,7 @@ def test_xlsx_import_upserts_by_document(sqlite_db: Database) -> None:
     def xlsx(rows: list[list[object]]) -> bytes:
         book = Workbook()
         for row in rows:
-            book.active.append(row)  # type: ignore[union-attr]
+            book.active.append(row)
         out = io.BytesIO()
         book.save(out)
         return out.getvalue()

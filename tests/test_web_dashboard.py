@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
+from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from mailflow.db import Database
+from mailflow.models import Applicant
 from mailflow.web import create_app, default_groups
 from mailflow.web import dashboard as dashboard_routes
 from tests.cases_seed import LIMA, seed_standard
@@ -102,3 +104,31 @@ def test_staff_gets_403_and_anonymous_goes_to_login(client: TestClient, path: st
     assert client.get(path).status_code in (302, 303, 307)
     login(client, "ana")
     assert client.get(path).status_code == 403
+
+
+def test_registry_upload_mapping_preview_import(sqlite_db: Database, tmp_path: Path) -> None:
+    from mailflow.web import registry as registry_routes
+    from tests.test_registry import CSV_LATIN1
+
+    seed_users(sqlite_db)
+    web = create_app(settings_for(tmp_path), sqlite_db, [*default_groups(), registry_routes.routes])
+    client = TestClient(web, follow_redirects=False)
+    login(client, "jefa")
+    page = client.get("/registro")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    mapped = client.post("/registro/subir", data={"csrf_token": token},
+                         files={"archivo": ("padron.csv", CSV_LATIN1, "text/csv")})  # fmt: skip
+    assert mapped.status_code == 200 and 'value="full_name" selected' in mapped.text
+    file_token = re.search(r'name="token" value="([^"]+)"', mapped.text).group(1)  # type: ignore[union-attr]
+    form = {"csrf_token": token, "token": file_token, "nombre": "padron.csv", "col0": "full_name",
+            "col1": "document_number", "col2": "carne_extranjeria", "col3": "email"}  # fmt: skip
+    preview = client.post("/registro/vista-previa", data=form)
+    assert "María Pérez Gómez" in preview.text and "nombre incompleto" in preview.text
+    done = client.post("/registro/importar", data=form)
+    assert "personas nuevas" in done.text and "Filas rechazadas" in done.text
+    with sqlite_db.session(readonly=True) as session:
+        assert session.scalar(select(func.count()).select_from(Applicant)) == 2
+    assert client.post("/registro/subir", data={}).status_code == 403  # no CSRF token
+    staff = TestClient(web, follow_redirects=False)
+    login(staff, "ana")
+    assert staff.get("/registro").status_code == 403
