@@ -108,6 +108,120 @@ def keys_demo_cmd(ctx: click.Context) -> None:
     click.echo(keys_demo(_settings(ctx)))
 
 
+@cli.command()
+@click.option(
+    "--once", is_flag=True, help="Procesa todo lo pendiente, envía la bandeja de salida y termina."
+)
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True)
+@click.option("--no-web", is_flag=True, help="No inicia la mesa de partes web.")
+@click.pass_context
+def run(ctx: click.Context, once: bool, workers: int, no_web: bool) -> None:
+    """El servicio: ingreso de correo, proceso, plazos, envío y web."""
+    from mailflow.runcmd import run as run_service
+
+    settings = _settings(ctx)
+    if no_web:
+        settings = settings.model_copy(
+            update={"web": settings.web.model_copy(update={"enabled": False})}
+        )
+    sys.exit(run_service(settings, once, workers))
+
+
+@cli.command()
+@click.option("--host", default=None, help="Dirección (por defecto web.host).")
+@click.option("--port", type=int, default=None, help="Puerto (por defecto web.port).")
+@click.pass_context
+def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Solo la mesa de partes web."""
+    import uvicorn
+
+    from mailflow.runcmd import prepare
+    from mailflow.web import create_app
+
+    app = prepare(_settings(ctx))
+    web = app.settings.web
+    uvicorn.run(
+        create_app(app.settings, app.database),
+        host=host or web.host,
+        port=web.port if port is None else port,
+        log_level="info",
+    )
+
+
+@cli.command()
+@click.option("--smtp-port", type=int, default=2525, show_default=True)
+@click.option("--web-port", type=int, default=8080, show_default=True)
+@click.option(
+    "--exit-after-samples",
+    is_flag=True,
+    help="Termina cuando las solicitudes de ejemplo han sido procesadas y respondidas.",
+)
+@click.pass_context
+def demo(ctx: click.Context, smtp_port: int, web_port: int, exit_after_samples: bool) -> None:
+    """Todo integrado: SQLite, SMTP local, correo capturado en carpeta, web y ejemplos."""
+    from mailflow.demo import run_demo
+
+    sys.exit(
+        run_demo(
+            _settings(ctx),
+            smtp_port=smtp_port,
+            web_port=web_port,
+            exit_after_samples=exit_after_samples,
+        )
+    )
+
+
+@cli.group()
+def users() -> None:
+    """Cuentas del personal."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--name", "full_name", required=True, help="Nombre completo.")
+@click.option("--role", type=click.Choice(["staff", "manager", "admin"]), required=True)
+@click.password_option("--password", help="Contraseña (se pide si no se da).")
+@click.pass_context
+def users_add(ctx: click.Context, username: str, full_name: str, role: str, password: str) -> None:
+    """Crea una cuenta."""
+    from mailflow.runcmd import prepare
+    from mailflow.users import add_user
+
+    app = prepare(_settings(ctx))
+    with app.database.session() as session:
+        add_user(session, username, full_name, role, password)
+    click.echo(f"Cuenta creada: {username} ({role})")
+
+
+@users.command("passwd")
+@click.argument("username")
+@click.password_option("--password", help="Nueva contraseña (se pide si no se da).")
+@click.pass_context
+def users_passwd(ctx: click.Context, username: str, password: str) -> None:
+    """Cambia la contraseña (y desbloquea la cuenta)."""
+    from mailflow.runcmd import prepare
+    from mailflow.users import set_password
+
+    app = prepare(_settings(ctx))
+    with app.database.session() as session:
+        set_password(session, username, password)
+    click.echo(f"Contraseña actualizada: {username}")
+
+
+@users.command("list")
+@click.pass_context
+def users_list(ctx: click.Context) -> None:
+    """Lista las cuentas."""
+    from mailflow.runcmd import prepare
+    from mailflow.users import list_users
+
+    app = prepare(_settings(ctx))
+    with app.database.session(readonly=True) as session:
+        for user in list_users(session):
+            state = "activa" if user.active else "desactivada"
+            click.echo(f"{user.username:16} {user.role:8} {state:12} {user.full_name}")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors print a clear message and exit 2, never a traceback."""
     try:
