@@ -36,9 +36,17 @@ def web_templates(settings: Settings) -> jinja2.Environment:
 
 def default_groups() -> list[RouteGroup]:
     """The route groups of a full installation (the staff desk adds its own here)."""
-    from mailflow.web import accounts, auth, cases, desk, verify
+    from mailflow.web import accounts, auth, cases, dashboard, desk, registry, verify
 
-    return [verify.routes, auth.routes, desk.routes, cases.routes, accounts.routes]
+    return [
+        verify.routes,
+        auth.routes,
+        desk.routes,
+        cases.routes,
+        dashboard.routes,
+        registry.routes,
+        accounts.routes,
+    ]
 
 
 def create_app(
