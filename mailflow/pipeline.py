@@ -16,6 +16,7 @@ from mailflow.cases import apply_event, missing_labels, open_case
 from mailflow.decision import SIGNED_DOCUMENT, Decision
 from mailflow.documents import ReceivedFile
 from mailflow.effects import SYSTEM, add_flags
+from mailflow.identity import identity_concerns
 from mailflow.machines import IllegalTransition
 from mailflow.message import ParsedMessage
 from mailflow.models import Case, CaseEvent, CaseMessage, InboxMessage
@@ -310,6 +311,10 @@ def _new_request(
         return Outcome("inform", case.tramite, case.id)
     if decision.disposition == "review":
         _to_review(session, app, case, reasons, common)
+        return Outcome("review", case.tramite, case.id)
+    concerns = identity_concerns(session, app.catalogue.get(case.tramite), decision, msg.sender)
+    if concerns:
+        _to_review(session, app, case, "; ".join(concerns), common)
         return Outcome("review", case.tramite, case.id)
     overrides = {
         "requirements_complete": not decision.missing,

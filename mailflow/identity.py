@@ -1,0 +1,46 @@
+"""Identity check for requests that change who a person is in the registry."""
+
+from __future__ import annotations
+
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
+
+from mailflow.catalogue import Tramite
+from mailflow.decision import Decision
+from mailflow.models import Applicant
+from mailflow.registry import cross_check, find_applicant, is_registered_sender
+
+
+def identity_concerns(
+    session: Session, tramite: Tramite, decision: Decision, sender: str
+) -> list[str]:
+    """Spanish reasons why an identity-changing request must go to staff; [] when it may proceed.
+
+    Only procedures marked `identity_sensitive` are checked, and only once the registry holds
+    people (an installation that has not imported its spreadsheets cannot check anyone).
+    """
+    if not tramite.identity_sensitive:
+        return []
+    if not session.scalar(select(exists().where(Applicant.id.is_not(None)))):
+        return []
+    fields = decision.fields
+    person = find_applicant(
+        session,
+        email=sender or None,
+        document=fields.get("documento_identidad"),
+        carne=fields.get("carne_extranjeria"),
+    )
+    if person is None:
+        return [
+            f"{tramite.name}: el solicitante no figura en el registro; "
+            "verifique su identidad antes de aplicar cambios"
+        ]
+    reasons: list[str] = []
+    if not is_registered_sender(person, sender):
+        registered = person.email or "ninguno"
+        reasons.append(
+            f"{tramite.name}: el correo remitente {sender or '(vacío)'} no es el registrado "
+            f"del solicitante ({registered}); un cambio de identidad no se aplica automáticamente"
+        )
+    reasons.extend(f"Discrepancia con el registro: {d}" for d in cross_check(person, fields))
+    return reasons
