@@ -23,6 +23,8 @@ from pathlib import Path
 import pytest
 from imapclient import IMAPClient
 
+ACCOUNTS = 200  # one fresh account per test; written before the server starts
+PASSWORD = secrets.token_hex(6)
 MAIL_USER = "dovecot"  # a non-root uid owning the Maildirs (first_valid_uid admits it)
 
 CONFIG = """\
@@ -140,12 +142,9 @@ class Dovecot:
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
     def new_user(self) -> DovecotAccount:
-        user = f"u{len(self.users)}{secrets.token_hex(3)}"
-        password = secrets.token_hex(6)
-        self.users.append(user)
-        with (self.base / "passwd").open("a") as f:
-            f.write(f"{user}:{{PLAIN}}{password}::::::\n")
-        return DovecotAccount("127.0.0.1", self.port, user, password)
+        """The next unused account (all are written before start: passwd-file reloads lag)."""
+        user = self.users.pop()
+        return DovecotAccount("127.0.0.1", self.port, user, PASSWORD)
 
 
 def _start(base: Path) -> Dovecot:
@@ -154,9 +153,10 @@ def _start(base: Path) -> Dovecot:
     os.chmod(base, 0o755)
     (base / "home").mkdir()
     os.chown(base / "home", pw.pw_uid, pw.pw_gid)
-    (base / "passwd").write_text("")
+    users = [f"u{i}" for i in range(ACCOUNTS)]
+    (base / "passwd").write_text("".join(f"{u}:{{PLAIN}}{PASSWORD}::::::\n" for u in users))
     (base / "passwd").chmod(0o644)
-    server = Dovecot(base, port, pw.pw_uid, pw.pw_gid)
+    server = Dovecot(base, port, pw.pw_uid, pw.pw_gid, users)
     server.conf.write_text(CONFIG.format(base=base, port=port, uid=pw.pw_uid, gid=pw.pw_gid))
     server.start()
     return server

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 
 DOMAIN = "cepr.mailflow.localhost"
 
@@ -32,7 +32,7 @@ def request(i: int, sender: str | None = None) -> bytes:
     msg["To"] = f"mesadepartes@{DOMAIN}"
     msg["Subject"] = subject
     msg["Date"] = format_datetime(dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC))
-    msg["Message-ID"] = make_msgid(f"req{i}", "example.org")
+    msg["Message-ID"] = f"<req{i}@example.org>"
     msg.set_content(
         body.format(name=f"María Pérez {i}", doc=f"{100000 + i}", tail=f"{i % 1000:03d}")
     )
@@ -45,7 +45,7 @@ def auto_reply(i: int) -> bytes:
     msg["To"] = f"mesadepartes@{DOMAIN}"
     msg["Subject"] = "Fuera de la oficina"
     msg["Auto-Submitted"] = "auto-replied"
-    msg["Message-ID"] = make_msgid(f"auto{i}", "example.org")
+    msg["Message-ID"] = f"<auto{i}@example.org>"
     msg.set_content("Estoy fuera de la oficina hasta el lunes.")
     return bytes(msg)
 
