@@ -196,18 +196,41 @@ def sweep_job(leadership: Leadership) -> int:
     return run_sweep(leadership.app, dt.datetime.now(dt.UTC), leadership.worker_id)
 
 
+def weekly_report_job(leadership: Leadership) -> int:
+    """The scheduled weekly SLA report to managers (idempotent per ISO week and address)."""
+    if not leadership.is_leader():
+        return 0
+    from mailflow.reports import weekly_report_job as queue_weekly_report
+
+    return len(queue_weekly_report(leadership.app, dt.datetime.now(dt.UTC)))
+
+
 def build_scheduler(app: App, worker_id: str | None = None) -> BackgroundScheduler:
-    """A BackgroundScheduler (not started) running the sweep every `sla.sweep_seconds`."""
+    """A BackgroundScheduler (not started): the sweep every `sla.sweep_seconds` and the weekly
+    report on Mondays at 08:00 local time; both act only in the elected leader."""
     worker = worker_id or f"{socket.gethostname()}:{os.getpid()}"
     scheduler = BackgroundScheduler(timezone=app.settings.calendar.timezone)
+    leadership = Leadership(app, worker)
     scheduler.add_job(
         sweep_job,
         "interval",
         seconds=app.settings.sla.sweep_seconds,
-        args=[Leadership(app, worker)],
+        args=[leadership],
         id="mailflow.sweep",
         max_instances=1,
         coalesce=True,
+        replace_existing=True,
+    )
+    scheduler.add_job(
+        weekly_report_job,
+        "cron",
+        day_of_week="mon",
+        hour=8,
+        args=[leadership],
+        id="mailflow.weekly_report",
+        max_instances=1,
+        coalesce=True,
+        misfire_grace_time=6 * 3600,
         replace_existing=True,
     )
     return scheduler

@@ -15,7 +15,7 @@ from mailflow.db import Database
 from mailflow.deadlines import ESCALATION, REMINDER, SUBSANACION
 from mailflow.models import Case, CaseEvent, OutboxMessage, Timer
 from mailflow.pipeline import process_inbox_message
-from mailflow.sweep import Leadership, build_scheduler, run_sweep, sweep_job
+from mailflow.sweep import Leadership, build_scheduler, run_sweep, sweep_job, weekly_report_job
 from tests.cases_support import DATOS, MONDAY, ROOT, mail, make_app, outbox, parse_out, store
 
 SIN_TELEFONO = "\n".join(line for line in DATOS.splitlines() if "Teléfono" not in line)
@@ -89,9 +89,15 @@ def test_answered_observation_cancels_the_expiry(app: App) -> None:
 
 def test_scheduler_runs_the_sweep_job(app: App) -> None:
     scheduler = build_scheduler(app, "w-test")
-    [job] = scheduler.get_jobs()
+    jobs = {job.id: job for job in scheduler.get_jobs()}
+    assert set(jobs) == {"mailflow.sweep", "mailflow.weekly_report"}
+    job = jobs["mailflow.sweep"]
     assert job.func is sweep_job
     assert job.trigger.interval == dt.timedelta(seconds=app.settings.sla.sweep_seconds)
+    weekly = jobs["mailflow.weekly_report"]
+    assert weekly.func is weekly_report_job
+    assert "day_of_week='mon'" in str(weekly.trigger) and "hour='8'" in str(weekly.trigger)
+    assert weekly.args[0] is job.args[0]
     leadership = job.args[0]
     assert isinstance(leadership, Leadership) and leadership.is_leader()  # SQLite: one host
     leadership.release()
