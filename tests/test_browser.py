@@ -12,9 +12,12 @@ from pathlib import Path
 import pytest
 import uvicorn
 from playwright.sync_api import Browser, Page, Playwright, ViewportSize, expect, sync_playwright
+from sqlalchemy import select
 
 from mailflow.app import App
 from mailflow.db import Database
+from mailflow.models import Case
+from mailflow.web.engine import fire
 from tests.web_seed import NOW, PASSWORD, ROOT, SPAM, UNCLASSIFIED, build, seed_users, settings_for
 from tests.web_seed import store as store_message
 
@@ -29,6 +32,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--lang=es-PE",  # the staff's browsers are in Spanish (date inputs read dd/mm/aaaa)
 ]
 DESKTOP = ViewportSize(width=1366, height=900)
 PHONE = ViewportSize(width=390, height=844)
@@ -48,6 +52,10 @@ def _seed(db: Database, app: App) -> None:
     store_message(db, app, SPAM, 2)
     for uid, name in enumerate(SAMPLES, start=10):
         store_message(db, app, (ROOT / "samples" / f"{name}.eml").read_bytes(), uid)
+    with db.session() as session:  # one case already answered, so the panel has figures
+        case = session.scalars(select(Case).where(Case.state == "en_tramite")).first()
+        assert case is not None
+        fire(session, app, case, "resolver", actor="usuario:ana", now=NOW, reason="atendido")
 
 
 @pytest.fixture(scope="session")
@@ -175,8 +183,12 @@ def test_manager_sees_dashboard_and_downloads_report(page: Page) -> None:
     download = info.value
     assert download.suggested_filename.endswith(".csv")
     text = Path(download.path()).read_text(encoding="utf-8-sig")
-    header = text.splitlines()[0].split(",")
-    assert header[:2] == ["tramite", "procedimiento"] and "cumplimiento_pct" in header
+    header, *rows = text.splitlines()
+    assert header.split(",")[:2] == ["tramite", "procedimiento"]
+    on_panel = page.locator("table.table tbody td.strong").all_inner_texts()
+    in_report = {row.split(",")[1] for row in rows}
+    assert on_panel, "the seeded answered case should appear on the panel"
+    assert set(on_panel) <= in_report, (on_panel, rows)
 
 
 def test_admin_manages_users(page: Page) -> None:

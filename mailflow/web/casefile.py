@@ -17,6 +17,30 @@ from mailflow.app import App
 from mailflow.models import Case, CaseEvent, CaseMessage, Document, InboxMessage, OutboxMessage
 from mailflow.parse import parse_message
 
+KIND_NAMES = {
+    "intake": "Ingreso de la solicitud",
+    "transition": "Cambio de estado",
+    "sla": "Plazo",
+    "reply": "Respuesta al solicitante",
+    "reply_suppressed": "Respuesta no enviada",
+    "personal": "Acción del personal",
+    "ignorado": "Descartado por el personal",
+    "exception": "Enviado a la bandeja de excepciones",
+    "notify": "Aviso al personal",
+    "assign": "Asignación",
+    "flag": "Alerta",
+    "document": "Documento emitido",
+    "timer": "Vencimiento de plazo",
+    "timer_noop": "Vencimiento sin efecto",
+    "data_update": "Actualización en el registro",
+    "message": "Correo vinculado",
+    "duplicate": "Correo duplicado",
+    "review": "Derivado a revisión",
+    "accept": "Aceptado",
+    "inform": "Comunicación informativa",
+    "ignore": "Ignorado",
+}
+
 
 def case_file(session: Session, app: App, case: Case, now: dt.datetime) -> dict[str, Any]:
     """The template values of the case page."""
@@ -47,6 +71,8 @@ def case_file(session: Session, app: App, case: Case, now: dt.datetime) -> dict[
         "sla": _sla(case, app, today, state.sla if state else None),
         "explanation": _explanation(app, case, events, today),
         "events": events,
+        "state_labels": {s.name: s.label for s in machine.states} if machine else {},
+        "kind_names": KIND_NAMES,
         "local": lambda at: at.astimezone(zone).strftime("%d/%m/%Y %H:%M"),
     }
 

@@ -7,6 +7,7 @@ import email.parser
 import email.policy
 from collections.abc import Sequence
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
@@ -76,7 +77,8 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
             for item in items
             if item.case is not None and item.case.machine in app.machines
         }
-        tramites = sorted((t.id, t.name) for t in app.catalogue)
+        tramites = sorted(((t.id, t.name) for t in app.catalogue), key=lambda t: t[1])
+        zone = ZoneInfo(context.settings.calendar.timezone)
         return render(
             request,
             "queue.html",
@@ -85,6 +87,7 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
             actions=actions,
             tramites=tramites,
             tramite_names=dict(tramites),
+            local=lambda at: at.astimezone(zone).strftime("%d/%m/%Y %H:%M"),
         )
 
     async def message_action(request: Request) -> Response:
