@@ -4,21 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-import jinja2
-
-from mailflow.catalogue import Catalogue, load_catalogue
-from mailflow.classify import Classifier
 from mailflow.config import Settings
-from mailflow.db import Database
-from mailflow.dias_habiles import Calendario
-from mailflow.documents import DocumentTemplate, load_templates
 from mailflow.errors import DefinitionError
-from mailflow.fields import FieldVocabulary, load_field_vocabulary
-from mailflow.intake import Intake
-from mailflow.machines import Lifecycle, MachineDefinition, build_lifecycles, load_machines
-from mailflow.signature import load_trust_roots
-from mailflow.signing import DocumentSigner, signer_from_settings
+
+if TYPE_CHECKING:  # the heavy modules load on first use, so light commands start fast
+    import jinja2
+
+    from mailflow.catalogue import Catalogue
+    from mailflow.classify import Classifier
+    from mailflow.db import Database
+    from mailflow.dias_habiles import Calendario
+    from mailflow.documents import DocumentTemplate
+    from mailflow.fields import FieldVocabulary
+    from mailflow.intake import Intake
+    from mailflow.machines import Lifecycle, MachineDefinition
+    from mailflow.signing import DocumentSigner
 
 FIELDS_FILE = "fields.yaml"
 
@@ -31,23 +33,34 @@ class App:
 
     @cached_property
     def vocabulary(self) -> FieldVocabulary:
+        from mailflow.fields import load_field_vocabulary
+
         return load_field_vocabulary(self.settings.rules_dir / FIELDS_FILE)
 
     @cached_property
     def catalogue(self) -> Catalogue:
+        from mailflow.catalogue import load_catalogue
+
         return load_catalogue(self.settings.rules_dir, self.vocabulary.ids())
 
     @cached_property
     def calendario(self) -> Calendario:
+        from mailflow.dias_habiles import Calendario
+
         return Calendario.from_settings(self.settings.calendar)
 
     @cached_property
     def classifier(self) -> Classifier:
+        from mailflow.classify import Classifier
+
         c = self.settings.classification
         return Classifier(self.catalogue, c.threshold, c.tie_margin)
 
     @cached_property
     def intake(self) -> Intake:
+        from mailflow.intake import Intake
+        from mailflow.signature import load_trust_roots
+
         s = self.settings
         return Intake(
             self.catalogue,
@@ -63,15 +76,21 @@ class App:
 
     @cached_property
     def machines(self) -> dict[str, MachineDefinition]:
+        from mailflow.machines import load_machines
+
         return load_machines(self.settings.state_machines_dir, self.settings.templates_dir)
 
     @cached_property
     def lifecycles(self) -> dict[str, Lifecycle]:
+        from mailflow.machines import build_lifecycles
+
         return build_lifecycles(self.machines)
 
     @cached_property
     def templates(self) -> jinja2.Environment:
         """Jinja2 environment rooted at templates/ (replies/, documents/, web/)."""
+        import jinja2
+
         return jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(self.settings.templates_dir)),
             undefined=jinja2.StrictUndefined,
@@ -82,14 +101,20 @@ class App:
     @cached_property
     def signer(self) -> DocumentSigner:
         """The institution's document signer, loaded once (PKCS#12 parsing is the slow part)."""
+        from mailflow.signing import signer_from_settings
+
         return signer_from_settings(self.settings)
 
     @cached_property
     def document_templates(self) -> dict[str, DocumentTemplate]:
+        from mailflow.documents import load_templates
+
         return load_templates(self.settings.templates_dir / "documents")
 
     @cached_property
     def database(self) -> Database:
+        from mailflow.db import Database
+
         return Database(self.settings.effective_database_url)
 
     def validate(self) -> None:

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mailflow.errors import DefinitionError
+from mailflow.yamlsource import YamlSource, load_yaml
 
 OFF_CATALOGUE_FILE = "off_catalogue.yaml"
 FIELDS_FILE = "fields.yaml"
@@ -95,26 +95,18 @@ class Catalogue:
         return iter(self.tramites.values())
 
 
-def _describe(exc: ValidationError, path: Path) -> str:
-    lines = [f"{path}: definición inválida"]
+def _describe(exc: ValidationError, src: YamlSource) -> str:
+    lines = [f"{src.path}: definición inválida"]
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(raíz)"
+        loc = tuple(err["loc"])
+        where = ".".join(str(p) for p in loc) or "(raíz)"
         msg = "clave desconocida" if err["type"] == "extra_forbidden" else err["msg"]
-        lines.append(f"  - {where}: {msg}")
+        lines.append(f"  {src.where(*loc)}: {where}: {msg}")
     return "\n".join(lines)
 
 
-def _read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise DefinitionError(f"{path}: YAML inválido: {exc}") from exc
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DefinitionError(f"{path}: no se pudo leer: {exc}") from exc
-
-
 def load_catalogue(rules_dir: Path, known_fields: Iterable[str] | None = None) -> Catalogue:
-    """Load every procedure in rules_dir; reject bad or inconsistent definitions clearly."""
+    """Load every procedure in rules_dir; reject bad or inconsistent definitions with file:line."""
     if not rules_dir.is_dir():
         raise DefinitionError(f"{rules_dir}: no existe el directorio de reglas")
     tramites: dict[str, Tramite] = {}
@@ -123,36 +115,40 @@ def load_catalogue(rules_dir: Path, known_fields: Iterable[str] | None = None) -
     for path in sorted(rules_dir.glob("*.yaml")):
         if path.name == FIELDS_FILE:
             continue
-        data = _read_yaml(path)
+        src = load_yaml(path)
         try:
             if path.name == OFF_CATALOGUE_FILE:
-                topics = _OffCatalogueFile.model_validate(data or {}).topics
+                topics = _OffCatalogueFile.model_validate(src.data or {}).topics
                 continue
-            if not isinstance(data, dict):
-                raise DefinitionError(f"{path}: se esperaba un mapa con la definición del trámite")
-            tramite = Tramite.model_validate(data)
+            if not isinstance(src.data, dict):
+                raise src.error("se esperaba un mapa con la definición del trámite")
+            tramite = Tramite.model_validate(src.data)
         except ValidationError as exc:
-            raise DefinitionError(_describe(exc, path)) from exc
-        if tramite.id in tramites:
-            raise DefinitionError(f"{path}: id de trámite duplicado: {tramite.id!r}")
+            raise DefinitionError(_describe(exc, src)) from exc
         if path.stem != tramite.id:
-            raise DefinitionError(
-                f"{path}: el id {tramite.id!r} no coincide con el nombre del archivo"
-            )
+            raise src.error(f"el id {tramite.id!r} no coincide con el nombre del archivo", "id")
+        if tramite.id in tramites:
+            raise src.error(f"id de trámite duplicado: {tramite.id!r}", "id")
         if fields is not None:
-            _check_fields(path, tramite, fields)
+            _check_fields(src, tramite, fields)
         tramites[tramite.id] = tramite
     if not tramites:
         raise DefinitionError(f"{rules_dir}: no hay trámites definidos (*.yaml)")
     return Catalogue(tramites=tramites, topics=topics)
 
 
-def _check_fields(path: Path, tramite: Tramite, fields: set[str]) -> None:
-    used = tramite.all_fields() + tramite.required_attachments
-    unknown = [f for f in used if f not in fields]
-    if unknown:
-        raise DefinitionError(
-            f"{path}: campos desconocidos {unknown}; definidos en {FIELDS_FILE}: {sorted(fields)}"
-        )
+def _check_fields(src: YamlSource, tramite: Tramite, fields: set[str]) -> None:
+    known = ", ".join(sorted(fields))
+    for key in ("required_fields", "optional_fields", "required_attachments"):
+        for i, field_id in enumerate(getattr(tramite, key)):
+            if field_id not in fields:
+                raise src.error(
+                    f"campo desconocido {field_id!r} en {key} (definidos en {FIELDS_FILE}: {known})",
+                    key,
+                    i,
+                )
+    for i, cond in enumerate(tramite.conditional_fields):
+        if cond.field not in fields:
+            raise src.error(f"campo desconocido {cond.field!r}", "conditional_fields", i)
     if tramite.status == "active" and tramite.term_days is None:
-        raise DefinitionError(f"{path}: term_days es obligatorio para un trámite activo")
+        raise src.error("term_days es obligatorio para un trámite activo")

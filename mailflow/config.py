@@ -17,6 +17,16 @@ from mailflow.errors import ConfigError
 DEFAULT_CONFIG = "config.yaml"
 
 
+class _Loader(yaml.SafeLoader):
+    """Safe YAML without implicit timestamps: dates stay text so validation can name the key."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -212,9 +222,11 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     data: Any = {}
     if config_path.exists():
         try:
-            data = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+            data = yaml.load(config_path.read_text(encoding="utf-8"), Loader=_Loader) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"{config_path}: YAML inválido: {exc}") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{config_path}: no se pudo leer: {exc}") from exc
         if not isinstance(data, dict):
             raise ConfigError(f"{config_path}: el archivo debe contener un mapa de claves")
     elif explicit:

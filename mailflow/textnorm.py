@@ -19,6 +19,10 @@ STOPWORDS = frozenset(
 )
 
 
+# Spelling variants of one word, folded to the form used in rules/ ("carnet" → "carne").
+SYNONYMS = {"carnet": "carne", "carnets": "carne", "carnes": "carne"}
+
+
 @lru_cache(maxsize=4096)
 def fold(text: str) -> str:
     """Lower-case, strip accents (ñ → n), keep letters and digits separated by single spaces."""
@@ -39,4 +43,6 @@ def strip_reply_prefixes(subject: str) -> str:
 
 def tokens(text: str) -> tuple[str, ...]:
     """Folded words without stop words or pure numbers."""
-    return tuple(w for w in fold(text).split() if w not in STOPWORDS and not w.isdigit())
+    return tuple(
+        SYNONYMS.get(w, w) for w in fold(text).split() if w not in STOPWORDS and not w.isdigit()
+    )
