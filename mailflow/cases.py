@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from mailflow import deadlines
-from mailflow.decision import SIGNED_DOCUMENT, Decision
+from mailflow.decision import SIGNED_DOCUMENT, SIGNED_DOCUMENT_LABEL, Decision
 from mailflow.documents import ReceivedFile
 from mailflow.effects import SYSTEM, EffectInput, add_flags, run_effects
 from mailflow.machines import GuardContext, TransitionResult
@@ -37,7 +37,7 @@ def actor_role(actor: str) -> str:
 def missing_labels(app: App, missing: Sequence[str]) -> tuple[str, ...]:
     """Spanish labels of missing requirement ids, for the observación."""
     return tuple(
-        "documento firmado digitalmente (PDF)" if m == SIGNED_DOCUMENT else app.vocabulary.label(m)
+        SIGNED_DOCUMENT_LABEL if m == SIGNED_DOCUMENT else app.vocabulary.label(m)
         for m in missing
     )
 

@@ -9,6 +9,7 @@ Disposition = Literal["accept", "observe", "review", "ignore", "inform"]
 DISPOSITIONS: tuple[Disposition, ...] = ("accept", "observe", "review", "ignore", "inform")
 
 SIGNED_DOCUMENT = "documento_firmado"  # missing-item id for the signed document itself
+SIGNED_DOCUMENT_LABEL = "Documento firmado digitalmente (PDF)"
 
 
 @dataclass(frozen=True)

@@ -212,7 +212,7 @@ class Intake:
 
     def _label(self, item: str) -> str:
         if item == SIGNED_DOCUMENT:
-            return "documento firmado digitalmente (PDF)"
+            return "Documento firmado digitalmente (PDF)"
         return self.vocabulary.label(item)
 
 
