@@ -32,7 +32,6 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    "--lang=es-PE",  # the staff's browsers are in Spanish (date inputs read dd/mm/aaaa)
 ]
 DESKTOP = ViewportSize(width=1366, height=900)
 PHONE = ViewportSize(width=390, height=844)
@@ -142,6 +141,7 @@ def test_classify_message_then_move_case_to_a_final_state(page: Page) -> None:
     page.locator("table.table a.mono").first.click()
     expect(page.locator("h1.mono")).to_be_visible()
     seen = [page.locator(".state-lg").inner_text()]
+    shot(page, "expediente-acciones")
     for _ in range(6):
         events = page.locator("form.actions button[name=event]")
         offered = [events.nth(i).get_attribute("value") for i in range(events.count())]
@@ -165,6 +165,8 @@ def test_queue_and_case_list_screens(page: Page) -> None:
     page.get_by_role("link", name="Expedientes").click()
     expect(page.locator("table.table tbody tr").first).to_be_visible()
     shot(page, "expedientes")
+    answered = page.locator("table.table tbody tr", has=page.locator(".state", has_text="Resuelto"))
+    expect(answered.locator(".badge")).to_have_text("Concluido")  # the clock stopped
     page.set_viewport_size(PHONE)
     page.get_by_role("link", name="Bandeja de excepciones").click()
     expect(page.locator("h1")).to_have_text("Bandeja de excepciones")

@@ -156,7 +156,11 @@ def sla_status(
 ) -> str:
     """on_time | due_soon | overdue | paused | stopped for the list's badge."""
     machine = machines.get(case.machine)
-    if case.closed_at is not None or (machine is not None and machine.is_final(case.state)):
+    states = {s.name: s for s in machine.states} if machine is not None else {}
+    state = states.get(case.state)
+    if case.closed_at is not None or (
+        state is not None and (state.final or state.sla == "stopped")
+    ):
         return "stopped"
     if case.state in paused:
         return "paused"
