@@ -1,0 +1,229 @@
+"""End-to-end benchmark: corpus → real Dovecot → `mailflow run` → real SMTP sink.
+
+Usage: .venv/bin/python bench/run_bench.py [-n 1000] [--cargo 300] [--latency-seconds 30]
+       [--only sqlite-sin_pdf,pg2-sin_pdf,...] [--drain 50000]
+Prints a table and writes bench/results/run.json (and drain.json with --drain).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.corpus import MIX, CachedKit, build, new_kit  # noqa: E402
+from bench.measure import engine_phases, in_reply_to, percentiles, raw_limit  # noqa: E402
+from bench.servers import (  # noqa: E402
+    TimedSink,
+    append_all,
+    dovecot,
+    engine_config,
+    pg_database,
+    smtp_sink,
+    start_engine,
+    wait_rusage,
+)
+from mailflow.db import Database  # noqa: E402
+from tests.dovecot import Dovecot  # noqa: E402
+
+CORPORA: dict[str, dict[str, float]] = {
+    "sin_pdf": {"sin_pdf": 1.0},
+    "cargo": {"cargo": 1.0},
+    "mixto": dict(MIX),
+}
+SCENARIOS = (
+    ("sqlite", 1, "sin_pdf"),
+    ("sqlite", 1, "cargo"),
+    ("sqlite", 1, "mixto"),
+    ("pg", 1, "sin_pdf"),
+    ("pg", 2, "sin_pdf"),
+    ("pg", 1, "cargo"),
+    ("pg", 2, "cargo"),
+)
+RUN_TIMEOUT = 3600.0
+
+
+@contextmanager
+def database(kind: str, tmp: Path) -> Iterator[str | None]:
+    if kind == "pg":
+        with pg_database() as url:
+            yield url
+    else:
+        yield None  # SQLite in the run's data_dir
+
+
+def burst(
+    server: Dovecot,
+    sink: TimedSink,
+    kit: CachedKit,
+    raws: list[bytes],
+    db_kind: str,
+    workers: int,
+) -> dict[str, Any]:
+    """Load `raws` into a fresh mailbox, run `workers` × `mailflow run --once`, measure."""
+    account = server.new_user()
+    append_s = append_all(account, raws)
+    limit = raw_limit(account)
+    sink.messages.clear()
+    sink.arrivals.clear()
+    with tempfile.TemporaryDirectory(prefix="mailflow-bench-") as name, ExitStack() as stack:
+        tmp = Path(name)
+        url = stack.enter_context(database(db_kind, tmp))
+        config = engine_config(
+            tmp, account.url(), sink.url, trust_root=kit.ca_pem, database_url=url
+        )
+        log = tmp / "engine.log"
+        started = time.perf_counter()
+        procs = [start_engine(config, "--once", log=log) for _ in range(workers)]
+        waited = [wait_rusage(p, RUN_TIMEOUT) for p in procs]
+        wall = time.perf_counter() - started
+        if any(code != 0 for code, _ in waited):
+            raise RuntimeError(f"mailflow run failed: {log.read_text()[-3000:]}")
+        db_url = url or f"sqlite:///{tmp / 'data' / 'mailflow.db'}"
+        db = Database(db_url)
+        try:
+            phases = engine_phases(db, sink.arrivals)
+        finally:
+            db.dispose()
+    phases.update(
+        {
+            "append_s": round(append_s, 3),
+            "wall_s": round(wall, 3),
+            "wall_messages_per_s": round(len(raws) / wall, 1),
+            "peak_rss_mib": [round(rss / 1024, 1) for _, rss in waited],
+            "raw_limit": limit,
+        }
+    )
+    if limit["messages_per_s"] and phases["messages_per_s"]:
+        phases["engine_over_limit"] = round(phases["messages_per_s"] / limit["messages_per_s"], 3)
+    return phases
+
+
+def light_load(
+    server: Dovecot, sink: TimedSink, kit: CachedKit, raws: list[bytes], rate: float
+) -> dict[str, Any]:
+    """The service (`mailflow run`, IMAP IDLE) fed `rate` messages/s: arrival→reply latency."""
+    account = server.new_user()
+    sink.messages.clear()
+    sink.arrivals.clear()
+    with tempfile.TemporaryDirectory(prefix="mailflow-bench-") as name:
+        tmp = Path(name)
+        config = engine_config(tmp, account.url(), sink.url, trust_root=kit.ca_pem)
+        log = tmp / "engine.log"
+        proc = start_engine(config, log=log)
+        time.sleep(3.0)  # start-up (imports, migrations, first IMAP login) is not latency
+        client = account.client()
+        sent: dict[str, float] = {}
+        started = time.monotonic()
+        try:
+            for i, raw in enumerate(raws):
+                wait = started + i / rate - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                sent[_message_id(raw)] = time.time()
+                client.append("INBOX", raw)
+        finally:
+            client.logout()
+        deadline = time.monotonic() + 120
+        while len(sink.arrivals) < len(raws) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        _, rss = wait_rusage(proc, 60)
+    replies = {in_reply_to(raw): at for at, raw in sink.arrivals}
+    latency = [replies[m] - sent[m] for m in sent if m in replies]
+    return {
+        "rate_per_s": rate,
+        "messages": len(raws),
+        "replies": len(latency),
+        "latency_s": percentiles(latency),
+        "peak_rss_mib": round(rss / 1024, 1),
+    }
+
+
+def _message_id(raw: bytes) -> str:
+    for line in raw.split(b"\r\n\r\n", 1)[0].splitlines():
+        if line.lower().startswith(b"message-id:"):
+            return line.split(b":", 1)[1].strip().decode("ascii", "replace")
+    return ""
+
+
+def table(results: dict[str, dict[str, Any]]) -> str:
+    head = (
+        f"{'escenario':<18} {'msgs':>6} {'msg/s':>7} {'wall/s':>7} {'docs/s':>7} "
+        f"{'límite':>7} {'ratio':>6} {'p50 s':>7} {'p95 s':>7} {'p99 s':>7} {'RSS MiB':>9}"
+    )
+    lines = [head]
+    for name, r in results.items():
+        lat = r.get("latency_s", {})
+        limit = r.get("raw_limit", {}).get("messages_per_s")
+        rss = r.get("peak_rss_mib")
+        rss_text = "+".join(str(x) for x in rss) if isinstance(rss, list) else str(rss)
+        lines.append(
+            f"{name:<18} {r.get('messages', 0):>6} {r.get('messages_per_s') or '-':>7} "
+            f"{r.get('wall_messages_per_s') or '-':>7} {r.get('documents_per_s') or '-':>7} "
+            f"{limit or '-':>7} {r.get('engine_over_limit') or '-':>6} "
+            f"{lat.get('p50') or '-':>7} {lat.get('p95') or '-':>7} {lat.get('p99') or '-':>7} "
+            f"{rss_text:>9}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=1000, help="messages per sin_pdf/mixto burst")
+    parser.add_argument("--cargo", type=int, default=300, help="messages per cargo burst")
+    parser.add_argument("--rate", type=float, default=10.0, help="light-load messages/s")
+    parser.add_argument("--latency-seconds", type=float, default=30.0)
+    parser.add_argument("--only", default="", help="comma-separated scenario names")
+    parser.add_argument("--drain", type=int, default=0, help="also drain N messages (memory)")
+    args = parser.parse_args()
+    wanted = {s for s in args.only.split(",") if s}
+    results: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as keys, dovecot() as server, smtp_sink() as sink:
+        kit = new_kit(Path(keys))
+        corpora = {
+            name: [raw for _, raw in build(kit, args.cargo if name == "cargo" else args.n, mix)]
+            for name, mix in CORPORA.items()
+        }
+        for db_kind, workers, corpus in SCENARIOS:
+            name = f"{db_kind}{workers if db_kind == 'pg' else ''}-{corpus}"
+            if wanted and name not in wanted:
+                continue
+            print(f"… {name}", file=sys.stderr, flush=True)
+            results[name] = burst(server, sink, kit, corpora[corpus], db_kind, workers)
+        if not wanted or "latencia" in wanted:
+            count = int(args.rate * args.latency_seconds)
+            feed = [raw for kind, raw in build(kit, count, {"sin_pdf": 0.8, "cargo": 0.2})]
+            print("… latencia", file=sys.stderr, flush=True)
+            results["latencia"] = light_load(server, sink, kit, feed, args.rate)
+        if args.drain:
+            from bench.drain import drain_scaling
+
+            results.update(drain_scaling(server, sink, kit, args.drain))
+    print(table(results))
+    out = ROOT / "bench" / "results" / "run.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "args": vars(args),
+    }
+    out.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n", "utf-8")
+    print(f"→ {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

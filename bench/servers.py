@@ -1,0 +1,150 @@
+"""Real servers for the benchmarks: a private Dovecot, a timed SMTP sink, fresh PostgreSQL databases."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import yaml
+from aiosmtpd.controller import Controller
+from psycopg import sql
+
+from mailflow.config import load_settings
+from mailflow.db import Database
+from mailflow.keys import keys_demo
+from tests.dovecot import Dovecot, DovecotAccount, _start, free_port
+from tests.fixtures_db import PG_SERVER
+from tests.mailservice import write_config
+from tests.smtp_sink import SmtpSink
+
+REPO = Path(__file__).resolve().parent.parent
+APPEND_CHUNK = 100  # messages per MULTIAPPEND command
+
+
+@dataclass
+class TimedSink(SmtpSink):
+    """The test SMTP sink, also noting when each reply arrived (time.time())."""
+
+    arrivals: list[tuple[float, bytes]] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        answer = await super().handle_DATA(server, session, envelope)
+        if answer.startswith("250"):
+            with self.lock:
+                self.arrivals.append((time.time(), bytes(envelope.original_content)))
+        return answer
+
+
+@contextlib.contextmanager
+def dovecot() -> Iterator[Dovecot]:
+    """A private Dovecot instance for the duration of the block (tests/dovecot.py's setup)."""
+    base = Path(tempfile.mkdtemp(prefix="mailflow-bench-dovecot-"))
+    server = _start(base)
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def smtp_sink() -> Iterator[TimedSink]:
+    sink = TimedSink(port=free_port())
+    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
+    controller.start()
+    try:
+        yield sink
+    finally:
+        controller.stop()
+
+
+def append_all(account: DovecotAccount, raws: list[bytes], folder: str = "INBOX") -> float:
+    """APPEND every message (MULTIAPPEND in chunks); return the seconds it took."""
+    started = time.perf_counter()
+    client = account.client()
+    try:
+        for i in range(0, len(raws), APPEND_CHUNK):
+            client.multiappend(folder, raws[i : i + APPEND_CHUNK])
+    finally:
+        client.logout()
+    return time.perf_counter() - started
+
+
+def _admin(statement: sql.Composed) -> None:
+    dsn = PG_SERVER.replace("postgresql+psycopg://", "postgresql://", 1) + "/postgres"
+    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+        conn.execute(statement)
+
+
+@contextlib.contextmanager
+def pg_database() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database (dropped afterwards); yields its URL."""
+    name = f"mailflow_bench_{os.getpid()}_{secrets.token_hex(3)}"
+    _admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = f"{PG_SERVER}/{name}"
+    try:
+        db = Database(url)
+        db.migrate()
+        db.dispose()
+        yield url
+    finally:
+        _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def engine_config(
+    tmp: Path,
+    imap_url: str | None,
+    smtp_url: str | None,
+    *,
+    trust_root: Path,
+    database_url: str | None = None,
+    **sections: Any,
+) -> Path:
+    """config.yaml for one engine run: the repository's, data in tmp, demo signing keys."""
+    path = write_config(tmp, imap_url, smtp_url, signatures={"trust_roots": [str(trust_root)]})
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["database_url"] = database_url
+    for name, values in sections.items():
+        data[name] = {**data.get(name, {}), **values}
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    keys_demo(load_settings(path, env={}))
+    return path
+
+
+def start_engine(config: Path, *args: str, log: Path) -> subprocess.Popen[bytes]:
+    """`mailflow run [ARGS]` (web off) in a subprocess."""
+    env = {**os.environ, "MAILFLOW_CONFIG": str(config), "PYTHONPATH": str(REPO)}
+    for key in ("MAILFLOW_DATABASE_URL", "MAILFLOW_IMAP_URL", "MAILFLOW_SMTP_URL"):
+        env.pop(key, None)
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "mailflow", "run", "--no-web", *args],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def wait_rusage(proc: subprocess.Popen[bytes], timeout: float) -> tuple[int, int]:
+    """Wait for the child; return (exit code, peak RSS in KiB) from its own rusage."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return proc.returncode, int(usage.ru_maxrss)
+        time.sleep(0.02)
+    proc.kill()
+    raise TimeoutError(f"mailflow run did not finish in {timeout:.0f} s")
