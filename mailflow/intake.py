@@ -206,7 +206,7 @@ class Intake:
     def _signature(self, tramite: Tramite, msg: ParsedMessage) -> SignatureSummary:
         pdfs = [(a.filename, a.data) for a in msg.pdfs]
         if not pdfs:
-            return SignatureSummary("absent", reason="no se adjuntó ningún documento PDF")
+            return SignatureSummary("absent", reason="No se adjuntó ningún documento PDF")
         report = verify_attachments(pdfs, self.trust_roots)
         return SignatureSummary(report.status, report.signer, report.reason, report.filename)
 

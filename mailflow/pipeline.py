@@ -16,6 +16,7 @@ from mailflow.cases import apply_event, missing_labels, open_case
 from mailflow.decision import SIGNED_DOCUMENT, Decision
 from mailflow.documents import ReceivedFile
 from mailflow.effects import SYSTEM, add_flags
+from mailflow.errors import MailflowError
 from mailflow.identity import identity_concerns
 from mailflow.machines import IllegalTransition
 from mailflow.message import ParsedMessage
@@ -49,7 +50,25 @@ def process_inbox_message(app: App, session: Session, row: InboxMessage, now: dt
         max_attachment_bytes=limits.max_attachment_bytes,
         max_text_chars=limits.max_text_chars,
     )
-    outcome = _route(app, session, row, msg, now)
+    _finish(session, row, _route(app, session, row, msg, now), now)
+
+
+def classify_as(
+    app: App, session: Session, row: InboxMessage, tramite: str, now: dt.datetime
+) -> Outcome:
+    """Staff decided the procedure: read the message as if its subject were the official ASUNTO,
+    so fields, requirements and signature are assessed exactly as for a well-titled request."""
+    msg = parse_message(row.raw, max_parts=app.settings.limits.max_parts)
+    official = dataclasses.replace(msg, subject=app.catalogue.get(tramite).subject)
+    decision = app.intake.decide(official, received=row.arrived_at)
+    if decision.tramite != tramite:
+        raise MailflowError(f"el mensaje no pudo leerse como {app.catalogue.get(tramite).name}")
+    outcome = _new_request(app, session, row, msg, decision, now)
+    _finish(session, row, outcome, now)
+    return outcome
+
+
+def _finish(session: Session, row: InboxMessage, outcome: Outcome, now: dt.datetime) -> None:
     row.status = "done"
     row.disposition = outcome.disposition
     row.tramite = outcome.tramite

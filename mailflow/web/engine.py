@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import importlib
 from typing import Any
@@ -13,7 +12,6 @@ from starlette.requests import Request
 from mailflow.app import App
 from mailflow.errors import MailflowError
 from mailflow.models import Case, CaseEvent, InboxMessage
-from mailflow.parse import parse_message
 
 
 class EngineUnavailable(MailflowError):
@@ -67,23 +65,14 @@ def process(
     Forcing reads the message as if its subject were the procedure's official ASUNTO, so the
     fields, requirements and signature are assessed exactly as for a well-titled request.
     """
-    pipeline = importlib.import_module("mailflow.pipeline")
+    from mailflow.pipeline import classify_as, process_inbox_message
+
     message.status = "processing"
     if tramite is None:
-        pipeline.process_inbox_message(app, session, message, now)
+        process_inbox_message(app, session, message, now)
     else:
-        parsed = parse_message(message.raw)
-        official = dataclasses.replace(parsed, subject=app.catalogue.get(tramite).subject)
-        decision = app.intake.decide(official, received=message.arrived_at)
-        if decision.tramite != tramite:
-            raise MailflowError(f"el mensaje no pudo leerse como {tramite}")
-        outcome = pipeline._new_request(app, session, message, parsed, decision, now)
-        message.status = "done"
-        message.disposition = outcome.disposition
-        message.tramite = outcome.tramite
-        message.case_id = outcome.case_id
-        message.processed_at = now
-    what = f"Clasificado como {tramite}" if tramite else "Reprocesado"
+        classify_as(app, session, message, tramite, now)
+    what = f"Clasificado como {app.catalogue.get(tramite).name}" if tramite else "Reprocesado"
     session.add(
         CaseEvent(
             case_id=message.case_id,
