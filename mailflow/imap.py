@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
 
 from mailflow.config import Settings, imap_credentials
 from mailflow.db import Database
@@ -180,7 +181,12 @@ class ImapPoller:
         if t.after_store == "flag":
             client.add_flags(batch, [b"\\Seen", FLAG_PROCESSED], silent=True)
         elif t.after_store == "move" and client.has_capability("MOVE"):
-            client.move(batch, t.processed_folder)
+            try:
+                client.move(batch, t.processed_folder)
+            except IMAPClientError as exc:  # another process sharing the folder moved them
+                if "EXPUNGEISSUED" not in str(exc):
+                    raise
+                log.info("IMAP %s: otro proceso ya movió parte del lote (%s)", t.folder, exc)
         else:
             client.copy(batch, t.processed_folder)
             client.add_flags(batch, [b"\\Deleted"], silent=True)
