@@ -26,7 +26,7 @@ NOW = dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)
 
 
 def _config(tmp: Path, url: str, smtp: str, **sections: object) -> Path:
-    path = write_config(tmp, None, smtp, **sections)  # type: ignore[arg-type]
+    path = write_config(tmp, None, smtp, **sections)
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     data["database_url"] = url
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
@@ -126,11 +126,12 @@ def test_two_services_elect_one_sweep_leader_and_fire_each_timer_once(
         assert _wait(lambda: len(smtp_sink.snapshot()) >= 80, 90), logs[0].read_text()[-3000:]
         assert _wait(lambda: _leaders(pg_db) == 1, 10)
         with pg_db.session() as s:  # the observations' subsanación windows end now
-            observed = s.execute(
+            result = s.execute(
                 update(Timer)
                 .where(Timer.kind == SUBSANACION, Timer.fired_at.is_(None))
                 .values(due_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
-            ).rowcount
+            )
+            observed = int(getattr(result, "rowcount", 0))
         assert observed > 0
 
         def all_fired() -> bool:
