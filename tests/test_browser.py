@@ -57,7 +57,10 @@ def _seed(db: Database, app: App) -> None:
         fire(session, app, case, "resolver", actor="usuario:ana", now=NOW, reason="atendido")
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an asyncio loop running in this thread
+# while it is open, and code that calls asyncio.run() (pyhanko's sync API) would fail in the
+# tests that run after these in the same worker.
+@pytest.fixture(scope="module")
 def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A live desk (uvicorn in a thread) on a fresh, seeded SQLite database."""
     tmp = tmp_path_factory.mktemp("browser")
@@ -80,7 +83,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     db.dispose()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as p:
         yield _launch(p)
