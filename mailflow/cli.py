@@ -222,6 +222,18 @@ def users_list(ctx: click.Context) -> None:
             click.echo(f"{user.username:16} {user.role:8} {state:12} {user.full_name}")
 
 
+@cli.command()
+@click.pass_context
+def health(ctx: click.Context) -> None:
+    """Estado operativo en JSON; código de salida 1 si algo requiere atención."""
+    from mailflow.health import health as report
+
+    app = App(_settings(ctx))
+    result = report(app, dt.datetime.now(dt.UTC))
+    click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+    sys.exit(0 if result["ok"] else 1)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors print a clear message and exit 2, never a traceback."""
     try:
