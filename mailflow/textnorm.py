@@ -13,10 +13,11 @@ _PREFIX = re.compile(
 )
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
-STOPWORDS = frozenset(
-    "de del la el los las mi mis y e a al para por en su sus un una n no nro num numero o con "
-    "sr sra srs senor senora senores le les lo me se que es".split()
-)
+_STOPWORDS_TEXT = """
+de del la el los las mi mis y e a al para por en su sus un una n no nro num numero o con
+sr sra srs senor senora senores le les lo me se que es
+"""
+STOPWORDS = frozenset(_STOPWORDS_TEXT.split())
 
 
 # Spelling variants of one word, folded to the form used in rules/ ("carnet" → "carne").

@@ -101,5 +101,5 @@ def test_bad_url_scheme_is_rejected(tmp_path: Path, var: str, value: str) -> Non
 
 
 def test_bad_extra_day_from_env_names_the_key(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="calendar.extra_non_working_days"):
+    with pytest.raises(ConfigError, match=r"calendar\.extra_non_working_days"):
         load_settings(_write(tmp_path, ""), env={"MAILFLOW_EXTRA_NON_WORKING_DAYS": "mañana"})
