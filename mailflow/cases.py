@@ -37,8 +37,7 @@ def actor_role(actor: str) -> str:
 def missing_labels(app: App, missing: Sequence[str]) -> tuple[str, ...]:
     """Spanish labels of missing requirement ids, for the observación."""
     return tuple(
-        SIGNED_DOCUMENT_LABEL if m == SIGNED_DOCUMENT else app.vocabulary.label(m)
-        for m in missing
+        SIGNED_DOCUMENT_LABEL if m == SIGNED_DOCUMENT else app.vocabulary.label(m) for m in missing
     )
 
 
