@@ -42,8 +42,7 @@ def _run(app: App, raw: bytes) -> tuple[str | None, Case | None, list[str]]:
         process_inbox_message(app, s, row, now)
         case = s.get(Case, row.case_id) if row.case_id else None
         reasons = [
-            e.reason
-            for e in s.scalars(select(CaseEvent).where(CaseEvent.case_id == row.case_id))
+            e.reason for e in s.scalars(select(CaseEvent).where(CaseEvent.case_id == row.case_id))
         ]
         s.expunge_all()
         return row.disposition, case, reasons
