@@ -16,14 +16,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from aiosmtpd.controller import Controller  # noqa: E402
+from aiosmtpd.controller import Controller
 
-from mailflow.config import load_settings  # noqa: E402
-from mailflow.runcmd import prepare  # noqa: E402
-from mailflow.service import run_forever  # noqa: E402
-from tests.dovecot import _start, free_port  # noqa: E402
-from tests.mail_requests import request  # noqa: E402
-from tests.mailservice import write_config  # noqa: E402
+from mailflow.config import load_settings
+from mailflow.runcmd import prepare
+from mailflow.service import run_forever
+from tests.dovecot import _start, free_port
+from tests.mail_requests import request
+from tests.mailservice import write_config
 
 
 class Arrivals:
