@@ -11,6 +11,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,10 @@ class Arrivals:
         return "250 OK"
 
 
+def _arrived(sink: Arrivals, mid: str) -> Callable[[], bool]:
+    return lambda: mid in sink.at
+
+
 def main(n: int = 100) -> None:
     base = Path(tempfile.mkdtemp(prefix="mailflow-bench-"))
     base.chmod(0o755)  # Dovecot's auth and mail processes run as other users
@@ -63,7 +68,7 @@ def main(n: int = 100) -> None:
             t0 = time.perf_counter()
             client.append("INBOX", raw)
             with sink.got:
-                sink.got.wait_for(lambda m=mid: m in sink.at, timeout=30)
+                sink.got.wait_for(_arrived(sink, mid), timeout=30)
             latencies.append(sink.at[mid] - t0)
             time.sleep(0.05)  # light load: one request at a time
         client.logout()
