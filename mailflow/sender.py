@@ -8,6 +8,7 @@ import os
 import re
 import smtplib
 import ssl
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import OperationalError
 
 from mailflow.config import Settings
 from mailflow.db import Database, claim_rows
@@ -25,6 +27,8 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 3600.0
 ERROR_CHARS = 2000
+RECORD_TRIES = 5
+RECORD_PAUSE_SECONDS = 0.2
 CRLF = re.compile(rb"\r?\n")
 Clock = Callable[[], dt.datetime]
 
@@ -215,7 +219,17 @@ def _deliver(
         transport.close()
         _record(settings, db, clock(), row_id, None, f"{type(exc).__name__}: {exc}", stats)
         return
-    _record(settings, db, clock(), row_id, answer, None, stats)
+    # The server has the message: recording that must survive a dropped database connection,
+    # or the row stays "sending" and the reply goes out again when its lease runs out.
+    for attempt in range(RECORD_TRIES):
+        try:
+            _record(settings, db, clock(), row_id, answer, None, stats)
+            return
+        except OperationalError:
+            if attempt == RECORD_TRIES - 1:
+                raise
+            log.warning("envío %s aceptado; reintentando registrarlo en la base de datos", row_id)
+            time.sleep(RECORD_PAUSE_SECONDS * (attempt + 1))
 
 
 def _record(
@@ -229,7 +243,7 @@ def _record(
 ) -> None:
     with db.session() as session:
         row = session.get(OutboxMessage, row_id)
-        if row is None:
+        if row is None or (error is None and row.status == "sent"):  # recorded by a retry
             return
         row.attempts += 1
         session.add(
