@@ -137,14 +137,31 @@ def start_engine(config: Path, *args: str, log: Path) -> subprocess.Popen[bytes]
         )
 
 
+def _hwm_kib(pid: int) -> int:
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in text.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
 def wait_rusage(proc: subprocess.Popen[bytes], timeout: float) -> tuple[int, int]:
-    """Wait for the child; return (exit code, peak RSS in KiB) from its own rusage."""
+    """Wait for the child; return (exit code, peak RSS in KiB).
+
+    The peak is the child's own VmHWM, polled while it runs: its rusage ru_maxrss would
+    include this (bigger) parent's memory, which exec carries over on Linux.
+    """
     deadline = time.monotonic() + timeout
+    peak = 0
     while time.monotonic() < deadline:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        peak = max(peak, _hwm_kib(proc.pid))
+        pid, status, _usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             proc.returncode = os.waitstatus_to_exitcode(status)
-            return proc.returncode, int(usage.ru_maxrss)
+            return proc.returncode, peak
         time.sleep(0.02)
     proc.kill()
     raise TimeoutError(f"mailflow run did not finish in {timeout:.0f} s")
