@@ -142,6 +142,46 @@ def transport_for(settings: Settings) -> Transport | None:
     return None
 
 
+class SentJournal:
+    """An fsynced append-only list of outbox ids the server accepted, written the moment it
+    answers 250: a crash before the database records "sent" (e.g. while waiting for SQLite's
+    write lock) then no longer sends the reply twice; `replay` applies it at start-up."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def mark(self, row_id: int) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="ascii") as f:
+            f.write(f"{row_id}\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def replay(self, db: Database, now: dt.datetime) -> int:
+        """Mark every journaled row sent (only while no other sender runs), then clear it."""
+        if not self.path.exists():
+            return 0
+        ids = {int(x) for x in self.path.read_text(encoding="ascii").split() if x.isdigit()}
+        fixed = 0
+        with db.session() as session:
+            for row_id in sorted(ids):
+                row = session.get(OutboxMessage, row_id)
+                if row is None or row.status in ("sent", "failed"):
+                    continue
+                row.status, row.sent_at, row.attempts = "sent", now, row.attempts + 1
+                session.add(
+                    DeliveryAttempt(
+                        outbox_id=row.id,
+                        at=now,
+                        ok=True,
+                        smtp_response="aceptado (registrado en el diario)",
+                    )
+                )
+                fixed += 1
+        self.path.unlink()
+        return fixed
+
+
 @dataclass
 class SendStats:
     sent: int = 0
@@ -182,6 +222,7 @@ def drain_outbox(
     transport: Transport | None = None,
     batch: int = 50,
     should_stop: Callable[[], bool] | None = None,
+    journal: SentJournal | None = None,
 ) -> SendStats:
     """Send every reply due now; failures are retried later, never lost."""
     stats = SendStats()
@@ -195,7 +236,7 @@ def drain_outbox(
             if not ids:
                 return stats
             for row_id in ids:
-                _deliver(settings, db, clock, transport, row_id, stats)
+                _deliver(settings, db, clock, transport, row_id, stats, journal)
         return stats
     finally:
         transport.close()
@@ -208,6 +249,7 @@ def _deliver(
     transport: Transport,
     row_id: int,
     stats: SendStats,
+    journal: SentJournal | None,
 ) -> None:
     with db.session(readonly=True) as session:
         row = session.get(OutboxMessage, row_id)
@@ -221,6 +263,8 @@ def _deliver(
         return
     # The server has the message: recording that must survive a dropped database connection,
     # or the row stays "sending" and the reply goes out again when its lease runs out.
+    if journal is not None:
+        journal.mark(row_id)
     for attempt in range(RECORD_TRIES):
         try:
             _record(settings, db, clock(), row_id, answer, None, stats)

@@ -16,7 +16,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from mailflow.imap import ImapPoller, drain_once, imap_targets
 from mailflow.inbox import Processor, claim_batch, process_claimed, release_all_claims
-from mailflow.sender import drain_outbox, release_sending
+from mailflow.sender import SentJournal, drain_outbox, release_sending
 from mailflow.smtpd import inbound_server
 
 if TYPE_CHECKING:
@@ -84,11 +84,17 @@ class RunLock:
             self.file = None
 
 
+def sent_journal(app: App) -> SentJournal:
+    return SentJournal(app.settings.data_dir / "sent.journal")
+
+
 def recover(app: App, lock: RunLock, now: dt.datetime) -> int:
     """Release claims left by killed runs when no other process works on this database."""
     if not lock.acquire():
         return 0
-    return release_all_claims(app.database, now) + release_sending(app.database, now)
+    db = app.database
+    sent_journal(app).replay(db, now)
+    return release_all_claims(db, now) + release_sending(db, now)
 
 
 def process_waiting(
@@ -141,7 +147,7 @@ def run_once(
             done, aside = process_waiting(app, now_fn, worker_id, process)
             stats.processed += done
             stats.set_aside += aside
-        sent = drain_outbox(app.settings, app.database, now_fn)
+        sent = drain_outbox(app.settings, app.database, now_fn, journal=sent_journal(app))
         stats.sent, stats.retried, stats.failed = sent.sent, sent.retried, sent.failed
         for error in sent.errors[:5]:
             log.warning("envío pendiente de reintento: %s", error)
@@ -174,6 +180,7 @@ def run_forever(
     lock = RunLock(app)
     recover(app, lock, clock())
     wake_process, wake_send = threading.Event(), threading.Event()
+    journal = sent_journal(app)
     threads: list[threading.Thread] = []
 
     def on_stored(_row_id: int) -> None:
@@ -197,7 +204,7 @@ def run_forever(
         while not stop.is_set():
             wake_send.clear()
             try:
-                drain_outbox(settings, db, clock, should_stop=stop.is_set)
+                drain_outbox(settings, db, clock, should_stop=stop.is_set, journal=journal)
             except Exception:
                 log.exception("sender loop")
             wake_send.wait(SEND_WAIT_SECONDS)
