@@ -33,6 +33,7 @@ from bench.servers import (  # noqa: E402
     pg_database,
     smtp_sink,
     start_engine,
+    wait_all,
     wait_rusage,
 )
 from mailflow.db import Database  # noqa: E402
@@ -87,7 +88,7 @@ def burst(
         log = tmp / "engine.log"
         started = time.perf_counter()
         procs = [start_engine(config, "--once", log=log) for _ in range(workers)]
-        waited = [wait_rusage(p, RUN_TIMEOUT) for p in procs]
+        waited = wait_all(procs, RUN_TIMEOUT)
         wall = time.perf_counter() - started
         if any(code != 0 for code, _ in waited):
             raise RuntimeError(f"mailflow run failed: {log.read_text()[-3000:]}")

@@ -149,19 +149,30 @@ def _hwm_kib(pid: int) -> int:
 
 
 def wait_rusage(proc: subprocess.Popen[bytes], timeout: float) -> tuple[int, int]:
-    """Wait for the child; return (exit code, peak RSS in KiB).
+    """Wait for the child; return (exit code, peak RSS in KiB)."""
+    return wait_all([proc], timeout)[0]
 
-    The peak is the child's own VmHWM, polled while it runs: its rusage ru_maxrss would
+
+def wait_all(procs: list[subprocess.Popen[bytes]], timeout: float) -> list[tuple[int, int]]:
+    """Wait for every child; (exit code, peak RSS in KiB) of each.
+
+    The peak is each child's own VmHWM, polled while it runs: its rusage ru_maxrss would
     include this (bigger) parent's memory, which exec carries over on Linux.
     """
     deadline = time.monotonic() + timeout
-    peak = 0
+    peaks = [0] * len(procs)
+    codes: list[int | None] = [None] * len(procs)
     while time.monotonic() < deadline:
-        peak = max(peak, _hwm_kib(proc.pid))
-        pid, status, _usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            return proc.returncode, peak
+        for i, proc in enumerate(procs):
+            if codes[i] is not None:
+                continue
+            peaks[i] = max(peaks[i], _hwm_kib(proc.pid))
+            pid, status, _usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                codes[i] = proc.returncode = os.waitstatus_to_exitcode(status)
+        if all(code is not None for code in codes):
+            return [(int(code or 0), peak) for code, peak in zip(codes, peaks, strict=True)]
         time.sleep(0.02)
-    proc.kill()
+    for proc in procs:
+        proc.kill()
     raise TimeoutError(f"mailflow run did not finish in {timeout:.0f} s")
