@@ -203,8 +203,12 @@ class ImapPoller:
             stop.wait(self.target.poll_seconds)
             client.noop()
             return
+        if _saw_new_mail(client):  # announced while we were draining: drain again first
+            return
         client.idle()
         try:
+            if _saw_new_mail(client):  # announced just before the server's "+ idling"
+                return
             while not stop.is_set() and time.monotonic() < deadline:
                 if client.idle_check(timeout=IDLE_SLICE_SECONDS):
                     break
@@ -227,6 +231,23 @@ class ImapPoller:
                 stop.wait(backoff)
                 backoff = min(backoff * 2, self.target.reconnect_max_seconds)
         self.close()
+
+
+def _saw_new_mail(client: IMAPClient) -> bool:
+    """Whether the server announced EXISTS/RECENT in a response imapclient kept aside.
+
+    imaplib stores untagged responses that arrive with other commands; `idle()` also swallows
+    one that arrives before the IDLE continuation. Without this check a message delivered in
+    that window would wait for the poll interval instead of being fetched at once.
+    """
+    pending = getattr(getattr(client, "_imap", None), "untagged_responses", None)
+    if not isinstance(pending, dict):
+        return False
+    found = False
+    for key in ("EXISTS", "RECENT"):
+        values = pending.pop(key, None) or []
+        found = found or any(v not in (b"0", "0", 0) for v in values)
+    return found
 
 
 def drain_once(
