@@ -46,6 +46,7 @@ def run(
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
         )
+        logging.getLogger("transitions").setLevel(logging.WARNING)  # one line per callback
     try:
         app = prepare(settings)
     except MailflowError as exc:
@@ -66,7 +67,18 @@ def run(
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
-        run_forever(app, stop, workers=workers, process=process, scheduler=scheduler)
+        web = None
+        if settings.web.enabled:
+            from mailflow.webserver import WebServer
+
+            web = WebServer(app)
+            web.start()
+            log.info("mesa de partes web en http://%s:%s", settings.web.host, settings.web.port)
+        try:
+            run_forever(app, stop, workers=workers, process=process, scheduler=scheduler)
+        finally:
+            if web is not None:
+                web.stop()
         return 0
     finally:
         app.database.dispose()
