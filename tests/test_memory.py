@@ -45,7 +45,7 @@ print(json.dumps({"before": before, "ingested": ingested, "after": status("VmHWM
 """
 
 
-def _child(tmp: Path, account: DovecotAccount, mode: str) -> dict[str, int]:
+def _child(tmp: Path, account: DovecotAccount, mode: str, timeout: float = 120) -> dict[str, int]:
     tmp.mkdir(exist_ok=True)
     config = write_config(tmp, account.url(), None)
     done = subprocess.run(
@@ -53,7 +53,7 @@ def _child(tmp: Path, account: DovecotAccount, mode: str) -> dict[str, int]:
         cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
     )
     assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
