@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailflow.db import Database, claim_rows
-from mailflow.models import CaseEvent, InboxMessage
+from mailflow.models import INBOX_SOURCES, CaseEvent, InboxMessage
 
 if TYPE_CHECKING:
     from mailflow.app import App
@@ -57,8 +57,11 @@ def store_raw(
     Returns None when this exact server copy (mailbox, UIDVALIDITY, UID) is already stored.
     A copy seen again under another UID (UIDVALIDITY change, SMTP retry, second mailbox) with
     the same Message-ID and content hash is stored with status "duplicate": it keeps the sync
-    state of its folder but is never processed.
+    state of its folder but is never processed. An unknown `source` is a programming error and
+    raises ValueError (it must not look like an already-stored copy).
     """
+    if source not in INBOX_SOURCES:
+        raise ValueError(f"origen de correo desconocido {source!r}; use {', '.join(INBOX_SOURCES)}")
     if uid is not None:
         known = session.scalar(
             select(InboxMessage.id).where(

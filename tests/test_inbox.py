@@ -86,3 +86,9 @@ def test_claims_are_exclusive_and_expired_leases_are_reclaimed(app: App) -> None
     with db.session(readonly=True) as s:
         row = s.get(InboxMessage, mine[1])
         assert row is not None and row.attempts == 1 and row.claimed_by == "w3"
+
+
+def test_unknown_source_is_an_error_not_a_silent_duplicate(sqlite_db: Database) -> None:
+    now = dt.datetime.now(dt.UTC)
+    with sqlite_db.session() as s, pytest.raises(ValueError, match="origen de correo desconocido"):
+        store_raw(s, b"Subject: x\n\nhola", mailbox="INBOX", source="fax", now=now)
