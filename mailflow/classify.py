@@ -12,6 +12,7 @@ from mailflow.textnorm import fold, strip_reply_prefixes, tokens
 SHORT_WORD = 5  # single words this short must match exactly ("cita" is not "cito")
 BODY_CONFIDENCE = 0.85
 BODY_WINDOW = 2000  # characters of the body read for the fallback
+SUBJECT_WINDOW = 300  # longer subjects are read only this far (hostile mail: 100 KB subjects)
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class Classifier:
         self._topics = {t.id: t for t in catalogue.topics}
 
     def classify(self, subject: str, body: str = "") -> Classification:
-        cleaned = strip_reply_prefixes(subject)
+        cleaned = strip_reply_prefixes(subject[:SUBJECT_WINDOW])
         words = tokens(cleaned)
         best = self._score(words)
         topic_hits = [c for c in best if c.owner.startswith("topic:") and c.score >= self.threshold]

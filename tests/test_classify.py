@@ -130,3 +130,13 @@ def test_reply_prefixes_are_stripped(raw: str, clean: str) -> None:
 def test_folding_and_tokens() -> None:
     assert fold("Prórroga de RESIDENCIA, Señor") == "prorroga de residencia senor"
     assert tokens("Duplicado de carnet N° 001234567") == ("duplicado", "carne")
+
+
+def test_huge_subject_is_read_only_so_far(classifier: Classifier) -> None:
+    import time
+
+    subject = "Actualización de datos " + "bla " * 25_000
+    started = time.process_time()
+    result = classifier.classify(subject)
+    assert result.tramite == "actualizacion_datos"
+    assert time.process_time() - started < 0.5  # bounded work, not a timing benchmark
