@@ -133,10 +133,8 @@ def test_folding_and_tokens() -> None:
 
 
 def test_huge_subject_is_read_only_so_far(classifier: Classifier) -> None:
-    import time
-
-    subject = "Actualización de datos " + "bla " * 25_000
-    started = time.process_time()
-    result = classifier.classify(subject)
-    assert result.tramite == "actualizacion_datos"
-    assert time.process_time() - started < 0.5  # bounded work, not a timing benchmark
+    assert classifier.classify("Actualización de datos " + "bla " * 25_000).tramite == (
+        "actualizacion_datos"
+    )
+    # what lies past the window is not read at all (bounded work on hostile subjects)
+    assert classifier.classify("bla " * 100 + "Actualización de datos").tramite is None
