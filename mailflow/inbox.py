@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailflow.db import Database, claim_rows
+from mailflow.effects import SYSTEM
 from mailflow.models import INBOX_SOURCES, CaseEvent, InboxMessage
 
 if TYPE_CHECKING:
@@ -223,7 +224,7 @@ def _set_aside(session: Session, row: InboxMessage, now: dt.datetime, error: str
             case_id=row.case_id,
             inbox_message_id=row.id,
             at=now,
-            actor="mailflow",
+            actor=SYSTEM,
             kind="exception",
             reason=f"Error al procesar: {error} (tras {row.attempts} intentos)",
             data={"attempts": row.attempts, "error": error},

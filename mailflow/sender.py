@@ -20,6 +20,7 @@ from sqlalchemy.exc import OperationalError
 
 from mailflow.config import Settings
 from mailflow.db import Database, claim_rows
+from mailflow.effects import SYSTEM
 from mailflow.errors import ConfigError
 from mailflow.models import CaseEvent, DeliveryAttempt, OutboxMessage
 
@@ -315,7 +316,7 @@ def _record(
                     case_id=row.case_id,
                     inbox_message_id=row.inbox_message_id,
                     at=now,
-                    actor="mailflow",
+                    actor=SYSTEM,
                     kind="exception",
                     reason=(
                         f"No se pudo enviar la respuesta «{row.subject}» a {row.to_addr} "

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib
-from typing import Any
 
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from mailflow.app import App
-from mailflow.errors import MailflowError
 from mailflow.models import Case, CaseEvent, InboxMessage
-
-
-class EngineUnavailable(MailflowError):
-    """The case engine module is not installed in this build."""
 
 
 def app_of(request: Request) -> App:
@@ -29,13 +22,6 @@ def app_of(request: Request) -> App:
     return app
 
 
-def _function(module: str, name: str) -> Any:
-    try:
-        return getattr(importlib.import_module(f"mailflow.{module}"), name)
-    except (ImportError, AttributeError) as exc:
-        raise EngineUnavailable(f"el motor no ofrece mailflow.{module}.{name}") from exc
-
-
 def fire(
     session: Session,
     app: App,
@@ -47,7 +33,8 @@ def fire(
     reason: str,
 ) -> None:
     """Fire a staff event on a case (IllegalTransition and other MailflowError propagate)."""
-    apply_event = _function("cases", "apply_event")
+    from mailflow.cases import apply_event
+
     apply_event(session, app, case, event, actor=actor, now=now, reason=reason)
 
 
