@@ -74,11 +74,29 @@ def local_instant(cal: Calendario, day: dt.date, at: dt.time = dt.time(0, 0)) ->
     return dt.datetime.combine(day, at, tzinfo=cal.tz).astimezone(dt.UTC)
 
 
+def _unflushed(session: Session, case: Case, kinds: tuple[str, ...]) -> list[Timer]:
+    """The case's timers of these kinds added or changed in `session` but not yet flushed."""
+    return [
+        t
+        for t in (*session.new, *session.dirty)
+        if isinstance(t, Timer) and t.case_id == case.id and t.kind in kinds
+    ]
+
+
 def schedule(session: Session, case: Case, kind: str, due_at: dt.datetime) -> Timer:
-    """Add a timer (or revive the same cancelled one: timers are unique per case/kind/due)."""
-    existing = session.scalar(
-        select(Timer).where(Timer.case_id == case.id, Timer.kind == kind, Timer.due_at == due_at)
-    )
+    """Add a timer (or revive the same cancelled one: timers are unique per case/kind/due).
+
+    Unflushed timers are looked at in the session rather than flushed for the query: a
+    transition's effects then reach the database in one flush instead of one per timer.
+    """
+    existing = next((t for t in _unflushed(session, case, (kind,)) if t.due_at == due_at), None)
+    if existing is None:
+        with session.no_autoflush:
+            existing = session.scalar(
+                select(Timer).where(
+                    Timer.case_id == case.id, Timer.kind == kind, Timer.due_at == due_at
+                )
+            )
     if existing is not None:
         if existing.fired_at is None:
             existing.cancelled_at = None
@@ -90,14 +108,17 @@ def schedule(session: Session, case: Case, kind: str, due_at: dt.datetime) -> Ti
 
 def cancel(session: Session, case: Case, kinds: tuple[str, ...], now: dt.datetime) -> int:
     """Cancel the case's pending timers of these kinds; returns how many."""
-    pending = session.scalars(
-        select(Timer).where(
-            Timer.case_id == case.id,
-            Timer.kind.in_(kinds),
-            Timer.fired_at.is_(None),
-            Timer.cancelled_at.is_(None),
-        )
-    ).all()
+    with session.no_autoflush:
+        stored = session.scalars(
+            select(Timer).where(
+                Timer.case_id == case.id,
+                Timer.kind.in_(kinds),
+                Timer.fired_at.is_(None),
+                Timer.cancelled_at.is_(None),
+            )
+        ).all()
+    candidates = dict.fromkeys((*stored, *_unflushed(session, case, kinds)))
+    pending = [t for t in candidates if t.fired_at is None and t.cancelled_at is None]
     for timer in pending:
         timer.cancelled_at = now
     return len(pending)
