@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import email.policy
 import email.utils
 import hashlib
 import html
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from email.headerregistry import Address
+from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from typing import Any
 
@@ -28,6 +29,25 @@ SUBJECT_WHAT: dict[str, str] = {
     "informativo": "Información sobre su trámite",
 }
 MAX_REFERENCES = 20
+
+
+class _HeaderClasses(HeaderRegistry):
+    """The standard header registry, keeping the class it builds for each header name
+    (the stdlib builds a new class for every header set, a large part of composing)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._built: dict[str, type[BaseHeader]] = {}
+
+    def __getitem__(self, name: str) -> type[BaseHeader]:
+        key = name.lower()
+        built = self._built.get(key)
+        if built is None:
+            built = self._built[key] = super().__getitem__(name)
+        return built
+
+
+POLICY = email.policy.default.clone(header_factory=_HeaderClasses())
 
 
 @dataclass(frozen=True)
@@ -118,7 +138,7 @@ def _references(thread: Thread) -> list[str]:
 
 def compose(reply: Reply, now: dt.datetime) -> EmailMessage:
     """The reply as a MIME message (UTF-8), ready for the outbox."""
-    msg = EmailMessage()
+    msg = EmailMessage(policy=POLICY)
     msg["Subject"] = subject_for(reply.case_number, reply.tramite_name, reply.template)
     msg["From"] = _address(reply.from_name, reply.from_addr)
     msg["To"] = _address(reply.to_name, reply.to_addr) if "@" in reply.to_addr else reply.to_addr
