@@ -74,7 +74,6 @@ def _finish(session: Session, row: InboxMessage, outcome: Outcome, now: dt.datet
     row.tramite = outcome.tramite
     row.case_id = outcome.case_id
     row.processed_at = now
-    session.flush()
 
 
 def _route(
