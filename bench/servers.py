@@ -4,29 +4,22 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import yaml
-from aiosmtpd.controller import Controller
-from psycopg import sql
 
 from mailflow.config import load_settings
-from mailflow.db import Database
 from mailflow.keys import keys_demo
-from tests.dovecot import Dovecot, DovecotAccount, _start, free_port
-from tests.fixtures_db import PG_SERVER
+from tests.dovecot import Dovecot, DovecotAccount, free_port, running_dovecot
+from tests.fixtures_db import fresh_pg_database
 from tests.mailservice import write_config
-from tests.smtp_sink import SmtpSink
+from tests.smtp_sink import SmtpSink, serving
 
 REPO = Path(__file__).resolve().parent.parent
 APPEND_CHUNK = 100  # messages per MULTIAPPEND command
@@ -49,24 +42,14 @@ class TimedSink(SmtpSink):
 @contextlib.contextmanager
 def dovecot() -> Iterator[Dovecot]:
     """A private Dovecot instance for the duration of the block (tests/dovecot.py's setup)."""
-    base = Path(tempfile.mkdtemp(prefix="mailflow-bench-dovecot-"))
-    server = _start(base)
-    try:
+    with running_dovecot("mailflow-bench-dovecot-") as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @contextlib.contextmanager
 def smtp_sink() -> Iterator[TimedSink]:
-    sink = TimedSink(port=free_port())
-    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
-    controller.start()
-    try:
+    with serving(TimedSink(port=free_port())) as sink:
         yield sink
-    finally:
-        controller.stop()
 
 
 def append_all(account: DovecotAccount, raws: list[bytes], folder: str = "INBOX") -> float:
@@ -81,25 +64,11 @@ def append_all(account: DovecotAccount, raws: list[bytes], folder: str = "INBOX"
     return time.perf_counter() - started
 
 
-def _admin(statement: sql.Composed) -> None:
-    dsn = PG_SERVER.replace("postgresql+psycopg://", "postgresql://", 1) + "/postgres"
-    with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
-        conn.execute(statement)
-
-
 @contextlib.contextmanager
 def pg_database() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database (dropped afterwards); yields its URL."""
-    name = f"mailflow_bench_{os.getpid()}_{secrets.token_hex(3)}"
-    _admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    url = f"{PG_SERVER}/{name}"
-    try:
-        db = Database(url)
-        db.migrate()
-        db.dispose()
+    with fresh_pg_database("mailflow_bench") as url:
         yield url
-    finally:
-        _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def engine_config(

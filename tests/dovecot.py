@@ -8,6 +8,7 @@ server going away mid-run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import secrets
@@ -162,15 +163,22 @@ def _start(base: Path) -> Dovecot:
     return server
 
 
-@pytest.fixture(scope="session")
-def dovecot() -> Iterator[Dovecot]:
-    base = Path(tempfile.mkdtemp(prefix="mailflow-dovecot-"))
+@contextlib.contextmanager
+def running_dovecot(prefix: str = "mailflow-dovecot-") -> Iterator[Dovecot]:
+    """A private Dovecot instance for the duration of the block (tests and benchmarks)."""
+    base = Path(tempfile.mkdtemp(prefix=prefix))
     server = _start(base)
     try:
         yield server
     finally:
         server.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    with running_dovecot() as server:
+        yield server
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ if it cannot be reached the fixture fails with a clear message (never skips).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -66,7 +67,14 @@ def sqlite_db(_sqlite_template: Path, tmp_path: Path) -> Iterator[Database]:
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
-    name = f"mailflow_test_{os.getpid()}_{secrets.token_hex(4)}"
+    with fresh_pg_database() as url:
+        yield url
+
+
+@contextlib.contextmanager
+def fresh_pg_database(prefix: str = "mailflow_test") -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for the block (dropped afterwards); its URL."""
+    name = f"{prefix}_{os.getpid()}_{secrets.token_hex(4)}"
     _admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = f"{PG_SERVER}/{name}"
     try:

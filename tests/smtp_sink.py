@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import email
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import Message
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from aiosmtpd.controller import Controller
 
 from tests.dovecot import free_port
+
+S = TypeVar("S", bound="SmtpSink")
 
 
 @dataclass
@@ -57,12 +60,18 @@ class SmtpSink:
             return list(self.messages)
 
 
-@pytest.fixture
-def smtp_sink() -> Iterator[SmtpSink]:
-    sink = SmtpSink(port=free_port())
+@contextlib.contextmanager
+def serving(sink: S) -> Iterator[S]:
+    """Run an aiosmtpd Controller for `sink` (on `sink.port`) for the duration of the block."""
     controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
     controller.start()
     try:
         yield sink
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    with serving(SmtpSink(port=free_port())) as sink:
+        yield sink
