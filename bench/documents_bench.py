@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: tests/ helpers
 
 from mailflow.config import Settings
 from mailflow.documents import CaseData, ReceivedFile, build_context, fill, load_templates
@@ -14,20 +17,9 @@ from mailflow.pki import create_demo_pki
 from mailflow.qr import new_code, verification_url
 from mailflow.render import render_pdf
 from mailflow.signing import DocumentSigner, SignatureField
+from tests.documents_helpers import CAMPOS
 
 KINDS = ("cargo", "oficio", "autorizacion_viaje")
-CAMPOS = {
-    "nombres_apellidos": "María José Pérez Gómez",
-    "nacionalidad": "venezolana",
-    "sexo": "F",
-    "fecha_nacimiento": "1990-05-04",
-    "documento_identidad": "V-12345678",
-    "carne_extranjeria": "001234567",
-    "destino": "Bogotá, Colombia",
-    "motivo": "visita familiar",
-    "fecha_salida": "2026-12-01",
-    "fecha_retorno": "2026-12-20",
-}
 
 
 def main() -> None:

@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from mailflow import deadlines
+from mailflow.audit import record
 from mailflow.decision import SIGNED_DOCUMENT, SIGNED_DOCUMENT_LABEL, Decision
 from mailflow.documents import ReceivedFile
-from mailflow.effects import SYSTEM, EffectInput, add_flags, run_effects
+from mailflow.effects import EffectInput, add_flags, run_effects
 from mailflow.machines import GuardContext, TransitionResult
-from mailflow.models import Case, CaseEvent
+from mailflow.models import Case
 from mailflow.numbering import format_expediente, next_number
 
 if TYPE_CHECKING:
@@ -84,17 +85,15 @@ def open_case(
     add_flags(case, decision.flags)
     session.add(case)
     session.flush()
-    session.add(
-        CaseEvent(
-            case_id=case.id,
-            inbox_message_id=inbox_message_id,
-            at=now,
-            actor=SYSTEM,
-            kind="intake",
-            to_state=case.state,
-            reason="; ".join(decision.reasons),
-            data={"decision": decision.as_json(), "number": case.number},
-        )
+    record(
+        session,
+        "intake",
+        "; ".join(decision.reasons),
+        at=now,
+        case_id=case.id,
+        inbox_message_id=inbox_message_id,
+        to_state=case.state,
+        data={"decision": decision.as_json(), "number": case.number},
     )
     return case
 
@@ -149,19 +148,19 @@ def apply_event(
     if result.final and case.closed_at is None:
         case.closed_at = now
     case.updated_at = now
-    row = CaseEvent(
-        case_id=case.id,
-        inbox_message_id=inbox_message_id,
+    row = record(
+        session,
+        "transition",
+        reason or (result.transition.label or ""),
         at=now,
         actor=actor,
-        kind="transition",
+        case_id=case.id,
+        inbox_message_id=inbox_message_id,
         event=event,
         from_state=result.source,
         to_state=result.dest,
-        reason=reason or (result.transition.label or ""),
         data={"effects": [_effect_json(e) for e in result.effects], **dict(data or {})},
     )
-    session.add(row)
     session.flush()  # the event id keys the effects; the case's version check happens here
     given = EffectInput(actor, reason, tuple(missing), tuple(received_files))
     run_effects(session, app, case, result, row, now, given)

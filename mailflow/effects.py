@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailflow import deadlines, sla
+from mailflow.audit import SYSTEM, record
 from mailflow.documents import CaseData, ReceivedFile
 from mailflow.machines import Effect, TransitionResult
 from mailflow.models import Case, CaseEvent, CaseMessage, Document, OutboxMessage
@@ -19,7 +20,6 @@ from mailflow.outgoing import Attachment, Reply, Thread, compose, render_text, s
 if TYPE_CHECKING:
     from mailflow.app import App
 
-SYSTEM = "sistema"
 REPLY_DOCUMENTS: dict[str, tuple[str, ...]] = {
     "cargo_enviado": ("cargo",),
     "oficio_enviado": ("oficio", "autorizacion_viaje"),
@@ -83,16 +83,15 @@ def run_effects(
 def audit(run: EffectRun, kind: str, reason: str, data: dict[str, Any] | None = None) -> None:
     """Append an event to the case's trail, linked to the event that caused it."""
     payload = {"cause": run.event_row.id, **(data or {})}
-    run.session.add(
-        CaseEvent(
-            case_id=run.case.id,
-            at=run.now,
-            actor=run.given.actor,
-            kind=kind,
-            event=run.event_row.event,
-            reason=reason,
-            data=payload,
-        )
+    record(
+        run.session,
+        kind,
+        reason,
+        at=run.now,
+        actor=run.given.actor,
+        case_id=run.case.id,
+        event=run.event_row.event,
+        data=payload,
     )
 
 

@@ -14,9 +14,9 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from mailflow.audit import record
 from mailflow.db import Database, claim_rows
-from mailflow.effects import SYSTEM
-from mailflow.models import INBOX_SOURCES, CaseEvent, InboxMessage
+from mailflow.models import INBOX_SOURCES, InboxMessage
 
 if TYPE_CHECKING:
     from mailflow.app import App
@@ -219,16 +219,14 @@ def _set_aside(session: Session, row: InboxMessage, now: dt.datetime, error: str
     row.claimed_by = None
     row.claimed_until = None
     row.processed_at = now
-    session.add(
-        CaseEvent(
-            case_id=row.case_id,
-            inbox_message_id=row.id,
-            at=now,
-            actor=SYSTEM,
-            kind="exception",
-            reason=f"Error al procesar: {error} (tras {row.attempts} intentos)",
-            data={"attempts": row.attempts, "error": error},
-        )
+    record(
+        session,
+        "exception",
+        f"Error al procesar: {error} (tras {row.attempts} intentos)",
+        at=now,
+        case_id=row.case_id,
+        inbox_message_id=row.id,
+        data={"attempts": row.attempts, "error": error},
     )
 
 

@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailflow.audit import SYSTEM, record
 from mailflow.automatic import detect_automatic
 from mailflow.cases import apply_event, missing_labels, open_case
 from mailflow.decision import SIGNED_DOCUMENT, Decision
 from mailflow.documents import ReceivedFile
-from mailflow.effects import SYSTEM, add_flags
+from mailflow.effects import add_flags
 from mailflow.errors import MailflowError
 from mailflow.identity import identity_concerns
 from mailflow.machines import IllegalTransition
@@ -104,17 +105,7 @@ def _event(
     case_id: int | None = None,
     **data: Any,
 ) -> None:
-    session.add(
-        CaseEvent(
-            case_id=case_id,
-            inbox_message_id=row.id,
-            at=now,
-            actor=SYSTEM,
-            kind=kind,
-            reason=reason,
-            data=data,
-        )
-    )
+    record(session, kind, reason, at=now, case_id=case_id, inbox_message_id=row.id, data=data)
 
 
 def _duplicate(

@@ -13,8 +13,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailflow.audit import record
 from mailflow.errors import MailflowError
-from mailflow.models import Applicant, Case, CaseEvent
+from mailflow.models import Applicant, Case
 from mailflow.textnorm import fold
 from mailflow.values import normalise
 
@@ -228,13 +229,19 @@ def apply_data_update(
             setattr(applicant, attr, value)
     if changes:
         listed = ", ".join(TARGET_LABELS[a].lower() for a in changes)
-        session.add(CaseEvent(
-            case_id=case.id, at=now, actor=actor, kind="data_update",
-            reason=f"Datos del registro actualizados: {listed}",
-            data={"applicant_id": applicant.id,
-                  "before": {a: b for a, (b, _) in changes.items()},
-                  "after": {a: v for a, (_, v) in changes.items()}},
-        ))  # fmt: skip
+        record(
+            session,
+            "data_update",
+            f"Datos del registro actualizados: {listed}",
+            at=now,
+            actor=actor,
+            case_id=case.id,
+            data={
+                "applicant_id": applicant.id,
+                "before": {a: b for a, (b, _) in changes.items()},
+                "after": {a: v for a, (_, v) in changes.items()},
+            },
+        )
     return changes
 
 

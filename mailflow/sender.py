@@ -18,11 +18,11 @@ from urllib.parse import unquote, urlsplit
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import OperationalError
 
+from mailflow.audit import record
 from mailflow.config import Settings
 from mailflow.db import Database, claim_rows
-from mailflow.effects import SYSTEM
 from mailflow.errors import ConfigError
-from mailflow.models import CaseEvent, DeliveryAttempt, OutboxMessage
+from mailflow.models import DeliveryAttempt, OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -311,19 +311,15 @@ def _record(
         if row.attempts >= settings.smtp.max_attempts:
             row.status = "failed"
             stats.failed += 1
-            session.add(
-                CaseEvent(
-                    case_id=row.case_id,
-                    inbox_message_id=row.inbox_message_id,
-                    at=now,
-                    actor=SYSTEM,
-                    kind="exception",
-                    reason=(
-                        f"No se pudo enviar la respuesta «{row.subject}» a {row.to_addr} "
-                        f"tras {row.attempts} intentos: {error[:300]}"
-                    ),
-                    data={"outbox_id": row.id, "attempts": row.attempts},
-                )
+            record(
+                session,
+                "exception",
+                f"No se pudo enviar la respuesta «{row.subject}» a {row.to_addr} "
+                f"tras {row.attempts} intentos: {error[:300]}",
+                at=now,
+                case_id=row.case_id,
+                inbox_message_id=row.inbox_message_id,
+                data={"outbox_id": row.id, "attempts": row.attempts},
             )
             return
         row.status = "pending"

@@ -15,11 +15,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from mailflow import deadlines
+from mailflow.audit import SYSTEM, record
 from mailflow.cases import apply_event
 from mailflow.db import advisory_lock, advisory_unlock, claim_rows
-from mailflow.effects import SYSTEM
 from mailflow.machines import IllegalTransition
-from mailflow.models import Case, CaseEvent, Timer
+from mailflow.models import Case, Timer
 
 if TYPE_CHECKING:
     from mailflow.app import App
@@ -96,32 +96,28 @@ def _fire(app: App, session: Session, timer_id: int, now: dt.datetime, worker_id
         .execution_options(populate_existing=True)
     ).one()
     reason = TIMER_REASONS.get(timer.kind, f"Temporizador {timer.kind}")
-    session.add(
-        CaseEvent(
-            case_id=case.id,
-            at=now,
-            actor=SYSTEM,
-            kind="timer",
-            event=timer.kind,
-            reason=reason,
-            data={"timer_id": timer.id, "due_at": timer.due_at.isoformat(), "worker": worker_id},
-        )
+    record(
+        session,
+        "timer",
+        reason,
+        at=now,
+        case_id=case.id,
+        event=timer.kind,
+        data={"timer_id": timer.id, "due_at": timer.due_at.isoformat(), "worker": worker_id},
     )
     if timer.kind == deadlines.SUBSANACION:
         _expire_subsanacion(app, session, case, now)
     elif timer.kind in (deadlines.REMINDER, deadlines.ESCALATION):
         role = "staff" if timer.kind == deadlines.REMINDER else "manager"
         due = case.due_date.isoformat() if case.due_date else "sin fecha"
-        session.add(
-            CaseEvent(
-                case_id=case.id,
-                at=now,
-                actor=SYSTEM,
-                kind="notify",
-                event=timer.kind,
-                reason=f"Aviso a: {role} (expediente {case.number}, vence el {due})",
-                data={"role": role, "timer_id": timer.id},
-            )
+        record(
+            session,
+            "notify",
+            f"Aviso a: {role} (expediente {case.number}, vence el {due})",
+            at=now,
+            case_id=case.id,
+            event=timer.kind,
+            data={"role": role, "timer_id": timer.id},
         )
         if timer.kind == deadlines.ESCALATION and "vencido" not in (case.flags or []):
             case.flags = [*(case.flags or []), "vencido"]
@@ -141,15 +137,13 @@ def _expire_subsanacion(app: App, session: Session, case: Case, now: dt.datetime
             context_overrides={"subsanacion_expired": True},
         )
     except IllegalTransition as exc:
-        session.add(
-            CaseEvent(
-                case_id=case.id,
-                at=now,
-                actor=SYSTEM,
-                kind="timer_noop",
-                event="vencer_subsanacion",
-                reason=f"Sin efecto: {exc}",
-            )
+        record(
+            session,
+            "timer_noop",
+            f"Sin efecto: {exc}",
+            at=now,
+            case_id=case.id,
+            event="vencer_subsanacion",
         )
 
 

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from mailflow.audit import record
 from mailflow.errors import MailflowError
 from mailflow.models import Case, CaseEvent, InboxMessage
 from mailflow.web import WebContext
@@ -164,16 +165,14 @@ def ignore(
     message.status = "done"
     message.disposition = "ignore"
     message.processed_at = now
-    session.add(
-        CaseEvent(
-            case_id=message.case_id,
-            inbox_message_id=message.id,
-            at=now,
-            actor=actor,
-            kind="ignorado",
-            reason=reason or "Marcado como spam o sin solicitud por el personal.",
-            data={},
-        )
+    record(
+        session,
+        "ignorado",
+        reason or "Marcado como spam o sin solicitud por el personal.",
+        at=now,
+        actor=actor,
+        case_id=message.case_id,
+        inbox_message_id=message.id,
     )
 
 

@@ -8,7 +8,8 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from mailflow.app import App
-from mailflow.models import Case, CaseEvent, InboxMessage
+from mailflow.audit import record
+from mailflow.models import Case, InboxMessage
 
 
 def app_of(request: Request) -> App:
@@ -60,15 +61,14 @@ def process(
     else:
         classify_as(app, session, message, tramite, now)
     what = f"Clasificado como {app.catalogue.get(tramite).name}" if tramite else "Reprocesado"
-    session.add(
-        CaseEvent(
-            case_id=message.case_id,
-            inbox_message_id=message.id,
-            at=now,
-            actor=actor,
-            kind="personal",
-            reason=f"{what} por el personal.",
-            data={"action": "clasificar" if tramite else "reprocesar", "tramite": tramite},
-        )
+    record(
+        session,
+        "personal",
+        f"{what} por el personal.",
+        at=now,
+        actor=actor,
+        case_id=message.case_id,
+        inbox_message_id=message.id,
+        data={"action": "clasificar" if tramite else "reprocesar", "tramite": tramite},
     )
     session.flush()
