@@ -90,7 +90,7 @@ def snapshot(cal: Calendario, first: dt.date, last: dt.date) -> dict[str, Any]:
             if reason is not None:
                 days[day.isoformat()] = reason
         day += dt.timedelta(days=1)
-    return {"regla": rule_key(cal), "dias": days}
+    return {"regla": rule_key(cal), "dias": days, "hasta": end.isoformat()}
 
 
 def stamp(case: Case, cal: Calendario) -> None:

@@ -57,7 +57,8 @@ def _sources(old: dict[str, Any] | None, new: dict[str, Any], cal: Calendario) -
     if old.get("regla") != new["regla"]:
         out.append(f"cambio de la regla de recepción: {cal.rule_summary()}")
     before, after = old.get("dias", {}), new["dias"]
-    for day in sorted(set(before) | set(after)):
+    horizon = min(old.get("hasta") or new["hasta"], new["hasta"])  # both snapshots cover it
+    for day in sorted(d for d in set(before) | set(after) if d <= horizon):
         if before.get(day) == after.get(day):
             continue
         if day in after:
