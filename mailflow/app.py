@@ -12,9 +12,9 @@ from mailflow.errors import DefinitionError
 if TYPE_CHECKING:  # the heavy modules load on first use, so light commands start fast
     import jinja2
 
+    from mailflow.calendar_rules import CalendarRules
     from mailflow.catalogue import Catalogue
     from mailflow.classify import Classifier
-    from mailflow.calendar_rules import CalendarRules
     from mailflow.db import Database
     from mailflow.dias_habiles import Calendario, Calendarios
     from mailflow.documents import DocumentTemplate

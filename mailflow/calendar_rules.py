@@ -146,7 +146,9 @@ def _offices(src: YamlSource, raw: Any) -> dict[str, Office]:
             raise src.error(f"oficina {oid!r}: debe tener name y region", "offices", oid)
         extra = set(spec) - {"name", "region"}
         if extra:
-            raise src.error(f"oficina {oid!r}: clave desconocida {sorted(extra)[0]!r}", "offices", oid)
+            raise src.error(
+                f"oficina {oid!r}: clave desconocida {sorted(extra)[0]!r}", "offices", oid
+            )
         name, region = spec.get("name"), spec.get("region")
         if not isinstance(name, str) or not name.strip():
             raise src.error(f"oficina {oid!r}: falta name", "offices", oid)
@@ -192,7 +194,9 @@ def _entry(
         start = end = _date(src, item["date"], *at, "date")
     source = item.get("source")
     if not isinstance(source, str) or not source.strip():
-        raise src.error('falta source: la norma que lo declara (p. ej. "D.S. N° 0xx-2026-PCM")', *at)
+        raise src.error(
+            'falta source: la norma que lo declara (p. ej. "D.S. N° 0xx-2026-PCM")', *at
+        )
     name = item.get("name")
     if not isinstance(name, str) or not name.strip():
         raise src.error("falta name (descripción del día o período)", *at)
@@ -223,9 +227,7 @@ def _entry(
     for key in ("region", "office"):
         if key in item and (scope != key):
             raise src.error(f"{key} solo se usa con scope {key}", *at, key)
-    return Entry(
-        kind, start, end, name.strip(), scope, target, source.strip(), src.where(*at)
-    )
+    return Entry(kind, start, end, name.strip(), scope, target, source.strip(), src.where(*at))
 
 
 def _norm(text: str) -> str:

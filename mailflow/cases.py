@@ -103,9 +103,7 @@ def open_case(
     return case
 
 
-def receiving_office(
-    session: Session, app: App, inbox_message_id: int | None, tramite: str
-) -> str:
+def receiving_office(session: Session, app: App, inbox_message_id: int | None, tramite: str) -> str:
     """The office whose legal calendar applies: that of the mailbox that received the message
     (config `mailboxes[].office`), else that of the procedure's mailbox, else the default."""
     cals = app.calendarios

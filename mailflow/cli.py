@@ -78,7 +78,11 @@ def calendar() -> None:
 @click.option("--received", required=True, help="Fecha y hora de recepción (ISO 8601).")
 @click.option("--days", required=True, type=click.IntRange(0, 3650), help="Plazo en días hábiles.")
 @click.option("--explain", is_flag=True, help="Explica el cómputo del plazo y sus fuentes legales.")
-@click.option("--office", default=None, help="Oficina receptora (rules/calendar.yaml; por defecto la de calendar.default_office).")
+@click.option(
+    "--office",
+    default=None,
+    help="Oficina receptora (rules/calendar.yaml; por defecto la de calendar.default_office).",
+)
 @click.pass_context
 def calendar_due(
     ctx: click.Context, received: str, days: int, explain: bool, office: str | None

@@ -59,7 +59,7 @@ def _fmt(d: dt.date) -> str:
 
 
 def fecha_en_letras(d: dt.date) -> str:
-    """"viernes 27 de noviembre de 2026": a date as the acknowledgment states it."""
+    """ "viernes 27 de noviembre de 2026": a date as the acknowledgment states it."""
     return f"{WEEKDAYS[d.weekday()]} {d.day} de {MESES[d.month - 1]} de {d.year}"
 
 

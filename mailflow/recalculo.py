@@ -41,8 +41,7 @@ class Movimiento:
         """Spanish: "2026-000012 (lima): vencimiento 2026-12-16 → 2026-12-17 (fuente)"."""
         why = "; ".join(self.sources) or "cambio del calendario legal"
         return (
-            f"{self.case_number} ({self.office}): {self.what} {self.before} → {self.after} "
-            f"— {why}"
+            f"{self.case_number} ({self.office}): {self.what} {self.before} → {self.after} — {why}"
         )
 
 

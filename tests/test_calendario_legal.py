@@ -24,7 +24,7 @@ LIMA = dt.timezone(dt.timedelta(hours=-5))
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def T(*args: int) -> dt.datetime:  # noqa: N802 (reads like a constructor in the tables)
+def T(*args: int) -> dt.datetime:
     """A moment in Lima office time."""
     return dt.datetime(*args, tzinfo=LIMA)
 
@@ -250,5 +250,5 @@ def test_mailbox_office_must_exist() -> None:
     rules = parse_calendar_rules(RULES, Path("rules/calendar.yaml"))
     with pytest.raises(ConfigError, match="oficina 'cusco' no definida"):
         Calendarios(CalendarSettings(), rules, {"cusco_box": "cusco"})
-    with pytest.raises(ConfigError, match="calendar.default_office"):
+    with pytest.raises(ConfigError, match=r"calendar\.default_office"):
         Calendarios(CalendarSettings(default_office="arequipa"), rules)

@@ -253,7 +253,9 @@ def test_open_observation_window_moves_with_a_decree(tmp_path: Path, sqlite_db: 
     decree = DECREE_11.replace("2026-12-11", "2026-11-25")
     after = _app(tmp_path, sqlite_db, OFFICES + decree, "rules_after")
     moved = apply_calendar(after, dt.datetime(2026, 11, 24, 9, 0, tzinfo=LIMA))
-    assert ("subsanación", "2026-11-25", "2026-11-26") in [(m.what, m.before, m.after) for m in moved]
+    assert ("subsanación", "2026-11-25", "2026-11-26") in [
+        (m.what, m.before, m.after) for m in moved
+    ]
     # the expiry timer now fires at 00:00 of Fri 27, so a sweep on Thu 26 leaves it open
     assert run_sweep(after, dt.datetime(2026, 11, 26, 6, 0, tzinfo=dt.UTC), "w1") == 0
     assert _case(after, case_id).state == "observado"
