@@ -144,7 +144,7 @@ def recompute_case(app: App, session: Session, case: Case, now: dt.datetime) -> 
     if clock is not None and running:
         new_clock = replay(clock, cal, case.received_at)
     last = max(d for d in (case.due_date, new_clock.due if new_clock else None, receipt) if d)
-    fresh = snapshot(cal, min(first, receipt), last)
+    fresh = snapshot(cal, min(first, receipt, _notified(case) or first), last)
     sources = _sources(stored, fresh, cal)
     if receipt != case.legal_receipt_day:
         note("recepción", case.legal_receipt_day.isoformat(), receipt.isoformat(), sources)
@@ -157,6 +157,8 @@ def recompute_case(app: App, session: Session, case: Case, now: dt.datetime) -> 
             deadlines.schedule_deadline_timers(
                 session, case, cal, new_clock.due, app.settings.sla.reminder_days_before
             )
+        if "vencido" in (case.flags or []) and new_clock.due >= cal.local(now).date():
+            case.flags = [f for f in case.flags if f != "vencido"]  # no longer overdue
     was_late = "extemporaneo" in (case.flags or [])
     late = recheck_extemporaneo(app, case, cal)
     if late is not None and late != was_late:
@@ -247,6 +249,17 @@ def _audit(session: Session, case: Case, m: Movimiento, now: dt.datetime) -> Non
         data={"op": "recalculo", "what": m.what, "before": m.before, "after": m.after,
               "sources": list(m.sources)},
     )  # fmt: skip
+
+
+def _notified(case: Case) -> dt.date | None:
+    """The case's fecha_notificacion (start of a recurso's filing window), if valid."""
+    raw = (case.fields or {}).get("fecha_notificacion")
+    if isinstance(raw, dict):
+        raw = raw.get("value")
+    try:
+        return dt.date.fromisoformat(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None
 
 
 def _si_no(flag: bool) -> str:

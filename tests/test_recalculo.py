@@ -286,3 +286,40 @@ def test_acknowledgment_states_the_legal_receipt_day_in_words_and_the_rule(
     assert f"Su solicitud se tiene por presentada el {words}." in text
     assert f"Fecha límite de respuesta: {due}" in text
     assert "Ley N° 31465" in text or "regla de gob.pe" in text
+
+
+def test_extemporaneo_flag_is_recomputed_when_a_decree_extends_the_filing_window(
+    tmp_path: Path, sqlite_db: Database
+) -> None:
+    recurso = (
+        "Interpongo recurso de reconsideración.\n"
+        "Motivo: no estoy de acuerdo con la denegatoria de mi solicitud\n"
+        "Nombres y apellidos: Juan Pérez Quispe\n"
+        "Pasaporte: 123456789\n"
+        "Teléfono: 987654321\n"
+        "Fecha de notificación: 23/11/2026\n"
+    )
+    # notified Mon 23 Nov: the 15 días hábiles end on Wed 16 Dec; filed Thu 17 Dec: late
+    filed = dt.datetime(2026, 12, 17, 10, 0, tzinfo=LIMA)
+    before = _app(tmp_path, sqlite_db, OFFICES, "rules_before")
+    with before.database.session() as s:
+        row = store(s, mail("Recurso de Reconsideración", recurso), arrived=filed)
+        process_inbox_message(before, s, row, filed)
+        case_id = row.case_id
+    assert case_id is not None
+    assert "extemporaneo" in _case(before, case_id).flags
+
+    after = _app(tmp_path, sqlite_db, OFFICES + DECREE_11, "rules_after")
+    moved = apply_calendar(after, filed)
+    # with 11 Dec not counted the 15th día hábil is Thu 17 Dec: filed on time
+    assert ("extemporáneo", "sí", "no") in [(m.what, m.before, m.after) for m in moved]
+    assert "extemporaneo" not in _case(after, case_id).flags
+    with after.database.session(readonly=True) as s:
+        reasons = list(
+            s.scalars(
+                select(CaseEvent.reason).where(
+                    CaseEvent.case_id == case_id, CaseEvent.event == "recalculo_calendario"
+                )
+            )
+        )
+    assert any("extemporáneo sí → no" in r and "D.S. N° 123-2026-PCM" in r for r in reasons)
