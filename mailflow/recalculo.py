@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from mailflow import deadlines, sla
 from mailflow.audit import SYSTEM, record
@@ -20,6 +23,7 @@ from mailflow.sla import Pausa, SlaClock
 if TYPE_CHECKING:
     from mailflow.app import App
 
+log = logging.getLogger(__name__)
 CLOCK_TIMERS = (deadlines.REMINDER, deadlines.ESCALATION)
 NO_PRESENTADO = "no_presentado"
 FLAG_WINDOW_EXTENDED = "subsanacion_ampliada"
@@ -228,10 +232,14 @@ def apply_calendar(app: App, now: dt.datetime) -> list[Movimiento]:
     moved: list[Movimiento] = []
     for ids, fn in ((open_ids, recompute_case), (closed_ids, flag_closed_no_presentado)):
         for case_id in ids:
-            with db.session() as session:
-                case = session.get(Case, case_id)
-                if case is not None:
-                    moved.extend(fn(app, session, case, now))
+            try:
+                with db.session() as session:
+                    case = session.get(Case, case_id)
+                    changes = fn(app, session, case, now) if case is not None else []
+            except (SQLAlchemyError, StaleDataError):  # changed meanwhile: next run retries
+                log.exception("calendario: no se pudo recalcular el expediente %s", case_id)
+                continue
+            moved.extend(changes)
     return moved
 
 

@@ -323,3 +323,40 @@ def test_extemporaneo_flag_is_recomputed_when_a_decree_extends_the_filing_window
             )
         )
     assert any("extemporáneo sí → no" in r and "D.S. N° 123-2026-PCM" in r for r in reasons)
+
+
+def test_calendar_apply_command_and_start_up_report_what_moved(
+    tmp_path: Path, sqlite_db: Database
+) -> None:
+    from click.testing import CliRunner
+
+    from mailflow.cli import cli
+    from mailflow.runcmd import apply_calendar_at_startup
+
+    before = _app(tmp_path, sqlite_db, OFFICES, "rules_before")
+    case_id = _open(before)
+    number = _case(before, case_id).number
+    rules = _rules(tmp_path, "rules_after", OFFICES + DECREE_11)
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        f"database_url: {sqlite_db.url.render_as_string(False)}\n"
+        f"data_dir: {tmp_path}\nrules_dir: {rules}\n"
+        f"state_machines_dir: {ROOT / 'state_machines'}\ntemplates_dir: {ROOT / 'templates'}\n"
+        "mailboxes:\n"
+        "  - {name: solicitantesrefugio, address: solicitantesrefugio@cepr.mailflow.localhost}\n"
+        "  - {name: mesadepartes, address: mesadepartes@cepr.mailflow.localhost}\n"
+        "  - {name: refugiados, address: refugiados@cepr.mailflow.localhost}\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(cli, ["--config", str(config), "calendar", "apply"])
+    assert result.exit_code == 0, result.output
+    assert f"{number} (lima): vencimiento 2026-12-16 → 2026-12-17" in result.output
+    assert "D.S. N° 123-2026-PCM" in result.output
+    assert "calendario aplicado: 1 expediente(s) con cambios, 1 cambio(s)" in result.output
+    again = CliRunner().invoke(cli, ["--config", str(config), "calendar", "apply"])
+    assert "calendario aplicado: 0 expediente(s) con cambios, 0 cambio(s)" in again.output
+    # start-up does the same: a second decree (14 Dec) moves the case again, to 18 Dec
+    decree_14 = DECREE_11 + DECREE_11.split("\n", 1)[1].replace("12-11", "12-14")
+    restarted = _app(tmp_path, sqlite_db, OFFICES + decree_14, "r3")
+    assert apply_calendar_at_startup(restarted) == 1
+    assert _case(restarted, case_id).due_date == dt.date(2026, 12, 18)
