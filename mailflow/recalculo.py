@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 CLOCK_TIMERS = (deadlines.REMINDER, deadlines.ESCALATION)
 NO_PRESENTADO = "no_presentado"
 FLAG_WINDOW_EXTENDED = "subsanacion_ampliada"
+BATCH = 100  # cases per transaction
 CLOSED_LOOKBACK_DAYS = 366  # closed no presentado cases older than this are not revisited
 
 
@@ -105,7 +106,7 @@ def _observed(session: Session, case: Case) -> CaseEvent | None:
 def _window(app: App, session: Session, case: Case, cal: Calendario) -> tuple[str, str] | None:
     """(old, new) last day of the case's subsanación window when `cal` moves it, else None."""
     until = (case.sla or {}).get("subsanacion_deadline")
-    event = _observed(session, case)
+    event = _observed(session, case) if until else None
     if not until or event is None:
         return None
     days = int((event.data or {}).get("days") or app.settings.sla.subsanacion_days)
@@ -219,25 +220,31 @@ def flag_closed_no_presentado(
 
 
 def apply_calendar(app: App, now: dt.datetime) -> list[Movimiento]:
-    """Recompute every open case (one transaction each) and flag closed no presentado cases
+    """Recompute every open case (BATCH cases per transaction) and flag closed no presentado cases
     whose window a late decree extends; returns everything that moved (empty when the
     calendar did not change since the last run, so it is safe at every start-up)."""
     db = app.database
     with db.session(readonly=True) as session:
-        open_ids = session.scalars(select(Case.id).where(Case.closed_at.is_(None))).all()
+        open_ids = session.scalars(
+            select(Case.id).where(Case.closed_at.is_(None)).order_by(Case.id)
+        ).all()
         since = now - dt.timedelta(days=CLOSED_LOOKBACK_DAYS)
         closed_ids = session.scalars(
             select(Case.id).where(Case.state == NO_PRESENTADO, Case.closed_at >= since)
         ).all()
     moved: list[Movimiento] = []
     for ids, fn in ((open_ids, recompute_case), (closed_ids, flag_closed_no_presentado)):
-        for case_id in ids:
+        for start in range(0, len(ids), BATCH):
+            batch = ids[start : start + BATCH]
             try:
                 with db.session() as session:
-                    case = session.get(Case, case_id)
-                    changes = fn(app, session, case, now) if case is not None else []
+                    changes: list[Movimiento] = []
+                    for case in session.scalars(
+                        select(Case).where(Case.id.in_(batch)).order_by(Case.id)
+                    ):
+                        changes.extend(fn(app, session, case, now))
             except (SQLAlchemyError, StaleDataError):  # changed meanwhile: next run retries
-                log.exception("calendario: no se pudo recalcular el expediente %s", case_id)
+                log.exception("calendario: no se pudo recalcular los expedientes %s", batch)
                 continue
             moved.extend(changes)
     return moved
