@@ -360,3 +360,26 @@ def test_calendar_apply_command_and_start_up_report_what_moved(
     restarted = _app(tmp_path, sqlite_db, OFFICES + decree_14, "r3")
     assert apply_calendar_at_startup(restarted) == 1
     assert _case(restarted, case_id).due_date == dt.date(2026, 12, 18)
+
+
+def test_case_page_explains_the_rule_its_source_and_the_recomputation(
+    tmp_path: Path, sqlite_db: Database
+) -> None:
+    from mailflow.web.casefile import case_file
+
+    before = _app(tmp_path, sqlite_db, OFFICES, "rules_before")
+    case_id = _open(before, at=dt.datetime(2026, 11, 27, 18, 30, tzinfo=LIMA))
+    after = _app(tmp_path, sqlite_db, OFFICES + DECREE_11, "rules_after")
+    apply_calendar(after, LATER)
+    with after.database.session(readonly=True) as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        lines = case_file(s, after, case, LATER)["explanation"]
+    text = "\n".join(lines)
+    assert "Recibido el 2026-11-27 (viernes) a las 18:30" in text
+    assert "sin hora de corte (Ley N° 31465" in text and "0518-2024/SEL-INDECOPI" in text
+    assert "TUO de la Ley N° 27444" in text
+    assert "Calendario de la unidad receptora: Sede central (Lima), región Lima." in text
+    # 30 Nov, 1-4, 7, 10, (11 decree), 14-18, 21, 22, 23
+    assert "vencimiento 2026-12-22 → 2026-12-23 (2026-12-11 no se computa" in text
+    assert lines[-1] == "Fecha límite actual: 2026-12-23."
