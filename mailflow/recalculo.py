@@ -176,7 +176,8 @@ def recompute_case(app: App, session: Session, case: Case, now: dt.datetime) -> 
         deadlines.schedule(session, case, deadlines.SUBSANACION, ends)
         case.sla = {**(case.sla or {}), "subsanacion_deadline": new}
         note("subsanación", old, new, sources)
-    case.sla = {**(case.sla or {}), "calendario": fresh}
+    if moved or stored != fresh:  # an unchanged case is not written (no version bump)
+        case.sla = {**(case.sla or {}), "calendario": fresh}
     for m in moved:
         _audit(session, case, m, now)
     return moved

@@ -150,7 +150,9 @@ def test_dia_no_laborable_declared_after_the_case_opened_moves_it_and_is_audited
     assert event.data["sources"] == list(moved[0].sources)
     assert event.reason in lines
     assert lines[-1] == "Fecha límite actual: 2026-12-17."
+    version = _case(after, case_id).lock_version
     assert apply_calendar(after, LATER) == []  # idempotent: a second run moves nothing
+    assert _case(after, case_id).lock_version == version  # and writes nothing
 
 
 def test_regional_holiday_moves_the_regional_office_case_and_not_the_lima_one(
