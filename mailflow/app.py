@@ -13,10 +13,11 @@ if TYPE_CHECKING:  # the heavy modules load on first use, so light commands star
     import jinja2
 
     from mailflow.calendar_rules import CalendarRules
+    from mailflow.calendarios import Calendarios
     from mailflow.catalogue import Catalogue
     from mailflow.classify import Classifier
     from mailflow.db import Database
-    from mailflow.dias_habiles import Calendario, Calendarios
+    from mailflow.dias_habiles import Calendario
     from mailflow.documents import DocumentTemplate
     from mailflow.fields import FieldVocabulary
     from mailflow.intake import Intake
@@ -54,7 +55,7 @@ class App:
     @cached_property
     def calendarios(self) -> Calendarios:
         """The legal calendar of every office (the receiving unit's calendar applies)."""
-        from mailflow.dias_habiles import Calendarios
+        from mailflow.calendarios import Calendarios
 
         return Calendarios.from_settings(self.settings, self.calendar_rules)
 

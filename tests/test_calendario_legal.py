@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from mailflow.calendar_rules import parse_calendar_rules
+from mailflow.calendarios import Calendarios
 from mailflow.config import CalendarSettings, load_settings
-from mailflow.dias_habiles import Calendario, Calendarios, fecha_en_letras
+from mailflow.dias_habiles import Calendario, fecha_en_letras
 from mailflow.errors import DefinitionError
 
 D = dt.date
