@@ -29,7 +29,6 @@ MESES = (
     "julio", "agosto", "septiembre", "octubre", "noviembre", "diciembre",
 )  # fmt: skip
 EXTRA_REASON = "día no laborable (config)"
-EXTRA_SOURCE = "config: calendar.extra_non_working_days / MAILFLOW_EXTRA_NON_WORKING_DAYS"
 NEXT_BUSINESS_DAY = "next_business_day"
 TERM_FROM_NEXT_BUSINESS_DAY = "term_from_next_business_day"
 DEFAULT_CUTOFF_SOURCE = "régimen especial de la institución (calendar.cutoff en config.yaml)"

@@ -111,14 +111,14 @@ def _as_naive_utc(values: list[dt.datetime]) -> list[dt.datetime]:
 
 
 def test_dia_no_laborable_declared_after_the_case_opened_moves_it_and_is_audited(
-    tmp_path: Path, sqlite_db: Database
+    tmp_path: Path, any_db: Database
 ) -> None:
-    before = _app(tmp_path, sqlite_db, OFFICES, "rules_before")
+    before = _app(tmp_path, any_db, OFFICES, "rules_before")
     case_id = _open(before)
     assert _case(before, case_id).due_date == dt.date(2026, 12, 16)  # Mon 23 Nov + 15
     assert apply_calendar(before, LATER) == []  # nothing changed: nothing moves
 
-    after = _app(tmp_path, sqlite_db, OFFICES + DECREE_11, "rules_after")
+    after = _app(tmp_path, any_db, OFFICES + DECREE_11, "rules_after")
     moved = apply_calendar(after, LATER)
     # 24-27 Nov, 30 Nov-4 Dec, 7, 10, (11 decree), 14, 15, 16, 17
     assert [(m.what, m.before, m.after) for m in moved] == [
@@ -156,16 +156,16 @@ def test_dia_no_laborable_declared_after_the_case_opened_moves_it_and_is_audited
 
 
 def test_regional_holiday_moves_the_regional_office_case_and_not_the_lima_one(
-    tmp_path: Path, sqlite_db: Database
+    tmp_path: Path, any_db: Database
 ) -> None:
-    before = _app(tmp_path, sqlite_db, OFFICES, "rules_before")
+    before = _app(tmp_path, any_db, OFFICES, "rules_before")
     lima_id = _open(before)
     tacna_id = _open(before, mailbox="tacna")
     assert _case(before, lima_id).office == "lima"
     assert _case(before, tacna_id).office == "tacna"
     assert _case(before, tacna_id).due_date == dt.date(2026, 12, 16)
 
-    after = _app(tmp_path, sqlite_db, OFFICES + TACNA_14, "rules_after")
+    after = _app(tmp_path, any_db, OFFICES + TACNA_14, "rules_after")
     moved = apply_calendar(after, LATER)
     # Tacna: 24-27 Nov, 30 Nov-4 Dec, 7, 10, 11, (14 regional), 15, 16, 17
     assert [(m.case_number, m.office, m.before, m.after) for m in moved] == [
