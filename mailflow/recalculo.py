@@ -217,6 +217,17 @@ def flag_closed_no_presentado(
         data={"op": "recalculo", "flag": FLAG_WINDOW_EXTENDED, "before": old, "after": new,
               "sources": list(m.sources)},
     )  # fmt: skip
+    record(
+        session,
+        "notify",
+        f"Aviso a: staff (expediente {case.number}, cerrado como no presentado: revisar la "
+        f"ampliación del plazo de subsanación al {new})",
+        at=now,
+        actor=SYSTEM,
+        case_id=case.id,
+        event="recalculo_calendario",
+        data={"role": "staff", "flag": FLAG_WINDOW_EXTENDED},
+    )
     return [m]
 
 

@@ -244,7 +244,11 @@ def test_closed_no_presentado_case_whose_window_a_late_decree_extends_is_flagged
         [flag] = s.scalars(
             select(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.kind == "flag")
         ).all()
-    assert "D.S. N° 123-2026-PCM" in flag.reason
+        assert "D.S. N° 123-2026-PCM" in flag.reason
+        notices = s.scalars(
+            select(CaseEvent.reason).where(CaseEvent.case_id == case_id, CaseEvent.kind == "notify")
+        ).all()
+    assert [n for n in notices if "no presentado" in n and "2026-11-26" in n]
     assert apply_calendar(after, dt.datetime(2026, 11, 27, 9, 0, tzinfo=LIMA)) == []
 
 
