@@ -65,3 +65,12 @@ class Calendarios:
         if cal is None:
             cal = self._by_office[oid] = Calendario.from_settings(self.settings, self.rules, oid)
         return cal
+
+
+def default_calendar(settings: Settings) -> Calendario:
+    """The default office's calendar straight from settings and rules/calendar.yaml (for code
+    that has settings but no App, e.g. the dashboard). Raises DefinitionError/ConfigError."""
+    from mailflow.calendar_rules import CALENDAR_FILE, load_calendar_rules
+
+    rules = load_calendar_rules(settings.rules_dir / CALENDAR_FILE)
+    return Calendarios.from_settings(settings, rules).default
