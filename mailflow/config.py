@@ -47,6 +47,7 @@ class Mailbox(_Strict):
     name: str
     address: str
     folder: str = "INBOX"
+    office: str | None = None  # receiving unit (rules/calendar.yaml offices); None: default
 
 
 class ImapSettings(_Strict):
@@ -75,9 +76,17 @@ class InboundSmtpSettings(_Strict):
 
 
 class CalendarSettings(_Strict):
+    """Días hábiles. No cutoff by default (Ley N° 31465; Indecopi Res. 0518-2024/SEL-INDECOPI);
+    `cutoff` only for an institution under a special regime, `cutoff_source` naming its basis."""
+
     country: str = "PE"
     timezone: str = "America/Lima"
-    cutoff: dt.time = dt.time(17, 0)
+    cutoff: dt.time | None = None
+    cutoff_source: str = ""
+    non_business_day_filing: Literal["next_business_day", "term_from_next_business_day"] = (
+        "next_business_day"
+    )
+    default_office: str = Field("lima", min_length=1)
     extra_non_working_days: tuple[dt.date, ...] = ()
 
     @field_validator("timezone")

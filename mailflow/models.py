@@ -113,6 +113,7 @@ class Case(Base):
     applicant_name: Mapped[str | None] = mapped_column(String)
     applicant_document: Mapped[str | None] = mapped_column(String)
     mailbox: Mapped[str | None] = mapped_column(String)
+    office: Mapped[str | None] = mapped_column(String(40))  # receiving unit; None: default office
     received_at: Mapped[dt.datetime]
     legal_receipt_day: Mapped[dt.date] = mapped_column(Date)
     due_date: Mapped[dt.date | None] = mapped_column(Date, index=True)

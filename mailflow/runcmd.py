@@ -33,6 +33,21 @@ def prepare(settings: Settings) -> App:
     return app
 
 
+def apply_calendar_at_startup(app: App) -> int:
+    """Apply the legal calendar to the cases (as `mailflow calendar apply`); log what moved
+    and return how many changes."""
+    import datetime as dt
+
+    from mailflow.recalculo import apply_calendar
+
+    moved = apply_calendar(app, dt.datetime.now(dt.UTC))
+    for m in moved:
+        log.info("calendario: %s", m.line())
+    if moved:
+        log.info("calendario aplicado: %d cambio(s) en expedientes", len(moved))
+    return len(moved)
+
+
 def run(
     settings: Settings,
     once: bool,
@@ -49,6 +64,7 @@ def run(
         logging.getLogger("transitions").setLevel(logging.WARNING)  # one line per callback
     try:
         app = prepare(settings)
+        apply_calendar_at_startup(app)
     except MailflowError as exc:
         print(f"mailflow run: {exc}", file=sys.stderr)
         return 2

@@ -12,9 +12,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from mailflow import metrics
+from mailflow.calendarios import default_calendar
 from mailflow.catalogue import load_catalogue
 from mailflow.config import Settings
-from mailflow.dias_habiles import Calendario
 from mailflow.fields import load_field_vocabulary
 from mailflow.machines import load_machines
 from mailflow.metrics import AGE_BUCKETS, Summary
@@ -34,7 +34,7 @@ AGE_COLOURS = ("#93c5fd", "#3b82f6", "#f59e0b", "#c8102e")
 def routes(context: WebContext) -> Sequence[BaseRoute]:
     """/panel, /panel/vencidos, /panel/por-vencer, /reportes/sla.csv, /reportes/sla.pdf."""
     settings = context.settings
-    cal = Calendario.from_settings(settings.calendar)
+    cal = default_calendar(settings)  # includes rules/calendar.yaml (días no laborables)
 
     def summary(request: Request) -> tuple[Summary, dt.datetime]:
         local = cal.local(clock(request))
