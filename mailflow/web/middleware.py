@@ -1,7 +1,9 @@
-"""Desk plumbing: signed session cookie, security headers, error pages, static files."""
+"""Desk plumbing: security headers, body limit, session cookie checked against the database,
+error pages, static files."""
 
 from __future__ import annotations
 
+import html
 import logging
 import os
 import secrets
@@ -18,10 +20,12 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailflow.config import Settings
-from mailflow.web.auth import LoginRequired, login_redirect
+from mailflow.web.auth import LoginRequired, login_redirect, resolve_session_user
 from mailflow.web.pages import render
 
 STATIC_DIR = Path(__file__).parent / "static"
+UPLOAD_PATHS = frozenset({"/registro/subir"})  # may send up to web.max_upload_bytes
+MAX_RECORD_ID = 2**63 - 1  # database ids are signed 64-bit integers
 SESSION_HOURS = 10
 log = logging.getLogger(__name__)
 HEADERS = [
@@ -37,7 +41,9 @@ HEADERS = [
 
 
 class SecurityHeaders:
-    """Adds conservative security headers to every HTTP response."""
+    """Adds conservative security headers to every HTTP response, an unexpected error's included:
+    an exception before the response started is answered here with a plain 500 page (and
+    re-raised so the server logs it)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -46,15 +52,143 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = False
 
         async def wrapped(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 names = {name for name, _ in message.get("headers", [])}
                 extra = [(k, v) for k, v in HEADERS if k not in names]
                 message["headers"] = list(message.get("headers", [])) + extra
             await send(message)
 
-        await self.app(scope, receive, wrapped)
+        try:
+            await self.app(scope, receive, wrapped)
+        except Exception:
+            if not started:
+                await _plain(wrapped, 500, "Error interno: el personal técnico fue avisado.")
+            raise
+
+
+class _TooLarge(Exception):
+    """The request body went past its limit while being read."""
+
+
+class BodyLimit:
+    """Refuses request bodies over `max_bytes` (`upload_bytes` on UPLOAD_PATHS) with 413: by the
+    declared Content-Length before anything is read, else as soon as the streamed body passes
+    the limit, so nothing large is spooled and no CSRF or form parsing runs on it."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.upload_bytes = upload_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.upload_bytes if scope["path"] in UPLOAD_PATHS else self.max_bytes
+        declared = _content_length(scope)
+        if declared == -1:
+            await _plain(send, 400, "La longitud declarada de la solicitud no es válida.")
+            return
+        if declared is not None and declared > limit:
+            await _plain(send, 413, _too_large_text(limit))
+            return
+        received = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _TooLarge
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except _TooLarge:
+            if started:
+                raise
+            await _plain(send, 413, _too_large_text(limit))
+
+
+class SessionUsers:
+    """Checks the session cookie's account and session version in a worker thread on every
+    request (see auth.resolve_session_user); needs the session middleware outside it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and "session" in scope and not scope["path"].startswith(
+            "/static/"
+        ):
+            await resolve_session_user(Request(scope, receive))
+        await self.app(scope, receive, send)
+
+
+class RecordIds:
+    """A path segment of digits beyond any database id (e.g. /expedientes/99999999999999999999)
+    is answered 404 before routing: it cannot name a record, and converting it would overflow
+    the database driver."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _has_huge_number(scope["path"]):
+            request = Request(scope, receive)
+            response = render(request, "404.html", status=404, detail="La página no existe.")
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _has_huge_number(path: str) -> bool:
+    for segment in path.split("/"):
+        if segment.isascii() and segment.isdigit():
+            if len(segment) > 19 or (len(segment) == 19 and int(segment) > MAX_RECORD_ID):
+                return True
+    return False
+
+
+def _content_length(scope: Scope) -> int | None:
+    """The declared body length; None when absent, -1 when malformed."""
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            text = value.decode("latin-1").strip()
+            return int(text) if text.isdigit() and len(text) < 19 else -1
+    return None
+
+
+def _too_large_text(limit: int) -> str:
+    return f"La solicitud es demasiado grande (máximo {limit // 1024} KB)."
+
+
+async def _plain(send: Send, status: int, text: str) -> None:
+    """A minimal Spanish HTML page that needs no template, session or database."""
+    body = (
+        '<!doctype html><html lang="es"><meta charset="utf-8"><title>mailflow</title>'
+        f"<p>{html.escape(text)}</p></html>"
+    ).encode()
+    headers = [
+        (b"content-type", b"text/html; charset=utf-8"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def session_secret(settings: Settings) -> str:
@@ -70,12 +204,15 @@ def session_secret(settings: Settings) -> str:
 
 
 def desk_middleware(settings: Settings) -> list[Middleware]:
-    """Session (httponly, SameSite=Lax, Secure when the public URL is https) + headers."""
+    """Outermost first: security headers, body limit, the signed session cookie (httponly,
+    SameSite=Lax, Secure when the public URL is https), its server-side check, record ids."""
     https_only = bool(
         getattr(settings.web, "https_only", settings.institution.public_url.startswith("https:"))
     )
+    web = settings.web
     return [
         Middleware(SecurityHeaders),
+        Middleware(BodyLimit, max_bytes=web.max_body_bytes, upload_bytes=web.max_upload_bytes),
         Middleware(
             SessionMiddleware,
             secret_key=session_secret(settings),
@@ -84,6 +221,8 @@ def desk_middleware(settings: Settings) -> list[Middleware]:
             same_site="lax",
             https_only=https_only,
         ),
+        Middleware(SessionUsers),
+        Middleware(RecordIds),
     ]
 
 
