@@ -26,8 +26,8 @@ from mailflow.machines import MachineDefinition
 from mailflow.metrics import Compliance, Pending, Summary
 from mailflow.models import OutboxMessage, User
 from mailflow.outgoing import sender_address
-from mailflow.pdfmarkup import text_paragraph
 from mailflow.pdf_charts import GREY, INK, LATE, LINE, backlog_chart, compliance_chart, volume_chart
+from mailflow.pdfmarkup import text_paragraph
 
 if TYPE_CHECKING:
     from mailflow.app import App

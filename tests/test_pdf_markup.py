@@ -84,9 +84,7 @@ def test_markup_text_escapes_everything_a_paragraph_would_read() -> None:
         doc.build([text_paragraph(value, style)])  # never raises
 
 
-def test_sla_pdf_over_http_shows_markup_as_text(
-    sqlite_db: Database, tmp_path: Path
-) -> None:
+def test_sla_pdf_over_http_shows_markup_as_text(sqlite_db: Database, tmp_path: Path) -> None:
     names = _names(tmp_path)
     seed_users(sqlite_db)
     with sqlite_db.session() as session:

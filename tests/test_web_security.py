@@ -209,9 +209,10 @@ def test_upload_route_has_its_own_larger_limit(sqlite_db: Database, tmp_path: Pa
     c = TestClient(create_app(small, sqlite_db), follow_redirects=False)
     assert attempt(c, "admin")[0] == 303
     sheet = b"nombre,documento\n" + b"Ana Perez,12345678\n" * 2000  # ~40 KB
-    files = {"file": ("personas.csv", sheet, "text/csv")}
+    files = {"archivo": ("personas.csv", sheet, "text/csv")}
     data = {"csrf_token": token(c, "/registro")}
-    assert c.post("/registro/subir", data=data, files=files).status_code != 413
+    response = c.post("/registro/subir", data=data, files=files)
+    assert response.status_code == 200 and "Ana Perez" in response.text
     assert c.post("/usuarios", data={**data, "full_name": "x" * 8000}).status_code == 413
 
 

@@ -66,6 +66,7 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
         if username == admin.username and not active:
             flash(request, "No puede desactivar su propia cuenta.", "error")
             return redirect("/usuarios")
+
         def store() -> None:
             with context.db.session() as session:
                 set_active(session, username, active)

@@ -130,8 +130,10 @@ class SessionUsers:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and "session" in scope and not scope["path"].startswith(
-            "/static/"
+        if (
+            scope["type"] == "http"
+            and "session" in scope
+            and not scope["path"].startswith("/static/")
         ):
             await resolve_session_user(Request(scope, receive))
         await self.app(scope, receive, send)
@@ -156,9 +158,10 @@ class RecordIds:
 
 def _has_huge_number(path: str) -> bool:
     for segment in path.split("/"):
-        if segment.isascii() and segment.isdigit():
-            if len(segment) > 19 or (len(segment) == 19 and int(segment) > MAX_RECORD_ID):
-                return True
+        if not (segment.isascii() and segment.isdigit()):
+            continue
+        if len(segment) > 19 or (len(segment) == 19 and int(segment) > MAX_RECORD_ID):
+            return True
     return False
 
 
