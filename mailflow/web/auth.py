@@ -6,15 +6,14 @@ most HASH_THREADS at a time so a burst of logins cannot take the memory or every
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
 import anyio
 import anyio.to_thread
+from anyio.lowlevel import RunVar
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -158,21 +157,20 @@ def home_for(role: str) -> str:
 
 
 class _HashSlots:
-    """At most `size` argon2 computations at once, per event loop (anyio limiters are bound to
-    the loop that uses them; the test client runs a loop per request)."""
+    """At most `size` argon2 computations at once (an anyio limiter per event loop, kept in a
+    RunVar: limiters belong to the loop that made them, and the test client runs several)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._limiters: weakref.WeakKeyDictionary[object, anyio.CapacityLimiter] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._limiter: RunVar[anyio.CapacityLimiter] = RunVar(f"mailflow_hashing_{id(self)}")
 
     def limiter(self) -> anyio.CapacityLimiter:
-        loop = asyncio.get_running_loop()
-        found = self._limiters.get(loop)
-        if found is None:
-            found = self._limiters[loop] = anyio.CapacityLimiter(self.size)
-        return found
+        try:
+            return self._limiter.get()
+        except LookupError:
+            limiter = anyio.CapacityLimiter(self.size)
+            self._limiter.set(limiter)
+            return limiter
 
 
 def _account(db: Database, username: str) -> _Account | None:

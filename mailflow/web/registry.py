@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy import func, select
-from starlette.datastructures import FormData, UploadFile
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
