@@ -230,6 +230,21 @@ def test_huge_numbers_in_urls_are_404_with_security_headers(web: object) -> None
         assert response.status_code == 404, path
         assert _has_security_headers(response), path
     assert c.get("/expedientes/9223372036854775807").status_code == 404  # largest id: not found
+    for path in (
+        "/expedientes?pagina=99999999999999999999999",
+        "/expedientes?pagina=" + "9" * 5000,
+    ):
+        response = c.get(path)
+        assert response.status_code == 400 and "fuera de rango" in response.text, path
+        assert _has_security_headers(response), path
+    assert c.get("/expedientes?pagina=2").status_code == 200
+    form = {
+        "csrf_token": token(c, "/bandeja"),
+        "ids": "99999999999999999999999",
+        "action": "ignorar",
+    }
+    response = c.post("/bandeja/lote", data=form)  # a number too large in a form field
+    assert response.status_code == 400 and _has_security_headers(response)
     routes = [r.path for r in c.app.routes if isinstance(r, Route)]  # type: ignore[attr-defined]
     assert "/expedientes/{id:int}" in routes
 

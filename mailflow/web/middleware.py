@@ -9,7 +9,9 @@ import os
 import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -26,6 +28,7 @@ from mailflow.web.pages import render
 STATIC_DIR = Path(__file__).parent / "static"
 UPLOAD_PATHS = frozenset({"/registro/subir"})  # may send up to web.max_upload_bytes
 MAX_RECORD_ID = 2**63 - 1  # database ids are signed 64-bit integers
+OUT_OF_RANGE = "Un número de la solicitud está fuera de rango."
 SESSION_HOURS = 10
 log = logging.getLogger(__name__)
 HEADERS = [
@@ -140,29 +143,39 @@ class SessionUsers:
 
 
 class RecordIds:
-    """A path segment of digits beyond any database id (e.g. /expedientes/99999999999999999999)
-    is answered 404 before routing: it cannot name a record, and converting it would overflow
-    the database driver."""
+    """Numbers beyond any database id are answered before routing: a path segment of digits
+    (e.g. /expedientes/99999999999999999999) gets 404, it cannot name a record; a query value of
+    digits (?pagina=9999...) gets 400. Converting them would overflow the database driver."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and _has_huge_number(scope["path"]):
-            request = Request(scope, receive)
-            response = render(request, "404.html", status=404, detail="La página no existe.")
-            await response(scope, receive, send)
-            return
+        if scope["type"] == "http":
+            status, detail = 0, ""
+            if any(_huge(segment) for segment in scope["path"].split("/")):
+                status, detail = 404, "La página no existe."
+            elif any(_huge(value) for value in _query_values(scope)):
+                status, detail = 400, OUT_OF_RANGE
+            if status:
+                request = Request(scope, receive)
+                page = "404.html" if status == 404 else "error.html"
+                response = render(request, page, status=status, detail=detail)
+                await response(scope, receive, send)
+                return
         await self.app(scope, receive, send)
 
 
-def _has_huge_number(path: str) -> bool:
-    for segment in path.split("/"):
-        if not (segment.isascii() and segment.isdigit()):
-            continue
-        if len(segment) > 19 or (len(segment) == 19 and int(segment) > MAX_RECORD_ID):
-            return True
-    return False
+def _huge(text: str) -> bool:
+    """Whether `text` is a number of digits beyond the largest database id."""
+    if not (text.isascii() and text.isdigit()):
+        return False
+    return len(text) > 19 or (len(text) == 19 and int(text) > MAX_RECORD_ID)
+
+
+def _query_values(scope: Scope) -> list[str]:
+    query = scope.get("query_string", b"").decode("latin-1")
+    return [value.strip() for _, value in parse_qsl(query, keep_blank_values=True)]
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -238,9 +251,15 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return render(request, "error.html", status=exc.status_code, detail=exc.detail)
 
 
+async def _out_of_range(request: Request, exc: Exception) -> Response:
+    log.info("valor fuera de rango en %s: %s", request.url.path, exc)
+    return render(request, "error.html", status=400, detail=OUT_OF_RANGE)
+
+
 def error_handlers() -> dict[Any, Any]:
-    """Spanish error pages; anonymous visitors of desk pages go to the login page."""
-    return {HTTPException: _http_error}
+    """Spanish error pages; anonymous visitors of desk pages go to the login page; a number
+    too large for the database (in a form field, say) is the sender's error: 400, not 500."""
+    return {HTTPException: _http_error, OverflowError: _out_of_range, DataError: _out_of_range}
 
 
 def static_mount() -> Mount:
