@@ -245,7 +245,7 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
     async def login(request: Request) -> Response:
         form = await checked_form(request)
         username = str(form.get("username", "")).strip().lower()[:200]
-        password = str(form.get("password", ""))[:1024]
+        password = str(form.get("password", ""))  # size bounded by web.max_body_bytes
         target = _safe_next(str(form.get("next", "")))
         at = now(request)
         address = request.client.host if request.client else ""
