@@ -287,6 +287,9 @@ def health(ctx: click.Context) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors print a clear message and exit 2, never a traceback."""
+    from mailflow.filemodes import restrict_new_files
+
+    restrict_new_files()  # every data file this command creates is owner-only
     try:
         cli.main(args=argv, prog_name="mailflow", standalone_mode=False)
     except click.exceptions.Abort:

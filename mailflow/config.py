@@ -139,6 +139,14 @@ class WebSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     secret_key_env: str = "MAILFLOW_SECRET_KEY"
+    # request bodies larger than this are refused with 413 before they are read (bytes)
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    # the same for file uploads (registry import: a 20 MB sheet plus the form around it)
+    max_upload_bytes: int = Field(21 * 1024 * 1024, ge=1024)
+    # failed logins allowed per client address / per username within the sliding window
+    login_failures_per_address: int = Field(20, ge=1)
+    login_failures_per_account: int = Field(10, ge=1)
+    login_window_seconds: float = Field(900.0, gt=0)
 
 
 class Settings(_Strict):

@@ -11,6 +11,7 @@ from types import FrameType
 from mailflow.app import App
 from mailflow.config import Settings
 from mailflow.errors import MailflowError
+from mailflow.filemodes import restrict_new_files, secure_data_folders
 from mailflow.inbox import Processor
 from mailflow.service import RunStats, default_sweep, run_forever, run_once
 
@@ -27,6 +28,7 @@ def _summary(stats: RunStats) -> str:
 
 def prepare(settings: Settings) -> App:
     """The application with every definition validated and the database migrated."""
+    secure_data_folders(settings)
     app = App(settings)
     app.validate()
     app.database.migrate()
@@ -57,6 +59,7 @@ def run(
     scheduler: bool = True,
 ) -> int:
     """Run the service; return the process exit code (0 ok, 1 part failed, 2 cannot start)."""
+    restrict_new_files()  # data files owner-only (0600 / 0700)
     if not logging.getLogger().handlers:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"

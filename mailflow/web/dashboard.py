@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -45,7 +46,7 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
 
     async def panel(request: Request) -> Response:
         require_role(request, *MANAGERS)
-        s, _ = summary(request)
+        s, _ = await run_in_threadpool(summary, request)
         labels = labels_for(settings)
         return render(
             request,
@@ -62,7 +63,7 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
 
     async def pending(request: Request) -> Response:
         require_role(request, *MANAGERS)
-        s, _ = summary(request)
+        s, _ = await run_in_threadpool(summary, request)
         overdue = request.url.path.endswith("vencidos")
         return render(
             request,
@@ -77,16 +78,17 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
 
     async def csv_report(request: Request) -> Response:
         require_role(request, *MANAGERS)
-        s, _ = summary(request)
+        s, _ = await run_in_threadpool(summary, request)
         body = "\ufeff" + sla_csv(s, labels_for(settings))  # BOM: spreadsheets read the accents
         name = f"cumplimiento-plazos-{s.today.isoformat()}.csv"
         return Response(body, media_type="text/csv; charset=utf-8", headers=_download(name))
 
     async def pdf_report(request: Request) -> Response:
         require_role(request, *MANAGERS)
-        s, local = summary(request)
+        s, local = await run_in_threadpool(summary, request)
         generated = local.strftime("%d/%m/%Y %H:%M")
-        pdf = sla_pdf(s, labels_for(settings), settings.institution.name, generated)
+        labels = labels_for(settings)
+        pdf = await run_in_threadpool(sla_pdf, s, labels, settings.institution.name, generated)
         name = f"reporte-plazos-{s.today.isoformat()}.pdf"
         return Response(pdf, media_type="application/pdf", headers=_download(name))
 
