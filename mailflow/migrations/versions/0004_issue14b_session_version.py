@@ -1,7 +1,7 @@
 """Staff accounts get a session version: logout and password changes revoke old cookies.
 
 Revision ID: 0004_issue14b
-Revises: 0002
+Revises: 0003_issue12
 Create Date: 2026-11-29
 """
 
