@@ -29,6 +29,9 @@ MESES = (
     "julio", "agosto", "septiembre", "octubre", "noviembre", "diciembre",
 )  # fmt: skip
 CLOCK_TIMERS = (deadlines.REMINDER, deadlines.ESCALATION)
+# Events whose reply answers a procedure filing: the daily cap (loop protection) never holds
+# it back, so every filing gets its acknowledgment, cargo or observation.
+FILING_EVENTS = frozenset({"evaluar", "derivar_a_revision", "informar"})
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class EffectInput:
     reason: str = ""
     missing: tuple[str, ...] = ()  # Spanish labels of the missing requirements
     received_files: tuple[ReceivedFile, ...] = ()
+    inbox_message_id: int | None = None  # the message that caused the event, if any
 
     @property
     def automatic(self) -> bool:
@@ -276,10 +280,19 @@ def _send_reply(run: EffectRun, effect: Effect) -> None:
         audit(run, "reply_suppressed", "Sin respuesta: el caso no tiene correo del solicitante")
         return
     cap = app.settings.replies.daily_cap_per_address
-    if run.given.automatic and replies_today(session, app, to, run.now) >= cap:
-        audit(run, "reply_suppressed", f"Sin respuesta automática: {to} ya recibió {cap} hoy", {
-            "template": template, "to": to,
-        })  # fmt: skip
+    filing = run.event_row.event in FILING_EVENTS  # a filing's acuse, cargo or observación
+    if run.given.automatic and not filing and replies_today(session, app, to, run.now) >= cap:
+        record(
+            session,
+            "reply_suppressed",
+            f"Respuesta automática retenida: {to} ya recibió {cap} respuestas hoy (protección "
+            "contra bucles); revise el mensaje y responda si corresponde.",
+            at=run.now,
+            case_id=case.id,
+            inbox_message_id=run.given.inbox_message_id,
+            event=run.event_row.event,
+            data={"cause": run.event_row.id, "template": template, "to": to},
+        )
         return
     settings = app.settings
     tramite = app.catalogue.get(case.tramite)
