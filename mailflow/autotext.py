@@ -164,12 +164,25 @@ def undelivered(msg: ParsedMessage, own_domain: str | None) -> str | None:
     evidence = (
         first_phrase(head, UNDELIVERED) is not None
         or RETURNED.search(msg.raw[: 1 << 20]) is not None
-        or OUR_HEADERS.search(_body_bytes(msg.raw)) is not None
+        or _quotes_our_headers(_body_bytes(msg.raw), own_domain)
         or (bool(local) and SYSTEM_LOCAL.match(local) is not None)
     )
     if not evidence:
         return None
     return f"Aviso de entrega fallida sin estructura estándar («{phrase}»)"
+
+
+def _quotes_our_headers(body: bytes, own_domain: str | None) -> bool:
+    """Our case header, or a Message-ID of our domain quoted back in a body (returned copy)."""
+    if OUR_HEADERS.search(body):
+        return True
+    if not own_domain:
+        return False
+    ours = re.compile(
+        rb"^\s*(?:message-id|in-reply-to|references):[^\n]*@" + re.escape(own_domain.encode()),
+        re.I | re.M,
+    )
+    return ours.search(body) is not None
 
 
 def _body_bytes(raw: bytes) -> bytes:

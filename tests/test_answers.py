@@ -144,7 +144,9 @@ def test_resend_joins_the_open_case_and_keeps_the_filing_date(app: App) -> None:
     outs = _outs(app)
     assert [o.kind for o in outs] == ["acuse_recibo", "reenvio_recibido"]
     text = _text(outs[1])
-    assert f"ya está registrada en el expediente {case.number}, presentada el 23 de noviembre" in text
+    assert (
+        f"ya está registrada en el expediente {case.number}, presentada el 23 de noviembre" in text
+    )
     assert "Estado actual: Admitido (en trámite)." in text
 
 
@@ -206,14 +208,18 @@ def test_daily_cap_never_eats_a_cargo(
     assert [o.kind for o in outs] == ["acuse_recibo", "cargo_enviado"]
     assert outs[1].to_addr == APPLICANT
     with app.database.session(readonly=True) as s:
-        assert s.scalar(select(func.count(CaseEvent.id)).where(CaseEvent.kind == "reply_suppressed")) == 0
+        assert (
+            s.scalar(select(func.count(CaseEvent.id)).where(CaseEvent.kind == "reply_suppressed"))
+            == 0
+        )
 
 
 def test_reply_to_an_acknowledgment_without_case_is_acknowledged_again(app: App) -> None:
     first = _process(app, mail("Hola", "Necesito ayuda con un documento."))
     [ack] = _outs(app)
     again = _process(
-        app, mail("RE: Acuse", "Es sobre mi partida de nacimiento.", in_reply_to=f"<{ack.message_id}>")
+        app,
+        mail("RE: Acuse", "Es sobre mi partida de nacimiento.", in_reply_to=f"<{ack.message_id}>"),
     )
     assert first.disposition == again.disposition == "review"
     assert [o.kind for o in _outs(app)] == ["acuse_registro", "acuse_registro"]

@@ -87,7 +87,10 @@ X_LOOP = (
         (HUMAN, []),
         (OUTLOOK_OOF, ["auto_submitted", "autoreply_header", "subject"]),
         (GMAIL_VACATION, ["auto_submitted", "precedence", "subject"]),
-        (EXCHANGE_NDR, ["auto_submitted", "subject", "delivery_report", "daemon_sender", "undelivered_text"]),
+        (
+            EXCHANGE_NDR,
+            ["auto_submitted", "subject", "delivery_report", "daemon_sender", "undelivered_text"],
+        ),
         (POSTFIX_BOUNCE, ["subject", "delivery_report", "daemon_sender", "null_return_path"]),
         (LOCAL_DAEMON, ["daemon_sender"]),
         (READ_RECEIPT, ["delivery_report"]),
