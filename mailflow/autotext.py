@@ -82,6 +82,26 @@ UNDELIVERED = (
     "non e stato possibile recapitare",
     "impossibile recapitare",
 )
+# Wording only a mail system uses (addressed to the sender of the lost message, or jargon):
+# enough on its own. The other phrases need evidence (a person may write "no se pudo entregar").
+SYSTEM_WORDING = (
+    "your message could not be delivered",
+    "your message was not delivered",
+    "your message couldn't be delivered",
+    "message could not be delivered to",
+    "delivery has failed to these recipients",
+    "mail delivery warning",
+    "mail delivery failed",
+    "undeliverable",
+    "non remis",
+    "votre message n'a pas pu etre remis",
+    "su mensaje no se pudo entregar",
+    "su mensaje no pudo ser entregado",
+    "su mensaje no se ha podido entregar",
+    "sua mensagem nao pode ser entregue",
+    "sua mensagem nao foi entregue",
+    "ihre nachricht konnte nicht zugestellt werden",
+)
 # Evidence that a delivery report carries the returned message or its status.
 RETURNED = re.compile(
     rb"content-type:\s*(?:message/rfc822|text/rfc822-headers|message/delivery-status)"
@@ -151,8 +171,9 @@ def out_of_office(msg: ParsedMessage, own_domain: str | None) -> str | None:
 def undelivered(msg: ParsedMessage, own_domain: str | None) -> str | None:
     """A delivery report without the standard multipart/report structure, in any language.
 
-    The text must say the message could not be delivered and something must show it is a
-    report: the returned message or its status fields, our own message quoted back, a
+    The text must say the message could not be delivered, in wording only a mail system uses
+    ("su mensaje no se pudo entregar", "non remis", "undeliverable" …), or with something
+    showing it is a report: the returned message or its status fields, our own message quoted back, a
     system sender (mailer, postmaster, bounces …), or the phrase in the subject too.
     """
     head = fold(msg.subject)
@@ -162,7 +183,8 @@ def undelivered(msg: ParsedMessage, own_domain: str | None) -> str | None:
         return None
     local = msg.sender.partition("@")[0]
     evidence = (
-        first_phrase(head, UNDELIVERED) is not None
+        first_phrase(text, SYSTEM_WORDING) is not None
+        or first_phrase(head, UNDELIVERED) is not None
         or RETURNED.search(msg.raw[: 1 << 20]) is not None
         or _quotes_our_headers(_body_bytes(msg.raw), own_domain)
         or (bool(local) and SYSTEM_LOCAL.match(local) is not None)
