@@ -109,7 +109,7 @@ RETURNED = re.compile(
     re.I | re.M,
 )
 # Our own Message-ID or case header quoted back in a body: the returned copy of our reply.
-OUR_HEADERS = re.compile(rb"mf\.exp-\d{4}-\d{6}\.[0-9a-f]+@|x-mailflow-case:", re.I)
+OUR_HEADERS = re.compile(rb"mf\.(?:exp|reg)-\d{4}-\d{6}\.[0-9a-f]+@|x-mailflow-case:", re.I)
 SYSTEM_LOCAL = re.compile(
     r"^(?:mailer|mail|mailsystem|mail-?system|postmaster|daemon|bounces?|notify|"
     r"mail-?delivery|delivery|mdaemon|mta|smtp|exchange|nobody)(?:[-_.+].*)?$"

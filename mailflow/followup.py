@@ -24,11 +24,13 @@ if TYPE_CHECKING:
 THIRD_PARTY = "mensaje_tercero"  # CaseEvent.event of a message naming a case from another address
 STATUS_WINDOW = 600  # characters of subject + body read for a status question
 # "¿Cómo va mi trámite?", "estado de mi expediente EXP-…" (accents and case folded).
+_WHAT = r"(?:tramite|expediente|solicitud|caso|pedido|recurso|prorroga|carne|oficio)"
 _STATUS = re.compile(
-    r"\b(?:como va (?:mi|el|la)|como van mis|en que (?:estado|va|situacion)|"
-    r"estado (?:de mi|del|de la|de su|actual)|situacion (?:de mi|del)|"
-    r"seguimiento (?:de mi|del|a mi)|alguna novedad|hay novedades|"
-    r"status of my|how is my|any news|andamento d[oa]|situacao d[oa] meu)"
+    r"\b(?:como va(?:n)? (?:mi|mis|el|la)\b|en que (?:estado|va|situacion) (?:esta|se encuentra|va)|"
+    rf"(?:estado|situacion|seguimiento|avance) (?:de mi|del|de la|de su|a mi|actual de mi) {_WHAT}|"
+    rf"(?:estado|seguimiento) (?:de|del) (?:expediente|exp) |alguna novedad|hay novedades|"
+    rf"status of my|how is my (?:application|request|case)|any news on my|"
+    rf"andamento d[oa] meu|situacao d[oa] meu)"
 )
 
 
@@ -70,9 +72,9 @@ def add_to_case(
     app: App, session: Session, case: Case, row: InboxMessage, msg: ParsedMessage, now: dt.datetime
 ) -> None:
     """A message from the applicant on an open case: flag it for staff and confirm it was
-    added to the file, saying what happens next."""
+    added to the file, saying what happens next. (Audit first, answer last: if the daily cap
+    holds the answer back, that is the reason the staff queue shows.)"""
     add_flags(case, ["mensaje_nuevo"])
-    answers.answer_on_case(session, app, case, "mensaje_agregado", inbox_message_id=row.id, now=now)
     record(
         session,
         "message",
@@ -82,6 +84,7 @@ def add_to_case(
         inbox_message_id=row.id,
         data={"subject": msg.subject[:200]},
     )
+    answers.answer_on_case(session, app, case, "mensaje_agregado", inbox_message_id=row.id, now=now)
 
 
 def join_resend(
@@ -91,7 +94,6 @@ def join_resend(
     joins that case (the original filing date stays), no second case is opened, and the
     answer says where the case stands."""
     add_flags(case, ["mensaje_nuevo"])
-    answers.answer_on_case(session, app, case, "reenvio_recibido", inbox_message_id=row.id, now=now)
     record(
         session,
         "message",
@@ -102,6 +104,7 @@ def join_resend(
         inbox_message_id=row.id,
         data={"subject": msg.subject[:200]},
     )
+    answers.answer_on_case(session, app, case, "reenvio_recibido", inbox_message_id=row.id, now=now)
 
 
 def third_party(

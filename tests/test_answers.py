@@ -247,3 +247,21 @@ def test_observation_window_runs_from_smtp_acceptance(app: App) -> None:
     assert _case(app, case.id).state == "observado"
     run_sweep(app, dt.datetime(2026, 11, 28, 6, 0, tzinfo=dt.UTC), "w1")
     assert _case(app, case.id).state == "no_presentado"
+
+
+@pytest.mark.parametrize(
+    ("subject", "body", "status"),
+    [
+        ("Consulta", "¿Cómo va mi trámite?", True),
+        ("Estado de mi expediente EXP-2026-000001", "", True),
+        ("Seguimiento", "Quisiera saber el estado de mi solicitud de prórroga.", True),
+        ("Question", "How is my application going?", True),
+        ("Adjunto", "Adjunto el estado de mi cuenta bancaria.", False),
+        ("Actualización de datos", "Nombres y apellidos: Ana", False),
+    ],
+)
+def test_status_question_recognition(subject: str, body: str, status: bool) -> None:
+    from mailflow.followup import is_status_question
+    from mailflow.parse import parse_message
+
+    assert is_status_question(parse_message(mail(subject, body))) is status

@@ -285,10 +285,12 @@ def test_daily_cap_holds_back_follow_ups_but_never_a_filing(
         suppressed = s.scalars(select(CaseEvent).where(CaseEvent.kind == "reply_suppressed")).all()
         from mailflow.web.desk import queue_items
 
-        queued = [item.id for item in queue_items(s) if item.kind == "mensaje"]
+        queued = [(i.id, i.reason) for i in queue_items(s) if i.kind == "mensaje"]
     # the cap (2) held back the second follow-up, never the new filing's acknowledgment
     assert kinds == ["acuse_recibo", "mensaje_agregado", "acuse_recibo"]
     assert filing.disposition == "accept" and filing.case_id != case.id
     assert [e.inbox_message_id for e in suppressed] == [chatter[1].id]
     assert APPLICANT in suppressed[0].reason
-    assert queued == [chatter[1].id]  # the held-back message waits in the staff queue
+    # the held-back message waits in the staff queue, with the cap as its reason
+    assert [q[0] for q in queued] == [chatter[1].id]
+    assert "retenida" in queued[0][1] and "10" not in queued[0][1] and APPLICANT in queued[0][1]
