@@ -73,6 +73,41 @@ def classify_as(
     return outcome
 
 
+def link_to_case(
+    app: App, session: Session, row: InboxMessage, case: Case, *, actor: str, now: dt.datetime
+) -> Outcome:
+    """Staff decided that a message naming `case` from another address (a lawyer, an NGO, a
+    relative) belongs to it. It counts from its own receipt time (`row.arrived_at`), not from
+    when staff linked it: an answer to an observation is in time if it arrived by the last
+    day of the subsanación window. In `session`'s transaction; MailflowError if the message
+    already belongs to a case."""
+    if row.case_id is not None:
+        raise MailflowError("el mensaje ya pertenece a un expediente")
+    msg = parse_message(row.raw, max_parts=app.settings.limits.max_parts)
+    _record_inbound(session, case, row, msg, now)
+    received = app.calendario.legal_receipt_day(row.arrived_at)
+    record(
+        session,
+        "personal",
+        f"Mensaje de {msg.sender or 'remitente desconocido'} vinculado al expediente "
+        f"{case.number} por el personal; cuenta desde su recepción el {received.isoformat()}.",
+        at=now,
+        actor=actor,
+        case_id=case.id,
+        inbox_message_id=row.id,
+        data={"received_at": row.arrived_at.isoformat()},
+    )
+    if case.state == "observado":
+        until = (case.sla or {}).get("subsanacion_deadline")
+        late = until is not None and received > dt.date.fromisoformat(until)
+        outcome = _subsanar(app, session, row, msg, case, now, window_expired=late)
+    else:
+        add_flags(case, ["mensaje_nuevo"])
+        outcome = Outcome("review", case.tramite, case.id)
+    _finish(session, row, outcome, now)
+    return outcome
+
+
 def _finish(session: Session, row: InboxMessage, outcome: Outcome, now: dt.datetime) -> None:
     row.status = "done"
     row.disposition = outcome.disposition
@@ -266,8 +301,12 @@ def _subsanar(
     msg: ParsedMessage,
     case: Case,
     now: dt.datetime,
+    window_expired: bool | None = None,
 ) -> Outcome:
-    """Re-check the requirements on the reply merged with what the case already has."""
+    """Re-check the requirements on the reply merged with what the case already has;
+    `window_expired` overrides the window check (a message that counts from its receipt)."""
+    if window_expired is None:
+        window_expired = subsanacion_expired(session, case, now)
     tramite = app.catalogue.get(case.tramite)
     probe = app.intake.decide(dataclasses.replace(msg, subject=tramite.subject), received=now)
     fields = dict(case.fields or {})
@@ -298,9 +337,7 @@ def _subsanar(
     reason = "; ".join((*probe.reasons, f"Subsanación: faltan {len(missing)} requisitos"))
     _event(session, row, now, "intake", reason, case_id=case.id, decision=summary)
     if (
-        missing
-        and not subsanacion_expired(session, case, now)
-        and followup.remaining_already_listed(session, case)
+        missing and not window_expired and followup.remaining_already_listed(session, case)
     ):  # the observation is made once (TUO Ley 27444 art. 136.1): no new list, no new window
         followup.add_to_case(app, session, case, row, msg, now)
         return Outcome("observe", case.tramite, case.id)
@@ -308,6 +345,7 @@ def _subsanar(
         "requirements_complete": not missing,
         "signature_status": signature,
         "extemporaneo": "extemporaneo" in (case.flags or []),
+        "subsanacion_expired": window_expired,
     }
     try:
         result = apply_event(

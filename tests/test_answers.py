@@ -265,3 +265,38 @@ def test_status_question_recognition(subject: str, body: str, status: bool) -> N
     from mailflow.parse import parse_message
 
     assert is_status_question(parse_message(mail(subject, body))) is status
+
+
+@pytest.mark.parametrize(
+    ("arrived", "state"),
+    [(TUESDAY, "en_tramite"), (THURSDAY, "en_revision")],
+    ids=["in-time", "after-the-window"],
+)
+def test_linked_third_party_message_counts_from_its_own_receipt(
+    app: App, arrived: dt.datetime, state: str
+) -> None:
+    from mailflow.pipeline import link_to_case
+
+    first = _process(app, mail("Actualización de datos", SIN_TELEFONO))
+    _accept_all(app, MONDAY)
+    case = _case(app, first.case_id)
+    lawyer = _process(
+        app,
+        mail(f"Expediente {case.number}", "Teléfono: 987654321", sender="abogada@estudio.pe"),
+        arrived,
+    )
+    friday = dt.datetime(2026, 11, 27, 15, 0, tzinfo=dt.UTC)  # staff link it days later
+    run_sweep(app, friday, "w1")
+    assert _case(app, case.id).state == "observado"  # held while it waited
+    with app.database.session() as s:
+        row = s.get(InboxMessage, lawyer.id)
+        stored = s.get(Case, case.id)
+        assert row is not None and stored is not None
+        link_to_case(app, s, row, stored, actor="usuario:ana", now=friday)
+    after = _case(app, case.id)
+    assert after.state == state
+    assert after.fields.get("telefono") == "+51987654321"
+    if state == "en_revision":
+        assert "subsanacion_fuera_de_plazo" in after.flags
+    with app.database.session(readonly=True) as s:
+        assert [i.id for i in queue_items(s) if i.kind == "mensaje"] == []

@@ -209,3 +209,27 @@ def test_migraciones_address_from_the_environment() -> None:
     settings = load_settings(ROOT / "config.yaml", env=env)
     assert settings.migraciones.address == MIGRACIONES
     assert load_settings(ROOT / "config.yaml", env={}).migraciones.address is None
+
+
+def test_standard_bounce_of_an_answer_flags_its_case(app: App) -> None:
+    first = _process(app, mail("Actualización de datos", DATOS))
+    with app.database.session() as s:
+        [answer] = outbox(s)
+        answer.status = "sent"
+        our_id = answer.message_id
+    dsn = (
+        "From: MAILER-DAEMON@mx.example.org (Mail Delivery System)\r\n"
+        f"To: solicitantesrefugio@{DOMAIN}\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        "Message-ID: <dsn1@mx.example.org>\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain\r\n\r\nThis is the mail system.\r\n"
+        "--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Final-Recipient: rfc822; juan.perez@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"Message-ID: <{our_id}>\r\nSubject: Acuse\r\n--b--\r\n"
+    ).encode()
+    assert _process(app, dsn).disposition == "ignore"
+    with app.database.session(readonly=True) as s:
+        [row] = outbox(s)
+    assert row.status == "failed"
+    assert "notificacion_fallida" in _case(app, first.case_id).flags
