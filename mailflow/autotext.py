@@ -105,7 +105,7 @@ SYSTEM_WORDING = (
 # Evidence that a delivery report carries the returned message or its status.
 RETURNED = re.compile(
     rb"content-type:\s*(?:message/rfc822|text/rfc822-headers|message/delivery-status)"
-    rb"|^\s*(?:final-recipient|original-recipient|diagnostic-code|reporting-mta|status:\s*[45]\.)",
+    rb"|^[ \t]*(?:final-recipient|original-recipient|diagnostic-code|reporting-mta|status:[ \t]*[45]\.)",
     re.I | re.M,
 )
 # Our own Message-ID or case header quoted back in a body: the returned copy of our reply.
@@ -114,7 +114,7 @@ SYSTEM_LOCAL = re.compile(
     r"^(?:mailer|mail|mailsystem|mail-?system|postmaster|daemon|bounces?|notify|"
     r"mail-?delivery|delivery|mdaemon|mta|smtp|exchange|nobody)(?:[-_.+].*)?$"
 )
-_LABELLED_LINE = re.compile(r"^\s*[^\W\d_][^:\n]{1,40}[:：]\s*\S", re.M)
+_LABELLED_LINE = re.compile(r"^[ \t]*[^\W\d_][^:\n]{1,40}[:：][ \t]*\S", re.M)
 _CASE_IN_SUBJECT = re.compile(r"\[EXP-\d{4}-\d{6}\]", re.I)
 
 
@@ -201,7 +201,7 @@ def _quotes_our_headers(body: bytes, own_domain: str | None) -> bool:
     if not own_domain:
         return False
     ours = re.compile(
-        rb"^\s*(?:message-id|in-reply-to|references):[^\n]*@" + re.escape(own_domain.encode()),
+        rb"^[ \t]*(?:message-id|in-reply-to|references):[^\n]*@" + re.escape(own_domain.encode()),
         re.I | re.M,
     )
     return ours.search(body) is not None
