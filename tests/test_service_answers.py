@@ -168,3 +168,21 @@ def test_sigkill_during_a_mixed_run_sends_nothing_twice(
     final = start_service(config, once=True, log=log)
     assert final.wait(120) == 0, log.read_text()[-3000:]
     _assert_one_answer_each(app, smtp_sink, people, len(raws))
+
+
+def test_field_case_08_answering_an_observation_sends_nothing(
+    tmp_path: Path, imap_account: DovecotAccount, smtp_sink: SmtpSink
+) -> None:
+    app = _app(write_config(tmp_path, imap_account.url(), smtp_sink.url))
+    imap_account.append([request(2, sender="Daniela Peña <dapena.gomez@outlook.com>")])
+    assert run_once(app).sent == 1
+    [observation] = smtp_sink.snapshot()
+    assert observation.message["X-Mailflow-Case"] == "EXP-2026-000001"
+    imap_account.append([FIELD_CASE_08.read_bytes()])
+    again = run_once(app)
+    assert (again.ingested, again.processed, again.sent) == (1, 1, 0)
+    assert len(smtp_sink.snapshot()) == 1  # outgoing: 0
+    with app.database.session(readonly=True) as s:
+        row = s.scalars(select(InboxMessage).order_by(InboxMessage.id.desc())).first()
+        assert row is not None and row.disposition == "ignore"
+        assert s.scalar(select(func.count(OutboxMessage.id))) == 1
