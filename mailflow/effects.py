@@ -29,9 +29,11 @@ MESES = (
     "julio", "agosto", "septiembre", "octubre", "noviembre", "diciembre",
 )  # fmt: skip
 CLOCK_TIMERS = (deadlines.REMINDER, deadlines.ESCALATION)
-# Events whose reply answers a procedure filing: the daily cap (loop protection) never holds
-# it back, so every filing gets its acknowledgment, cargo or observation.
+# Replies that answer a procedure filing: the daily cap (loop protection) never holds them back,
+# so every filing gets its acknowledgment, cargo or observation, also when a subsanación
+# completes it. (The remaining-items reply and follow-up answers stay under the cap.)
 FILING_EVENTS = frozenset({"evaluar", "derivar_a_revision", "informar"})
+FILING_TEMPLATES = frozenset({"acuse_recibo", "cargo_enviado", "subsanacion_recibida"})
 
 
 @dataclass(frozen=True)
@@ -280,7 +282,7 @@ def _send_reply(run: EffectRun, effect: Effect) -> None:
         audit(run, "reply_suppressed", "Sin respuesta: el caso no tiene correo del solicitante")
         return
     cap = app.settings.replies.daily_cap_per_address
-    filing = run.event_row.event in FILING_EVENTS  # a filing's acuse, cargo or observación
+    filing = run.event_row.event in FILING_EVENTS or template in FILING_TEMPLATES
     if run.given.automatic and not filing and replies_today(session, app, to, run.now) >= cap:
         record(
             session,
