@@ -80,7 +80,7 @@ def case_context(app: App, case: Case, session: Session) -> dict[str, Any]:
         "tramite": {"id": case.tramite, "name": tramite.name if tramite else case.tramite},
         "state": state,
         "filed_on": fecha_larga(case.legal_receipt_day),
-        "last_step": last_step(session, case),
+        "last_step": last_step(app, session, case),
         "next_step": next_step(case, until),
         "subsanacion_deadline": fecha_larga(dt.date.fromisoformat(until)) if until else "",
         "missing": [],
@@ -88,28 +88,35 @@ def case_context(app: App, case: Case, session: Session) -> dict[str, Any]:
     }
 
 
-def state_label(app: App, case: Case) -> str:
-    """The Spanish label of the case's state (its machine's `label`), else the state id."""
+def state_label(app: App, case: Case, state: str | None = None) -> str:
+    """The Spanish label of `state` (default: the case's state) in the case's machine, else
+    the state id."""
+    name = state or case.state
     definition = app.machines.get(case.machine)
     try:
-        label = definition.state(case.state).label if definition is not None else None
+        label = definition.state(name).label if definition is not None else None
     except KeyError:
         label = None
-    return label or case.state
+    return label or name
 
 
-def last_step(session: Session, case: Case) -> str:
-    """The reason of the case's latest transition, with its date (dd/mm/yyyy), or ""."""
+def last_step(app: App, session: Session, case: Case) -> str:
+    """The case's latest state change in words an applicant reads ("Pasó a «Admitido (en
+    trámite)» el 23/11/2026", local date), or "" before any; no internal reasons are shown."""
     event = session.scalars(
         select(CaseEvent)
-        .where(CaseEvent.case_id == case.id, CaseEvent.kind == "transition")
+        .where(
+            CaseEvent.case_id == case.id,
+            CaseEvent.kind == "transition",
+            CaseEvent.to_state.is_not(None),
+        )
         .order_by(CaseEvent.id.desc())
         .limit(1)
     ).first()
-    if event is None:
+    if event is None or event.to_state is None:
         return ""
-    label = (event.reason or event.event or "").split(";")[0].strip()
-    return f"{label} ({event.at.strftime('%d/%m/%Y')})" if label else ""
+    day = app.calendario.local(event.at).strftime("%d/%m/%Y")
+    return f"Pasó a «{state_label(app, case, event.to_state)}» el {day}"
 
 
 def next_step(case: Case, subsanacion_until: str | None) -> str:

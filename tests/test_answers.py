@@ -111,7 +111,8 @@ def test_status_question_gets_state_due_date_and_last_step(app: App) -> None:
     assert f"Este es el estado de su expediente {case.number} (Actualización de datos)" in text
     assert "Estado actual: Admitido (en trámite)." in text
     assert "Fecha límite de respuesta: 16 de diciembre de 2026." in text
-    assert "Último paso: Trámite identificado por el asunto" in text and "(23/11/2026)" in text
+    assert "Último paso: Pasó a «Admitido (en trámite)» el 23/11/2026." in text
+    assert "coincidencia" not in text  # no internal reasons
 
 
 def test_status_question_from_another_address_gives_no_case_data(app: App) -> None:
