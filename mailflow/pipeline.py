@@ -127,8 +127,16 @@ def _route(
     reasons = "; ".join(h.reason for h in hits)
     if hits and is_bounce(hits, msg):
         _event(session, row, now, "rule", reasons, rules=[h.rule for h in hits])
-        returned_delivery(session, app.settings, msg, reasons, now)
-        return Outcome("ignore")
+        returned = returned_delivery(session, app.settings, msg, reasons, now)
+        if returned is None or returned.case_id is None:
+            return Outcome("ignore")
+        number = session.scalar(select(Case.number).where(Case.id == returned.case_id))
+        reason = (
+            f"Rebote: «{returned.subject}» no llegó a {returned.to_addr} (expediente {number}); "
+            "no cuenta como notificación. Revise la dirección y vuelva a comunicarse."
+        )
+        _event(session, row, now, "exception", reason, outbox_id=returned.id)
+        return Outcome("review")  # to the staff queue; never answered
     if from_migraciones(app.settings, msg):  # never acknowledged, whatever it looks like
         case_id = join_migraciones_reply(session, app, row, msg, now)
         return Outcome("review", None, case_id)

@@ -109,7 +109,10 @@ def test_bounce_of_an_observation_stops_its_clock_and_flags_the_case(
 ) -> None:
     case, our_id = _observed_and_sent(app, smtp_sink, MONDAY)
     row = _process(app, _bounce(our_id), MONDAY + dt.timedelta(hours=1))
-    assert (row.disposition, row.case_id) == ("ignore", None)
+    assert (row.disposition, row.case_id) == ("review", None)  # staff see it; nobody is answered
+    with app.database.session(readonly=True) as s:
+        [item] = queue_items(s)
+    assert item.id == row.id and case.number in item.reason and "Rebote" in item.reason
     after = _case(app, case.id)
     assert "notificacion_fallida" in after.flags
     assert after.sla["subsanacion_deadline"] is None
@@ -228,7 +231,7 @@ def test_standard_bounce_of_an_answer_flags_its_case(app: App) -> None:
         "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
         f"Message-ID: <{our_id}>\r\nSubject: Acuse\r\n--b--\r\n"
     ).encode()
-    assert _process(app, dsn).disposition == "ignore"
+    assert _process(app, dsn).disposition == "review"
     with app.database.session(readonly=True) as s:
         [row] = outbox(s)
     assert row.status == "failed"
