@@ -22,8 +22,6 @@ OUT_OF_OFFICE = (
     "mensaje automatico",
     "contestacion automatica",
     "me encuentro de vacaciones",
-    "me encuentro fuera",
-    "estare fuera de",
     "no estare disponible",
     "acceso limitado a mi correo",
     "acceso limitado al correo",
@@ -36,8 +34,6 @@ OUT_OF_OFFICE = (
     "i am currently away",
     "i am currently out",
     "i'm currently out",
-    "i am away from",
-    "i will be out",
     "away from the office",
     "limited access to email",
     "limited access to my email",
@@ -47,7 +43,6 @@ OUT_OF_OFFICE = (
     "resposta automatica",
     "mensagem automatica",
     "estou de ferias",
-    "estarei fora",
     "ausente do escritorio",
     "acesso limitado ao meu e-mail",
     "acesso limitado ao e-mail",
@@ -152,13 +147,15 @@ def out_of_office(msg: ParsedMessage, own_domain: str | None) -> str | None:
     """An out-of-office reply without RFC 3834 headers (es/en/pt).
 
     A phrase only auto-responders write is not enough: the message must also answer one of
-    ours, be short and carry no request data. When in doubt a person wrote it (it is answered).
+    ours, be short, ask nothing and carry no request data. When in doubt a person wrote it (it is answered).
     """
     body = strip_quoted(msg.text[:TEXT_WINDOW])
     phrase = first_phrase(fold(body[: SHORT_BODY_CHARS * 2]), OUT_OF_OFFICE)
     if phrase is None:
         return None
     if len(body.strip()) > SHORT_BODY_CHARS or has_request_data(msg, body):
+        return None
+    if "?" in body or "¿" in body:  # auto-replies state, people ask ("¿puedo enviarlo luego?")
         return None
     if not replies_to_us(msg, own_domain):
         return None

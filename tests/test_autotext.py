@@ -78,8 +78,12 @@ def test_out_of_office_without_headers_in_three_languages(body: str) -> None:
             _reply("Fuera de la oficina. " + "Les explico mi situación con detalle. " * 30),
             "too long for an auto-reply",
         ),
+        (
+            _reply("Estoy fuera de la oficina, ¿puedo enviar los documentos el lunes?"),
+            "a person asking for time",
+        ),
     ],
-    ids=["travel-request", "not-a-reply", "with-data", "long"],
+    ids=["travel-request", "not-a-reply", "with-data", "long", "question"],
 )
 def test_when_in_doubt_a_person_wrote_it(raw: bytes, why: str) -> None:
     assert _rules(raw) == [], why
