@@ -7,6 +7,7 @@ import unicodedata
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
+from mailflow import autotext
 from mailflow.message import ParsedMessage
 
 
@@ -27,6 +28,7 @@ class _Context:
 @dataclass(frozen=True)
 class _Rule:
     name: str
+    description: str  # what the rule looks for, in Spanish (shown by the policy check)
     check: Callable[[ParsedMessage, _Context], str | None]  # the reason, or None
 
 
@@ -34,6 +36,14 @@ _AUTOREPLY_HEADERS = ("x-autoreply", "x-autorespond", "x-auto-response-suppress"
 _PRECEDENCE = frozenset({"bulk", "junk", "list", "auto_reply", "auto-reply"})
 _LIST_HEADERS = ("list-id", "list-unsubscribe", "x-mailing-list", "list-post")
 _DAEMONS = frozenset({"mailer-daemon", "mailerdaemon", "mail-daemon", "postmaster"})
+# A system mailbox anywhere in From, even malformed: "<Postmaster\\@host@host>", "MAILER-DAEMON".
+_DAEMON_IN_FROM = re.compile(
+    r"(?<![\w.+-])(?:mailer-?daemon|mail-daemon|postmaster)(?![\w.+-])", re.I
+)
+_NOREPLY = re.compile(
+    r"^(?:no[-_.]?reply|do[-_.]?not[-_.]?reply|dont[-_.]?reply|no[-_.]?responder|"
+    r"no[-_.]?responda|nao[-_.]?responda|noresponse|no[-_.]?response)(?:[-_.+].*)?$"
+)
 # Phrases that automatic messages put at the start of a subject (accents and case folded).
 _SUBJECT_PHRASES = (
     "respuesta automatica",
@@ -65,6 +75,11 @@ _SUBJECT_PHRASES = (
     "notificacion de estado de entrega",
     "mensagem nao entregue",
     "nao foi possivel entregar",
+    "mail delivery warning",
+    "delivery warning",
+    "non remis",
+    "non recapitato",
+    "unzustellbar",
 )
 # Words a person could also start a subject with: only the whole subject or "word: ..." counts.
 _SUBJECT_WORDS = ("ausente", "ausencia", "vacaciones", "de vacaciones", "ferias", "em ferias")
@@ -135,10 +150,26 @@ def _report(msg: ParsedMessage, _: _Context) -> str | None:
 
 
 def _daemon_sender(msg: ParsedMessage, _: _Context) -> str | None:
-    local = msg.sender.split("@")[0] if msg.sender else msg.header("from").strip().lower()
-    if local in _DAEMONS or "mailer-daemon" in msg.header("from").lower():
-        return f"Remitente de sistema de correo ({msg.sender or msg.header('from')})"
+    local = msg.sender.split("@")[0] if msg.sender else ""
+    raw_from = msg.header("from")
+    if local in _DAEMONS or _DAEMON_IN_FROM.search(raw_from):
+        return f"Remitente de sistema de correo ({msg.sender or raw_from.strip()[:120]})"
     return None
+
+
+def _noreply_sender(msg: ParsedMessage, _: _Context) -> str | None:
+    local = msg.sender.split("@")[0] if msg.sender else ""
+    if local and _NOREPLY.match(local):
+        return f"Remitente que no admite respuestas ({msg.sender})"
+    return None
+
+
+def _out_of_office_text(msg: ParsedMessage, ctx: _Context) -> str | None:
+    return autotext.out_of_office(msg, ctx.own_domain)
+
+
+def _undelivered_text(msg: ParsedMessage, ctx: _Context) -> str | None:
+    return autotext.undelivered(msg, ctx.own_domain)
 
 
 def _null_return_path(msg: ParsedMessage, _: _Context) -> str | None:
@@ -171,25 +202,45 @@ def _loop_message_id(msg: ParsedMessage, ctx: _Context) -> str | None:
 def _loop_header(msg: ParsedMessage, ctx: _Context) -> str | None:
     if "x-mailflow-case" in msg.headers:
         return f"Bucle: respuesta enviada por mailflow (X-Mailflow-Case: {msg.header('x-mailflow-case')})"
-    for value in msg.headers.get("x-loop", ()):
-        lowered = value.strip().lower()
-        if lowered in ctx.own_addresses or (ctx.own_domain and lowered.endswith(ctx.own_domain)):
-            return f"Bucle: el mensaje ya pasó por nosotros (X-Loop: {value.strip()})"
+    values = [v.strip() for v in msg.headers.get("x-loop", ()) if v.strip()]
+    if values:  # any X-Loop: some system already answered automatically (RFC 3834 §2)
+        return f"Bucle: el mensaje ya pasó por un sistema automático (X-Loop: {values[0][:120]})"
     return None
 
 
 RULES: tuple[_Rule, ...] = (
-    _Rule("auto_submitted", _auto_submitted),
-    _Rule("autoreply_header", _autoreply_header),
-    _Rule("precedence", _precedence),
-    _Rule("subject", _subject),
-    _Rule("delivery_report", _report),
-    _Rule("daemon_sender", _daemon_sender),
-    _Rule("null_return_path", _null_return_path),
-    _Rule("mailing_list", _mailing_list),
-    _Rule("loop_sender", _loop_sender),
-    _Rule("loop_message_id", _loop_message_id),
-    _Rule("loop_header", _loop_header),
+    _Rule("auto_submitted", "Cabecera Auto-Submitted distinta de «no» (RFC 3834)", _auto_submitted),
+    _Rule(
+        "autoreply_header", "Cabeceras de respuesta automática (X-Autoreply …)", _autoreply_header
+    ),
+    _Rule("precedence", "Precedence: bulk, list, junk o auto_reply", _precedence),
+    _Rule("subject", "Asunto típico de respuesta automática o rebote", _subject),
+    _Rule("delivery_report", "Informe de entrega o de lectura (multipart/report)", _report),
+    _Rule(
+        "daemon_sender",
+        "Remitente postmaster o MAILER-DAEMON, aunque esté mal escrito",
+        _daemon_sender,
+    ),
+    _Rule(
+        "noreply_sender",
+        "Remitente que no admite respuestas (noreply@, donotreply@ …)",
+        _noreply_sender,
+    ),
+    _Rule("null_return_path", "Return-Path vacío (<>), propio de rebotes", _null_return_path),
+    _Rule("mailing_list", "Cabeceras de lista de correo (List-Id …)", _mailing_list),
+    _Rule("loop_sender", "El remitente es una dirección propia", _loop_sender),
+    _Rule("loop_message_id", "Message-ID de nuestro dominio", _loop_message_id),
+    _Rule("loop_header", "X-Mailflow-Case o X-Loop (cualquier valor)", _loop_header),
+    _Rule(
+        "out_of_office_text",
+        "Texto de ausencia (es/en/pt) en una respuesta breve a nuestro correo, sin datos",
+        _out_of_office_text,
+    ),
+    _Rule(
+        "undelivered_text",
+        "Texto de entrega fallida en cualquier idioma, con indicios de informe de rebote",
+        _undelivered_text,
+    ),
 )
 
 

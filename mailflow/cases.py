@@ -199,7 +199,7 @@ def apply_event(
         data={"effects": [_effect_json(e) for e in result.effects], **dict(data or {})},
     )
     session.flush()  # the event id keys the effects; the case's version check happens here
-    given = EffectInput(actor, reason, tuple(missing), tuple(received_files))
+    given = EffectInput(actor, reason, tuple(missing), tuple(received_files), inbox_message_id)
     run_effects(session, app, case, result, row, now, given)
     session.flush()
     return result

@@ -70,12 +70,19 @@ class Tramite(_Strict):
 
 
 class OffCatalogueTopic(_Strict):
-    """A request this front desk does not process; it goes to staff with its topic named."""
+    """A request this front desk does not process: with a `channel` (where it is handled) it
+    gets an informative reply naming it; without one it goes to staff with its topic named."""
 
     id: str
     label: str
     phrases: tuple[str, ...]
     overrides_procedures: bool = False
+    channel: str = ""
+
+    @field_validator("channel")
+    @classmethod
+    def _strip_channel(cls, value: str) -> str:
+        return " ".join(value.split())
 
 
 class _OffCatalogueFile(_Strict):
@@ -91,6 +98,10 @@ class Catalogue:
 
     def get(self, tramite_id: str) -> Tramite:
         return self.tramites[tramite_id]
+
+    def topic(self, topic_id: str | None) -> OffCatalogueTopic | None:
+        """The off-catalogue topic with this id, or None."""
+        return next((t for t in self.topics if t.id == topic_id), None)
 
     def __iter__(self) -> Any:
         return iter(self.tramites.values())

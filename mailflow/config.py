@@ -132,6 +132,23 @@ class LimitSettings(_Strict):
 
 class ReplySettings(_Strict):
     daily_cap_per_address: int = Field(10, ge=1)
+    review_days: int = Field(2, ge=1, le=30)  # días hábiles promised for staff review
+
+
+class MigracionesSettings(_Strict):
+    """Migraciones, where oficios go: its mail is never acknowledged, only joined to cases."""
+
+    address: str | None = None
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().lower()
+        if value.count("@") != 1 or value.startswith("@") or value.endswith("@"):
+            raise ValueError(f"dirección de correo inválida: {value!r}")
+        return value
 
 
 class WebSettings(_Strict):
@@ -169,6 +186,7 @@ class Settings(_Strict):
     signing: SigningSettings = SigningSettings()
     limits: LimitSettings = LimitSettings()
     replies: ReplySettings = ReplySettings()
+    migraciones: MigracionesSettings = MigracionesSettings()
     web: WebSettings = WebSettings()
     outbox_dir: Path | None = None
 
@@ -214,6 +232,8 @@ def _env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, An
     if env.get("MAILFLOW_TRUST_ROOTS"):
         paths = [p for p in env["MAILFLOW_TRUST_ROOTS"].split(":") if p]
         section("signatures")["trust_roots"] = paths
+    if env.get("MAILFLOW_MIGRACIONES_ADDRESS"):
+        section("migraciones")["address"] = env["MAILFLOW_MIGRACIONES_ADDRESS"]
     if env.get("MAILFLOW_EXTRA_NON_WORKING_DAYS"):
         days = [d.strip() for d in env["MAILFLOW_EXTRA_NON_WORKING_DAYS"].split(",") if d.strip()]
         section("calendar")["extra_non_working_days"] = days

@@ -30,6 +30,11 @@ MESES = (
     "julio", "agosto", "septiembre", "octubre", "noviembre", "diciembre",
 )  # fmt: skip
 CLOCK_TIMERS = (deadlines.REMINDER, deadlines.ESCALATION)
+# Replies that answer a procedure filing: the daily cap (loop protection) never holds them back,
+# so every filing gets its acknowledgment, cargo or observation, also when a subsanación
+# completes it. (The remaining-items reply and follow-up answers stay under the cap.)
+FILING_EVENTS = frozenset({"evaluar", "derivar_a_revision", "informar"})
+FILING_TEMPLATES = frozenset({"acuse_recibo", "cargo_enviado", "subsanacion_recibida"})
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ class EffectInput:
     reason: str = ""
     missing: tuple[str, ...] = ()  # Spanish labels of the missing requirements
     received_files: tuple[ReceivedFile, ...] = ()
+    inbox_message_id: int | None = None  # the message that caused the event, if any
 
     @property
     def automatic(self) -> bool:
@@ -285,10 +291,19 @@ def _send_reply(run: EffectRun, effect: Effect) -> None:
         audit(run, "reply_suppressed", "Sin respuesta: el caso no tiene correo del solicitante")
         return
     cap = app.settings.replies.daily_cap_per_address
-    if run.given.automatic and replies_today(session, app, to, run.now) >= cap:
-        audit(run, "reply_suppressed", f"Sin respuesta automática: {to} ya recibió {cap} hoy", {
-            "template": template, "to": to,
-        })  # fmt: skip
+    filing = run.event_row.event in FILING_EVENTS or template in FILING_TEMPLATES
+    if run.given.automatic and not filing and replies_today(session, app, to, run.now) >= cap:
+        record(
+            session,
+            "reply_suppressed",
+            f"Respuesta automática retenida: {to} ya recibió {cap} respuestas hoy (protección "
+            "contra bucles); revise el mensaje y responda si corresponde.",
+            at=run.now,
+            case_id=case.id,
+            inbox_message_id=run.given.inbox_message_id,
+            event=run.event_row.event,
+            data={"cause": run.event_row.id, "template": template, "to": to},
+        )
         return
     settings = app.settings
     tramite = app.catalogue.get(case.tramite)

@@ -90,6 +90,10 @@ class Intake:
         self, found: Classification, msg: ParsedMessage, defects: tuple[str, ...]
     ) -> Decision:
         reasons = found.reasons + tuple(f"Problema en el mensaje: {d}" for d in defects)
+        topic = self.catalogue.topic(found.topic)
+        if topic is not None and topic.channel and msg.sender:
+            reasons += (f"{topic.label}: trámite atendido por otro canal (se informa el canal)",)
+            return Decision("inform", None, reasons, found.confidence, topic=found.topic)
         return Decision("review", None, reasons, found.confidence, topic=found.topic)
 
     def _assess(

@@ -27,6 +27,12 @@ SUBJECT_WHAT: dict[str, str] = {
     "resuelto": "Trámite resuelto",
     "oficio_enviado": "Copia del oficio a Migraciones",
     "informativo": "Información sobre su trámite",
+    "subsanacion_incompleta": "Observación: aún falta información",
+    "acuse_registro": "Acuse de recibo",
+    "otro_canal": "Trámite atendido por otro canal",
+    "mensaje_agregado": "Mensaje añadido a su expediente",
+    "reenvio_recibido": "Su solicitud ya está registrada",
+    "estado_expediente": "Estado de su expediente",
 }
 MAX_REFERENCES = 20
 

@@ -11,9 +11,12 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailflow import answers, followup
 from mailflow.audit import SYSTEM, record
 from mailflow.automatic import detect_automatic
+from mailflow.bounces import is_bounce, returned_delivery
 from mailflow.cases import apply_event, missing_labels, open_case
+from mailflow.deadlines import subsanacion_expired
 from mailflow.decision import SIGNED_DOCUMENT, Decision
 from mailflow.documents import ReceivedFile
 from mailflow.effects import add_flags
@@ -21,6 +24,7 @@ from mailflow.errors import MailflowError
 from mailflow.identity import identity_concerns
 from mailflow.machines import IllegalTransition
 from mailflow.message import ParsedMessage
+from mailflow.migraciones_inbound import from_migraciones, join_migraciones_reply
 from mailflow.models import Case, CaseEvent, CaseMessage, InboxMessage
 from mailflow.parse import parse_message
 
@@ -69,6 +73,41 @@ def classify_as(
     return outcome
 
 
+def link_to_case(
+    app: App, session: Session, row: InboxMessage, case: Case, *, actor: str, now: dt.datetime
+) -> Outcome:
+    """Staff decided that a message naming `case` from another address (a lawyer, an NGO, a
+    relative) belongs to it. It counts from its own receipt time (`row.arrived_at`), not from
+    when staff linked it: an answer to an observation is in time if it arrived by the last
+    day of the subsanación window. In `session`'s transaction; MailflowError if the message
+    already belongs to a case."""
+    if row.case_id is not None:
+        raise MailflowError("el mensaje ya pertenece a un expediente")
+    msg = parse_message(row.raw, max_parts=app.settings.limits.max_parts)
+    _record_inbound(session, case, row, msg, now)
+    received = app.calendario.legal_receipt_day(row.arrived_at)
+    record(
+        session,
+        "personal",
+        f"Mensaje de {msg.sender or 'remitente desconocido'} vinculado al expediente "
+        f"{case.number} por el personal; cuenta desde su recepción el {received.isoformat()}.",
+        at=now,
+        actor=actor,
+        case_id=case.id,
+        inbox_message_id=row.id,
+        data={"received_at": row.arrived_at.isoformat()},
+    )
+    if case.state == "observado":
+        until = (case.sla or {}).get("subsanacion_deadline")
+        late = until is not None and received > dt.date.fromisoformat(until)
+        outcome = _subsanar(app, session, row, msg, case, now, window_expired=late)
+    else:
+        add_flags(case, ["mensaje_nuevo"])
+        outcome = Outcome("review", case.tramite, case.id)
+    _finish(session, row, outcome, now)
+    return outcome
+
+
 def _finish(session: Session, row: InboxMessage, outcome: Outcome, now: dt.datetime) -> None:
     row.status = "done"
     row.disposition = outcome.disposition
@@ -85,15 +124,63 @@ def _route(
         return seen
     intake = app.intake
     hits = detect_automatic(msg, own_addresses=intake.own_addresses, own_domain=intake.own_domain)
+    reasons = "; ".join(h.reason for h in hits)
+    if hits and is_bounce(hits, msg):
+        _event(session, row, now, "rule", reasons, rules=[h.rule for h in hits])
+        returned = returned_delivery(session, app.settings, msg, reasons, now)
+        if returned is None or returned.case_id is None:
+            return Outcome("ignore")
+        number = session.scalar(select(Case.number).where(Case.id == returned.case_id))
+        reason = (
+            f"Rebote: «{returned.subject}» no llegó a {returned.to_addr} (expediente {number}); "
+            "no cuenta como notificación. Revise la dirección y vuelva a comunicarse."
+        )
+        _event(session, row, now, "exception", reason, outbox_id=returned.id)
+        return Outcome("review")  # to the staff queue; never answered
+    if from_migraciones(app.settings, msg):  # never acknowledged, whatever it looks like
+        case_id = join_migraciones_reply(session, app, row, msg, now)
+        return Outcome("review", None, case_id)
     if hits:
-        reasons = "; ".join(h.reason for h in hits)
         _event(session, row, now, "rule", reasons, rules=[h.rule for h in hits])
         return Outcome("ignore")
     case = _thread_case(session, msg)
     if case is not None:
         return _follow_up(app, session, row, msg, case, now)
     decision = intake.decide(msg, received=row.arrived_at)
+    joined = _on_file(app, session, row, msg, decision, now)
+    if joined is not None:
+        return joined
     return _new_request(app, session, row, msg, decision, now)
+
+
+def _on_file(
+    app: App,
+    session: Session,
+    row: InboxMessage,
+    msg: ParsedMessage,
+    decision: Decision,
+    now: dt.datetime,
+) -> Outcome | None:
+    """A message without a case reference about the sender's open case: a resend of the same
+    procedure joins it; a status question gets the state of the newest one."""
+    if decision.disposition == "ignore" or not msg.sender:
+        return None
+    if decision.tramite is not None and decision.disposition != "inform":
+        same = followup.open_cases_of(session, msg.sender, decision.tramite)
+        if same:
+            case = same[0]
+            if case.state == "observado":  # resent with the missing data: it is the subsanación
+                return _follow_up(app, session, row, msg, case, now)
+            _record_inbound(session, case, row, msg, now)
+            followup.join_resend(app, session, case, row, msg, now)
+            return Outcome("review", case.tramite, case.id)
+    if decision.tramite is None and followup.is_status_question(msg):
+        cases = followup.open_cases_of(session, msg.sender)
+        if cases:
+            _record_inbound(session, cases[0], row, msg, now)
+            followup.answer_status(app, session, cases[0], row, now)
+            return Outcome("review", cases[0].tramite, cases[0].id)
+    return None
 
 
 def _event(
@@ -192,19 +279,15 @@ def _follow_up(
 ) -> Outcome:
     sender = msg.sender.lower()
     if not case.applicant_email or sender != case.applicant_email.lower():
-        reason = (
-            f"Mensaje que responde al expediente {case.number} enviado desde "
-            f"{sender or 'un remitente desconocido'}, que no es el correo del solicitante: "
-            "posible referencia falsa. No se agregó al expediente; revise antes de actuar."
-        )
-        _event(session, row, now, "exception", reason, case_number=case.number, sender=sender)
+        followup.third_party(app, session, case, row, msg, now)
         return Outcome("review", case.tramite)
     _record_inbound(session, case, row, msg, now)
     if case.state == "observado":
         return _subsanar(app, session, row, msg, case, now)
-    add_flags(case, ["mensaje_nuevo"])
-    reason = f"Nuevo mensaje del solicitante en el expediente {case.number} ({case.state})"
-    _event(session, row, now, "message", reason, case_id=case.id, subject=msg.subject)
+    if followup.is_status_question(msg):
+        followup.answer_status(app, session, case, row, now)
+    else:
+        followup.add_to_case(app, session, case, row, msg, now)
     return Outcome("review", case.tramite, case.id)
 
 
@@ -226,8 +309,12 @@ def _subsanar(
     msg: ParsedMessage,
     case: Case,
     now: dt.datetime,
+    window_expired: bool | None = None,
 ) -> Outcome:
-    """Re-check the requirements on the reply merged with what the case already has."""
+    """Re-check the requirements on the reply merged with what the case already has;
+    `window_expired` overrides the window check (a message that counts from its receipt)."""
+    if window_expired is None:
+        window_expired = subsanacion_expired(session, case, now)
     tramite = app.catalogue.get(case.tramite)
     probe = app.intake.decide(dataclasses.replace(msg, subject=tramite.subject), received=now)
     fields = dict(case.fields or {})
@@ -257,10 +344,16 @@ def _subsanar(
     }
     reason = "; ".join((*probe.reasons, f"Subsanación: faltan {len(missing)} requisitos"))
     _event(session, row, now, "intake", reason, case_id=case.id, decision=summary)
+    if (
+        missing and not window_expired and followup.remaining_already_listed(session, case)
+    ):  # the observation is made once (TUO Ley 27444 art. 136.1): no new list, no new window
+        followup.add_to_case(app, session, case, row, msg, now)
+        return Outcome("observe", case.tramite, case.id)
     overrides = {
         "requirements_complete": not missing,
         "signature_status": signature,
         "extemporaneo": "extemporaneo" in (case.flags or []),
+        "subsanacion_expired": window_expired,
     }
     try:
         result = apply_event(
@@ -294,8 +387,20 @@ def _new_request(
     if decision.disposition == "ignore":
         _event(session, row, now, "rule", reasons, rules=list(decision.rule_hits))
         return Outcome("ignore")
+    if decision.tramite is None and decision.disposition == "inform":
+        number = answers.inform_channel(
+            session, app, msg, decision.topic, inbox_message_id=row.id,
+            received=row.arrived_at, now=now,
+        )  # fmt: skip
+        _event(session, row, now, "inform", reasons, decision=decision.as_json(), registro=number)
+        return Outcome("inform")
     if decision.tramite is None:
-        _event(session, row, now, "exception", reasons, decision=decision.as_json())
+        number = answers.acknowledge(
+            session, app, msg, inbox_message_id=row.id, received=row.arrived_at, now=now
+        )
+        _event(
+            session, row, now, "exception", reasons, decision=decision.as_json(), registro=number
+        )
         return Outcome("review")
     case = open_case(
         session,

@@ -17,10 +17,12 @@ from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm.exc import StaleDataError
 
 from mailflow.audit import record
 from mailflow.config import Settings
 from mailflow.db import Database, claim_rows
+from mailflow.delivery_events import on_accepted, on_bounced
 from mailflow.errors import ConfigError
 from mailflow.models import DeliveryAttempt, OutboxMessage
 
@@ -158,8 +160,9 @@ class SentJournal:
             f.flush()
             os.fsync(f.fileno())
 
-    def replay(self, db: Database, now: dt.datetime) -> int:
-        """Mark every journaled row sent (only while no other sender runs), then clear it."""
+    def replay(self, db: Database, now: dt.datetime, settings: Settings | None = None) -> int:
+        """Mark every journaled row sent (only while no other sender runs), then clear it;
+        with `settings`, the acceptance reactions (delivery_events.on_accepted) run too."""
         if not self.path.exists():
             return 0
         ids = {int(x) for x in self.path.read_text(encoding="ascii").split() if x.isdigit()}
@@ -178,6 +181,8 @@ class SentJournal:
                         smtp_response="aceptado (registrado en el diario)",
                     )
                 )
+                if settings is not None:
+                    on_accepted(session, settings, row, now)
                 fixed += 1
         self.path.unlink()
         return fixed
@@ -270,7 +275,7 @@ def _deliver(
         try:
             _record(settings, db, clock(), row_id, answer, None, stats)
             return
-        except OperationalError:
+        except (OperationalError, StaleDataError):  # a case changed meanwhile: record again
             if attempt == RECORD_TRIES - 1:
                 raise
             log.warning("envío %s aceptado; reintentando registrarlo en la base de datos", row_id)
@@ -304,6 +309,7 @@ def _record(
             row.status = "sent"
             row.sent_at = now
             row.last_error = None
+            on_accepted(session, settings, row, now)
             stats.sent += 1
             return
         row.last_error = error[:ERROR_CHARS]
@@ -321,6 +327,7 @@ def _record(
                 inbox_message_id=row.inbox_message_id,
                 data={"outbox_id": row.id, "attempts": row.attempts},
             )
+            on_bounced(session, settings, row, now, f"se abandonó tras {row.attempts} intentos")
             return
         row.status = "pending"
         row.next_attempt_at = now + backoff(settings.smtp.retry_base_seconds, row.attempts)

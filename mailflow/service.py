@@ -93,7 +93,7 @@ def recover(app: App, lock: RunLock, now: dt.datetime) -> int:
     if not lock.acquire():
         return 0
     db = app.database
-    sent_journal(app).replay(db, now)
+    sent_journal(app).replay(db, now, app.settings)
     return release_all_claims(db, now) + release_sending(db, now)
 
 

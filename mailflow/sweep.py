@@ -14,10 +14,11 @@ from sqlalchemy import Connection, CursorResult, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from mailflow import deadlines
+from mailflow import deadlines, followup
 from mailflow.audit import SYSTEM, record
 from mailflow.cases import apply_event
 from mailflow.db import advisory_lock, advisory_unlock, claim_rows
+from mailflow.delivery_events import observation_undelivered
 from mailflow.machines import IllegalTransition
 from mailflow.models import Case, Timer
 
@@ -125,6 +126,15 @@ def _fire(app: App, session: Session, timer_id: int, now: dt.datetime, worker_id
 
 
 def _expire_subsanacion(app: App, session: Session, case: Case, now: dt.datetime) -> None:
+    if case.state == "observado":
+        why = None
+        if observation_undelivered(session, case):
+            why = "la observación aún no fue entregada al servidor de correo del solicitante"
+        elif followup.holds_subsanacion(session, case):
+            why = "un mensaje de otra dirección que menciona este expediente espera al personal"
+        if why is not None:
+            followup.hold_subsanacion(app, session, case, now, why)
+            return
     try:
         apply_event(
             session,

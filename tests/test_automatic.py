@@ -87,7 +87,10 @@ X_LOOP = (
         (HUMAN, []),
         (OUTLOOK_OOF, ["auto_submitted", "autoreply_header", "subject"]),
         (GMAIL_VACATION, ["auto_submitted", "precedence", "subject"]),
-        (EXCHANGE_NDR, ["auto_submitted", "subject", "delivery_report", "daemon_sender"]),
+        (
+            EXCHANGE_NDR,
+            ["auto_submitted", "subject", "delivery_report", "daemon_sender", "undelivered_text"],
+        ),
         (POSTFIX_BOUNCE, ["subject", "delivery_report", "daemon_sender", "null_return_path"]),
         (LOCAL_DAEMON, ["daemon_sender"]),
         (READ_RECEIPT, ["delivery_report"]),
@@ -169,7 +172,9 @@ def test_subject_rule(subject: str, automatic: bool) -> None:
         (b"Precedence: junk", True),
         (b"Precedence: first-class", False),
         (b"Return-Path: <ana@gmail.com>", False),
-        (b"X-Loop: someone@else.pe", False),
+        (b"X-Loop: someone@else.pe", True),  # any X-Loop: another system already answered
+        (b"Precedence: bulk", True),
+        (b"Precedence: list", True),
     ],
 )
 def test_header_rules(header: bytes, automatic: bool) -> None:

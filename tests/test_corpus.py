@@ -57,7 +57,7 @@ SAMPLES = {  # samples/*.eml, the README's first command: one per procedure and 
         fields={"carne_extranjeria": "002223334", "telefono": "+51987654321"},
     ),
     "11_respuesta_automatica.eml": Expect("ignore", None),
-    "12_fuera_de_catalogo.eml": Expect("review", None),
+    "12_fuera_de_catalogo.eml": Expect("inform", None),  # reunificación: its channel is named
 }
 
 

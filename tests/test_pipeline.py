@@ -149,20 +149,41 @@ def reply_id(raw: bytes) -> str:
     return str(email.message_from_bytes(raw)["Message-ID"]).strip("<>")
 
 
-def test_reply_still_incomplete_is_observed_again(app: App) -> None:
+def test_reply_still_incomplete_lists_remaining_items_once_without_new_window(app: App) -> None:
     _, case, our_id = _observe(app)
     row = _process(app, mail("RE: tu correo", "Aquí estoy", in_reply_to=f"<{our_id}>"), TUESDAY)
     assert (row.disposition, row.case_id) == ("observe", case.id)
-    assert _case(app, case.id).state == "observado"
+    after = _case(app, case.id)
+    assert after.state == "observado"
+    assert after.sla["subsanacion_deadline"] == case.sla["subsanacion_deadline"] == "2026-11-25"
     with app.database.session(readonly=True) as s:
-        assert [o.kind for o in outbox(s)] == ["observacion", "observacion"]
+        outs = outbox(s)
+        windows = s.scalars(
+            select(Timer.due_at).where(
+                Timer.case_id == case.id, Timer.kind == SUBSANACION, Timer.cancelled_at.is_(None)
+            )
+        ).all()
+    assert [o.kind for o in outs] == ["observacion", "subsanacion_incompleta"]
+    text = parse_out(outs[1]).get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "1. Teléfono" in text and "2." not in text
+    assert "25 de noviembre de 2026" in text and "no abre un plazo nuevo" in text
+    assert windows == [dt.datetime(2026, 11, 26, 5, 0, tzinfo=dt.UTC)]  # the same window
+    # a second incomplete answer: added to the file, the remaining items are not listed again
+    again = _process(app, mail("RE: tu correo", "¿Recibieron?", in_reply_to=f"<{our_id}>"), TUESDAY)
+    assert (again.disposition, again.case_id) == ("observe", case.id)
+    with app.database.session(readonly=True) as s:
+        outs = outbox(s)
+    assert [o.kind for o in outs] == ["observacion", "subsanacion_incompleta", "mensaje_agregado"]
+    text = parse_out(outs[2]).get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert f"añadido a su expediente {case.number}" in text
+    assert "25 de noviembre de 2026" in text
 
 
 def test_reply_from_another_address_goes_to_review_and_leaves_case_alone(app: App) -> None:
     _, case, our_id = _observe(app)
     forged = mail(
         "RE: Observación", "Teléfono: 987654321", sender="intruso@example.net",
-        in_reply_to=f"<{our_id}>",
+        name="Otra Persona", in_reply_to=f"<{our_id}>",
     )  # fmt: skip
     row = _process(app, forged, TUESDAY)
     assert (row.disposition, row.case_id) == ("review", None)
@@ -171,10 +192,19 @@ def test_reply_from_another_address_goes_to_review_and_leaves_case_alone(app: Ap
         "observado", case.fields, case.lock_version,
     )  # fmt: skip
     with app.database.session(readonly=True) as s:
-        [exc] = s.scalars(select(CaseEvent).where(CaseEvent.inbox_message_id == row.id)).all()
-        assert len(outbox(s)) == 1
-    assert exc.kind == "exception" and exc.case_id is None
+        events = s.scalars(select(CaseEvent).where(CaseEvent.inbox_message_id == row.id)).all()
+        outs = outbox(s)
+    exc = next(e for e in events if e.kind == "exception")
+    assert exc.case_id == case.id and exc.event == "mensaje_tercero"
     assert "intruso@example.net" in exc.reason and case.number in exc.reason
+    # the sender gets an acknowledgment with a registration number and no case data
+    assert [o.kind for o in outs] == ["observacion", "acuse_registro"]
+    ack = outs[1]
+    assert ack.to_addr == "intruso@example.net" and ack.case_id is None
+    text = parse_out(ack).get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "REG-2026-000001" in text and case.number not in text + ack.subject
+    assert "Actualización" not in text, text
+    assert "Juan" not in text and "observado" not in text.lower()
 
 
 def test_case_number_in_subject_threads_without_headers(app: App) -> None:
@@ -209,13 +239,22 @@ def test_automatic_mail_gets_no_reply(app: App) -> None:
     assert event.kind == "rule" and event.reason
 
 
-def test_unclassified_request_goes_to_exception_queue(app: App) -> None:
+def test_unclassified_request_goes_to_exception_queue_with_acknowledgment(app: App) -> None:
     row = _process(app, mail("Consulta", "Quisiera saber algo sobre mi vida"))
     assert (row.disposition, row.tramite, row.case_id) == ("review", None, None)
     with app.database.session(readonly=True) as s:
-        [event] = s.scalars(select(CaseEvent).where(CaseEvent.inbox_message_id == row.id)).all()
-        assert outbox(s) == []
-    assert event.kind == "exception" and event.reason
+        events = s.scalars(
+            select(CaseEvent).where(CaseEvent.inbox_message_id == row.id).order_by(CaseEvent.id)
+        ).all()
+        [out] = outbox(s)
+    assert [e.kind for e in events] == ["reply", "exception"]  # the reason shown is the last
+    assert events[-1].data["registro"] == "REG-2026-000001"
+    msg = parse_out(out)
+    assert msg["Subject"] == "[REG-2026-000001] Mesa de Partes Virtual: Acuse de recibo"
+    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "REG-2026-000001" in text
+    assert "El personal de la Mesa de Partes lo revisará en 2 días hábiles" in text
+    assert "25 de noviembre de 2026" in text  # received Monday 23: two días hábiles
 
 
 def test_suspended_procedure_gets_one_informative_reply(app: App) -> None:
@@ -228,16 +267,30 @@ def test_suspended_procedure_gets_one_informative_reply(app: App) -> None:
     assert "suspendido" in parse_out(out).get_body(("plain",)).get_content()  # type: ignore[union-attr]
 
 
-def test_daily_cap_per_address_stops_automatic_replies(tmp_path: Path, sqlite_db: Database) -> None:
+def test_daily_cap_holds_back_follow_ups_but_never_a_filing(
+    tmp_path: Path, sqlite_db: Database
+) -> None:
     base = make_app(tmp_path, sqlite_db)
     app = make_app(
         tmp_path,
         sqlite_db,
         replies=base.settings.replies.model_copy(update={"daily_cap_per_address": 2}),
     )
-    rows = [_process(app, mail("Actualización de datos", DATOS)) for _ in range(3)]
+    first = _process(app, mail("Actualización de datos", DATOS))
+    case = _case(app, first.case_id)
+    chatter = [_process(app, mail(f"Re: {case.number}", f"Hola {i}")) for i in range(2)]
+    filing = _process(app, mail("Cambio de clave y contraseña", DATOS + "Correo: x@example.org\n"))
     with app.database.session(readonly=True) as s:
-        assert len(outbox(s)) == 2
+        kinds = [o.kind for o in outbox(s)]
         suppressed = s.scalars(select(CaseEvent).where(CaseEvent.kind == "reply_suppressed")).all()
-    assert [e.case_id for e in suppressed] == [rows[2].case_id]
+        from mailflow.web.desk import queue_items
+
+        queued = [(i.id, i.reason) for i in queue_items(s) if i.kind == "mensaje"]
+    # the cap (2) held back the second follow-up, never the new filing's acknowledgment
+    assert kinds == ["acuse_recibo", "mensaje_agregado", "acuse_recibo"]
+    assert filing.disposition == "accept" and filing.case_id != case.id
+    assert [e.inbox_message_id for e in suppressed] == [chatter[1].id]
     assert APPLICANT in suppressed[0].reason
+    # the held-back message waits in the staff queue, with the cap as its reason
+    assert [q[0] for q in queued] == [chatter[1].id]
+    assert "retenida" in queued[0][1] and "10" not in queued[0][1] and APPLICANT in queued[0][1]

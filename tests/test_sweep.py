@@ -13,6 +13,7 @@ from mailflow.app import App
 from mailflow.config import load_settings
 from mailflow.db import Database
 from mailflow.deadlines import ESCALATION, REMINDER, SUBSANACION
+from mailflow.delivery_events import on_accepted
 from mailflow.models import Case, CaseEvent, OutboxMessage, Timer
 from mailflow.pipeline import process_inbox_message
 from mailflow.sweep import Leadership, build_scheduler, run_sweep, sweep_job, weekly_report_job
@@ -28,13 +29,19 @@ def app(tmp_path: Path, sqlite_db: Database) -> App:
     return make_app(tmp_path, sqlite_db)
 
 
-def _observed_case(app: App) -> Case:
+def _observed_case(app: App, *, delivered: bool = True) -> Case:
+    """An observed case whose observation the SMTP server accepted at once (or not yet)."""
     with app.database.session() as s:
         row = store(s, mail("Actualización de datos", SIN_TELEFONO))
         process_inbox_message(app, s, row, MONDAY)
         case = s.get(Case, row.case_id)
         assert case is not None and case.state == "observado"
-        return case
+    if delivered:
+        with app.database.session() as s:
+            [observation] = outbox(s)
+            observation.status = "sent"
+            on_accepted(s, app.settings, observation, MONDAY)
+    return case
 
 
 def test_subsanacion_window_expiring_closes_case_as_no_presentado(app: App) -> None:
@@ -45,7 +52,9 @@ def test_subsanacion_window_expiring_closes_case_as_no_presentado(app: App) -> N
     with app.database.session(readonly=True) as s:
         stored = s.get(Case, case.id)
         outs = outbox(s)
-        [timer] = s.scalars(select(Timer).where(Timer.kind == SUBSANACION)).all()
+        [timer] = s.scalars(
+            select(Timer).where(Timer.kind == SUBSANACION, Timer.cancelled_at.is_(None))
+        ).all()
         kinds = list(s.scalars(select(CaseEvent.kind).where(CaseEvent.case_id == case.id)))
     assert stored is not None and stored.state == "no_presentado"
     assert stored.closed_at == THURSDAY

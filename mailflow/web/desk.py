@@ -34,6 +34,10 @@ MESSAGE_ACTIONS = {
 _HEADERS = email.parser.BytesHeaderParser(policy=email.policy.default)
 
 
+HELD_BACK = "reply_suppressed"  # an answer the daily cap held back: staff must look
+_HELD = select(CaseEvent.inbox_message_id).where(
+    CaseEvent.kind == HELD_BACK, CaseEvent.inbox_message_id.is_not(None)
+)
 QUEUED = or_(
     InboxMessage.status == "set_aside",
     and_(
@@ -41,14 +45,25 @@ QUEUED = or_(
         InboxMessage.disposition == "review",
         InboxMessage.case_id.is_(None),
     ),
+    and_(
+        InboxMessage.status == "done",
+        InboxMessage.disposition != "ignore",
+        InboxMessage.id.in_(_HELD),
+    ),
 )
 
 
-def in_queue(message: InboxMessage) -> bool:
-    """Set aside by an error, or decided "review" without a case (e.g. unclassified)."""
-    return message.status == "set_aside" or (
+def in_queue(message: InboxMessage, session: Session | None = None) -> bool:
+    """Set aside by an error, decided "review" without a case (e.g. unclassified), or its
+    answer held back by the daily cap (needs `session` to tell)."""
+    if message.status == "set_aside" or (
         message.status == "done" and message.disposition == "review" and message.case_id is None
-    )
+    ):
+        return True
+    if session is None or message.status != "done" or message.disposition == "ignore":
+        return False
+    held = session.scalar(_HELD.where(CaseEvent.inbox_message_id == message.id).limit(1))
+    return held is not None
 
 
 @dataclass(frozen=True)
@@ -140,7 +155,7 @@ def _act(
         try:
             with context.db.session() as session:
                 message = session.get(InboxMessage, message_id)
-                if message is None or not in_queue(message):
+                if message is None or not in_queue(message, session):
                     raise MailflowError("ya no está en la bandeja")
                 if action == "ignorar":
                     ignore(session, message, actor=actor, now=at, reason=reason)
@@ -256,4 +271,7 @@ FLAG_TEXT = {
     "subsanacion_ampliada": (
         "Cerrado como no presentado, pero un cambio del calendario amplió su plazo de subsanación"
     ),
+    "notificacion_fallida": "Un correo al solicitante rebotó: no fue notificado",
+    "respuesta_migraciones": "Migraciones respondió sobre este expediente",
+    "mensaje_nuevo": "Mensaje nuevo del solicitante",
 }

@@ -1,0 +1,138 @@
+"""Feedback from the sender to the cases: what follows when SMTP accepts or a message bounces.
+
+The sender calls `on_accepted` in the transaction that records the server's 250 (after the
+fsynced sent-journal mark, so nothing is sent twice), and `on_bounced` when a delivery fails
+for good or a delivery report returns one of our messages. Each reaction is a small
+self-contained function, so other reactions (e.g. oficios delivered to Migraciones) join the
+two lists below without touching these.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailflow import deadlines, sla
+from mailflow.audit import record
+from mailflow.config import Settings
+from mailflow.dias_habiles import Calendario
+from mailflow.models import Case, OutboxMessage
+
+OBSERVATION_KINDS = frozenset({"observacion"})
+BOUNCED_FLAG = "notificacion_fallida"
+BOUNCE_ERROR_CHARS = 500
+
+Reaction = Callable[[Session, Settings, OutboxMessage, dt.datetime, str], None]
+
+
+def on_accepted(session: Session, settings: Settings, row: OutboxMessage, now: dt.datetime) -> None:
+    """The SMTP server accepted `row` at `now` (UTC): run every acceptance reaction in the
+    caller's transaction."""
+    for reaction in ACCEPTED:
+        reaction(session, settings, row, now, "")
+
+
+def on_bounced(
+    session: Session, settings: Settings, row: OutboxMessage, now: dt.datetime, reason: str
+) -> None:
+    """`row` did not reach its recipient (a bounce, or delivery given up): run every bounce
+    reaction in the caller's transaction. `reason` is shown to staff, in Spanish."""
+    for reaction in BOUNCED:
+        reaction(session, settings, row, now, reason)
+
+
+def _case(session: Session, row: OutboxMessage) -> Case | None:
+    if row.case_id is None:
+        return None
+    stmt = select(Case).where(Case.id == row.case_id).with_for_update()
+    return session.scalars(stmt.execution_options(populate_existing=True)).first()
+
+
+def observation_delivered(
+    session: Session, settings: Settings, row: OutboxMessage, now: dt.datetime, _: str
+) -> None:
+    """The subsanación window runs from when the observation was accepted by the SMTP server
+    (its notification), not from when it was written: re-anchor the window's end on `now`."""
+    if row.kind not in OBSERVATION_KINDS:
+        return
+    case = _case(session, row)
+    if case is None or case.state != "observado":
+        return
+    cal = Calendario.from_settings(settings.calendar)
+    days = settings.sla.subsanacion_days
+    last_day = sla.subsanacion_deadline(cal, now, days)
+    deadlines.cancel(session, case, (deadlines.SUBSANACION,), now)
+    ends = deadlines.local_instant(cal, last_day + dt.timedelta(days=1))
+    deadlines.schedule(session, case, deadlines.SUBSANACION, ends)
+    case.sla = {
+        **(case.sla or {}),
+        "subsanacion_deadline": last_day.isoformat(),
+        "observacion_entregada": now.isoformat(),
+    }
+    record(
+        session,
+        "sla",
+        f"Observación entregada al servidor de correo el {cal.local(now):%d/%m/%Y %H:%M}: "
+        f"el plazo de subsanación de {days} días hábiles corre desde entonces, hasta el "
+        f"{last_day.isoformat()}.",
+        at=now,
+        case_id=case.id,
+        data={
+            "op": "subsanacion_desde_entrega",
+            "outbox_id": row.id,
+            "until": last_day.isoformat(),
+        },
+    )
+
+
+def observation_undelivered(session: Session, case: Case) -> bool:
+    """Whether the case's latest observation has not been accepted by the SMTP server yet
+    (then its subsanación window has not started and must not expire)."""
+    status = session.scalar(
+        select(OutboxMessage.status)
+        .where(OutboxMessage.case_id == case.id, OutboxMessage.kind.in_(OBSERVATION_KINDS))
+        .order_by(OutboxMessage.id.desc())
+        .limit(1)
+    )
+    return status is not None and status != "sent"
+
+
+def delivery_failed(
+    session: Session, settings: Settings, row: OutboxMessage, now: dt.datetime, reason: str
+) -> None:
+    """Mark the outbox row failed (it was not delivered, whatever SMTP said first), flag its
+    case for staff and stop the subsanación clock an observation started."""
+    row.status = "failed"
+    row.last_error = f"No entregado: {reason}"[:BOUNCE_ERROR_CHARS]
+    case = _case(session, row)
+    text = (
+        f"No entregado a {row.to_addr}: «{row.subject}». {reason[:300]} "
+        "No cuenta como notificación; revise la dirección y vuelva a comunicarse."
+    )
+    if case is None:  # an acknowledgment without a case: nothing waits on its notification
+        return
+    if BOUNCED_FLAG not in (case.flags or []):
+        case.flags = [*(case.flags or []), BOUNCED_FLAG]
+    if row.kind in OBSERVATION_KINDS and case.state == "observado":
+        stopped = deadlines.cancel(session, case, (deadlines.SUBSANACION,), now)
+        case.sla = {**(case.sla or {}), "subsanacion_deadline": None}
+        text += (
+            " El plazo de subsanación que abría esta observación queda detenido"
+            f"{'' if stopped else ' (no había plazo pendiente)'}: el solicitante no fue notificado."
+        )
+    record(
+        session,
+        "exception",
+        text,
+        at=now,
+        case_id=case.id,
+        event="entrega_fallida",
+        data={"outbox_id": row.id, "kind": row.kind, "flag": BOUNCED_FLAG},
+    )
+
+
+ACCEPTED: tuple[Reaction, ...] = (observation_delivered,)
+BOUNCED: tuple[Reaction, ...] = (delivery_failed,)

@@ -1,0 +1,106 @@
+"""Mail from Migraciones (config `migraciones.address`): never acknowledged; a reply naming an
+oficio number or a case joins that case for staff."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailflow.audit import record
+from mailflow.config import Settings
+from mailflow.effects import add_flags
+from mailflow.message import ParsedMessage
+from mailflow.models import Case, CaseMessage, Document, InboxMessage
+
+if TYPE_CHECKING:
+    from mailflow.app import App
+
+FLAG = "respuesta_migraciones"
+CASE_NUMBER = re.compile(r"\bEXP-(\d{4})-(\d{6})\b", re.IGNORECASE)
+# "OFICIO N° 000123-2026-CEPR/MRE", "oficio 123-2026": the correlative and the year.
+OFICIO_NUMBER = re.compile(r"\b0*(\d{1,6})\s*-\s*(\d{4})\s*-\s*[A-Z]", re.IGNORECASE)
+TEXT_WINDOW = 20_000
+
+
+def from_migraciones(settings: Settings, msg: ParsedMessage) -> bool:
+    """Whether the message comes from the configured Migraciones address."""
+    address = settings.migraciones.address
+    return bool(address and msg.sender and msg.sender.lower() == address)
+
+
+def named_case(session: Session, msg: ParsedMessage) -> Case | None:
+    """The case a Migraciones message is about: threaded on one of our messages, else a case
+    number (EXP-…) or an oficio number in the subject or text."""
+    ids = [i for i in (*msg.in_reply_to, *msg.references) if i]
+    case_id = None
+    if ids:
+        case_id = session.scalar(
+            select(CaseMessage.case_id)
+            .where(CaseMessage.message_id.in_(ids))
+            .order_by(CaseMessage.id.desc())
+            .limit(1)
+        )
+    text = f"{msg.subject}\n{msg.text[:TEXT_WINDOW]}"
+    if case_id is None:
+        found = CASE_NUMBER.search(text)
+        if found is not None:
+            number = f"EXP-{found.group(1)}-{found.group(2)}"
+            case_id = session.scalar(select(Case.id).where(Case.number == number))
+    if case_id is None:
+        for seq, year in OFICIO_NUMBER.findall(text)[:20]:
+            prefix = f"{int(seq):06d}-{year}-"
+            case_id = session.scalar(
+                select(Document.case_id)
+                .where(Document.kind == "oficio", Document.number.startswith(prefix))
+                .limit(1)
+            )
+            if case_id is not None:
+                break
+    if case_id is None:
+        return None
+    stmt = select(Case).where(Case.id == case_id).with_for_update()
+    return session.scalars(stmt.execution_options(populate_existing=True)).one()
+
+
+def join_migraciones_reply(
+    session: Session, app: App, row: InboxMessage, msg: ParsedMessage, now: dt.datetime
+) -> int | None:
+    """Record a message from Migraciones, without answering it: joined to the case it names
+    (flagged for staff), or left in the staff queue. Returns the case id, or None."""
+    case = named_case(session, msg)
+    if case is None:
+        record(
+            session,
+            "exception",
+            "Mensaje de Migraciones que no menciona un oficio ni un expediente conocido: "
+            "revíselo (no se respondió).",
+            at=now,
+            inbox_message_id=row.id,
+            data={"sender": msg.sender},
+        )
+        return None
+    session.add(
+        CaseMessage(
+            case_id=case.id,
+            direction="in",
+            inbox_message_id=row.id,
+            message_id=msg.message_id or f"sin-id.{row.sha256[:24]}@mailflow.invalid",
+            at=now,
+        )
+    )
+    add_flags(case, [FLAG])
+    record(
+        session,
+        "message",
+        f"Respuesta de Migraciones añadida al expediente {case.number} para el personal "
+        "(no se respondió automáticamente)",
+        at=now,
+        case_id=case.id,
+        inbox_message_id=row.id,
+        data={"subject": msg.subject[:200]},
+    )
+    return case.id
