@@ -39,6 +39,17 @@ class Institution(_Strict):
     public_url: str = "http://127.0.0.1:8080"
     city: str = "Lima"
     oficio_prefix: str = "CEPR/MRE"
+    # The responsible authority printed on documents (TUO Ley 27444, art. 4.3: an act produced
+    # by an automated system names the authority responsible for it).
+    authority_name: str = "Secretaría Técnica"
+    authority_position: str = "Secretario(a) Técnico(a) de la Comisión Especial para los Refugiados"
+
+
+class MigracionesSettings(_Strict):
+    """Where oficios to the Superintendencia Nacional de Migraciones are delivered."""
+
+    address: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+$")
+    name: str = "Superintendencia Nacional de Migraciones"
 
 
 class Mailbox(_Strict):
@@ -153,6 +164,7 @@ class Settings(_Strict):
     limits: LimitSettings = LimitSettings()
     replies: ReplySettings = ReplySettings()
     web: WebSettings = WebSettings()
+    migraciones: MigracionesSettings = MigracionesSettings()
     outbox_dir: Path | None = None
 
     @property
@@ -197,6 +209,8 @@ def _env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, An
     if env.get("MAILFLOW_TRUST_ROOTS"):
         paths = [p for p in env["MAILFLOW_TRUST_ROOTS"].split(":") if p]
         section("signatures")["trust_roots"] = paths
+    if env.get("MAILFLOW_MIGRACIONES_ADDRESS"):
+        section("migraciones")["address"] = env["MAILFLOW_MIGRACIONES_ADDRESS"].strip()
     if env.get("MAILFLOW_EXTRA_NON_WORKING_DAYS"):
         days = [d.strip() for d in env["MAILFLOW_EXTRA_NON_WORKING_DAYS"].split(",") if d.strip()]
         section("calendar")["extra_non_working_days"] = days

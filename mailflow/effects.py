@@ -195,6 +195,7 @@ def _issue_document(run: EffectRun, effect: Effect) -> None:
         signer=app.signer,
         templates=app.document_templates,
         oficio_prefix=app.settings.institution.oficio_prefix,
+        automatic=run.given.automatic,
     )
     run.documents.append(doc)
     audit(run, "document", f"Documento emitido: {kind} {doc.number or ''}".strip(), {
@@ -225,7 +226,11 @@ def thread_of(session: Session, case: Case) -> Thread:
 
 
 def _attachments(run: EffectRun, template: str) -> list[Attachment]:
-    kinds = REPLY_DOCUMENTS.get(template, ())
+    return case_documents(run, REPLY_DOCUMENTS.get(template, ()))
+
+
+def case_documents(run: EffectRun, kinds: Sequence[str]) -> list[Attachment]:
+    """The case's latest unrevoked document of each kind, as attachments (the stored bytes)."""
     if not kinds:
         return []
     docs = run.session.scalars(
@@ -322,6 +327,44 @@ def _send_reply(run: EffectRun, effect: Effect) -> None:
     audit(run, "reply", f"Respuesta en cola: {row.subject}", {"outbox_id": row.id})
 
 
+def _deliver(run: EffectRun, effect: Effect) -> None:
+    from mailflow.channel import Parcel, channel_for
+    from mailflow.errors import ConfigError
+
+    app, case = run.app, run.case
+    tramite = app.catalogue.get(case.tramite)
+    kinds = tramite.documents or ("oficio",)
+    attachments = case_documents(run, kinds)
+    if not attachments:
+        audit(run, "exception", "No hay documento emitido que enviar a Migraciones")
+        _add_flag(case, "envio_migraciones_pendiente")
+        return
+    context = {**reply_context(run), "documents": [a.filename for a in attachments]}
+    text = app.templates.get_template("channel/oficio_migraciones.txt.j2").render(**context)
+    parcel = Parcel(
+        case_id=case.id,
+        case_number=case.number,
+        mailbox=case.mailbox,
+        kind="oficio_migraciones",
+        subject=f"[{case.number}] {tramite.name}: Oficio de la {app.settings.institution.short_name}",
+        text=text,
+        dedupe_key=f"{case.id}:{run.event_row.id}:migraciones",
+        attachments=attachments,
+    )
+    try:
+        note = channel_for(app.settings).deliver(run.session, parcel, run.now)
+    except ConfigError as exc:
+        _add_flag(case, "envio_migraciones_pendiente")
+        audit(run, "exception", f"Oficio no enviado a Migraciones: {exc}")
+        return
+    audit(run, "delivery", f"Oficio a Migraciones {note}", {"target": effect.arg})
+
+
+def _record_delivery(run: EffectRun, _: Effect) -> None:
+    run.case.sla = {**(run.case.sla or {}), "entregado_at": run.now.isoformat()}
+    audit(run, "delivered", "Producto entregado al solicitante (aceptado por su servidor de correo)")
+
+
 # -- staff routing ----------------------------------------------------------------------
 
 
@@ -352,6 +395,8 @@ _HANDLERS = {
     "open_subsanacion_window": _open_subsanacion_window,
     "issue_document": _issue_document,
     "send_reply": _send_reply,
+    "deliver": _deliver,
+    "record_delivery": _record_delivery,
     "flag": _flag,
     "assign": _assign,
     "notify": _notify,

@@ -9,6 +9,7 @@ from mailflow.errors import DefinitionError
 from mailflow.machines import (
     ACTORS,
     ARG_EFFECTS,
+    DELIVERY_TARGETS,
     DOCUMENT_KINDS,
     GUARDS,
     NAME_PATTERN,
@@ -227,7 +228,12 @@ class _Checker:
         return tuple(result)
 
     def effect_arg(self, kind: str, arg: object, where: tuple[Key, ...]) -> bool:
-        allowed = {"issue_document": DOCUMENT_KINDS, "assign": ROLES, "notify": ROLES}.get(kind)
+        allowed = {
+            "issue_document": DOCUMENT_KINDS,
+            "assign": ROLES,
+            "notify": ROLES,
+            "deliver": DELIVERY_TARGETS,
+        }.get(kind)
         if allowed is not None and arg not in allowed:
             self.fail(
                 f"{kind}: valor desconocido {arg!r}; se admiten: {', '.join(allowed)}", *where

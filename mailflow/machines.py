@@ -24,8 +24,10 @@ PLAIN_EFFECTS = (
     "resume_clock",
     "stop_clock",
     "open_subsanacion_window",
+    "record_delivery",
 )
-ARG_EFFECTS = ("send_reply", "issue_document", "assign", "notify", "flag")
+ARG_EFFECTS = ("send_reply", "issue_document", "assign", "notify", "flag", "deliver")
+DELIVERY_TARGETS = ("migraciones",)
 TOP_KEYS = {"id", "version", "description", "initial", "states", "transitions"}
 STATE_KEYS = {"name", "label", "final", "sla"}
 TRANSITION_KEYS = {"event", "source", "dest", "guard", "effects", "label", "actor"}
@@ -47,6 +49,7 @@ class GuardContext:
     extemporaneo: bool = False
     subsanacion_expired: bool = False
     documents: frozenset[str] = frozenset()
+    issue_automatic: bool = False
 
 
 def _signature_ok(ctx: GuardContext) -> bool:
@@ -64,6 +67,8 @@ GUARDS: dict[str, Callable[[GuardContext], bool]] = {
     "subsanacion_window_open": lambda ctx: not ctx.subsanacion_expired,
     "subsanacion_window_expired": lambda ctx: ctx.subsanacion_expired,
     "issues_autorizacion_viaje": lambda ctx: "autorizacion_viaje" in ctx.documents,
+    "emision_automatica": lambda ctx: ctx.issue_automatic,
+    "emision_con_aprobacion": lambda ctx: not ctx.issue_automatic,
 }
 """The closed guard vocabulary (`signature_valid` also holds when no signature is required)."""
 

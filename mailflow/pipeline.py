@@ -19,6 +19,7 @@ from mailflow.documents import ReceivedFile
 from mailflow.effects import add_flags
 from mailflow.errors import MailflowError
 from mailflow.identity import identity_concerns
+from mailflow.issuance import case_overrides
 from mailflow.machines import IllegalTransition
 from mailflow.message import ParsedMessage
 from mailflow.models import Case, CaseEvent, CaseMessage, InboxMessage
@@ -209,14 +210,23 @@ def _follow_up(
 
 
 def _stored_signature(session: Session, case: Case) -> str:
+    return str(_stored_signature_json(session, case).get("status") or "absent")
+
+
+def _stored_signer(session: Session, case: Case) -> str | None:
+    signer = _stored_signature_json(session, case).get("signer")
+    return str(signer) if signer else None
+
+
+def _stored_signature_json(session: Session, case: Case) -> dict[str, Any]:
     decision = session.scalar(
         select(CaseEvent.data)
         .where(CaseEvent.case_id == case.id, CaseEvent.kind == "intake")
         .order_by(CaseEvent.id.desc())
         .limit(1)
     )
-    status = ((decision or {}).get("decision") or {}).get("signature", {}).get("status")
-    return str(status or "absent")
+    signature = ((decision or {}).get("decision") or {}).get("signature") or {}
+    return dict(signature)
 
 
 def _subsanar(
@@ -261,6 +271,17 @@ def _subsanar(
         "requirements_complete": not missing,
         "signature_status": signature,
         "extemporaneo": "extemporaneo" in (case.flags or []),
+        **case_overrides(
+            session,
+            app,
+            case,
+            fields,
+            sender=msg.sender,
+            complete=not missing,
+            signature_status=signature,
+            signer=probe.signature.signer or _stored_signer(session, case),
+            now=now,
+        ),
     }
     try:
         result = apply_event(
@@ -329,6 +350,17 @@ def _new_request(
         "requirements_complete": not decision.missing,
         "signature_status": decision.signature.status,
         "extemporaneo": "extemporaneo" in decision.flags,
+        **case_overrides(
+            session,
+            app,
+            case,
+            decision.fields,
+            sender=msg.sender,
+            complete=not decision.missing,
+            signature_status=decision.signature.status,
+            signer=decision.signature.signer,
+            now=now,
+        ),
     }
     try:
         result = apply_event(

@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError
 from mailflow.audit import record
 from mailflow.config import Settings
 from mailflow.db import Database, claim_rows
+from mailflow.delivery_events import on_accepted
 from mailflow.errors import ConfigError
 from mailflow.models import DeliveryAttempt, OutboxMessage
 
@@ -178,6 +179,7 @@ class SentJournal:
                         smtp_response="aceptado (registrado en el diario)",
                     )
                 )
+                on_accepted(session, row, now)
                 fixed += 1
         self.path.unlink()
         return fixed
@@ -304,6 +306,7 @@ def _record(
             row.status = "sent"
             row.sent_at = now
             row.last_error = None
+            on_accepted(session, row, now)
             stats.sent += 1
             return
         row.last_error = error[:ERROR_CHARS]

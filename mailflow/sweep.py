@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from mailflow import deadlines
 from mailflow.audit import SYSTEM, record
 from mailflow.cases import apply_event
+from mailflow.delivery_events import DELIVERY_ACCEPTED
 from mailflow.db import advisory_lock, advisory_unlock, claim_rows
 from mailflow.machines import IllegalTransition
 from mailflow.models import Case, Timer
@@ -31,6 +32,7 @@ TIMER_REASONS = {
     deadlines.SUBSANACION: "Venció el plazo de subsanación",
     deadlines.REMINDER: "Recordatorio: el plazo del expediente está por vencer",
     deadlines.ESCALATION: "Plazo vencido: se avisa a los responsables",
+    DELIVERY_ACCEPTED: "El servidor de correo aceptó el envío del producto",
 }
 
 
@@ -107,6 +109,8 @@ def _fire(app: App, session: Session, timer_id: int, now: dt.datetime, worker_id
     )
     if timer.kind == deadlines.SUBSANACION:
         _expire_subsanacion(app, session, case, now)
+    elif timer.kind == DELIVERY_ACCEPTED:
+        _delivery_accepted(app, session, case, now)
     elif timer.kind in (deadlines.REMINDER, deadlines.ESCALATION):
         role = "staff" if timer.kind == deadlines.REMINDER else "manager"
         due = case.due_date.isoformat() if case.due_date else "sin fecha"
@@ -144,6 +148,28 @@ def _expire_subsanacion(app: App, session: Session, case: Case, now: dt.datetime
             at=now,
             case_id=case.id,
             event="vencer_subsanacion",
+        )
+
+
+def _delivery_accepted(app: App, session: Session, case: Case, now: dt.datetime) -> None:
+    try:
+        apply_event(
+            session,
+            app,
+            case,
+            DELIVERY_ACCEPTED,
+            actor=SYSTEM,
+            now=now,
+            reason="El servidor de correo aceptó el envío",
+        )
+    except IllegalTransition as exc:
+        record(
+            session,
+            "timer_noop",
+            f"Sin efecto: {exc}",
+            at=now,
+            case_id=case.id,
+            event=DELIVERY_ACCEPTED,
         )
 
 

@@ -32,8 +32,8 @@ LIFECYCLES = build_lifecycles(DEFINITIONS)
 ALL_EVENTS = sorted({e for d in DEFINITIONS.values() for e in d.events} | {"evento_inventado"})
 
 CONTEXTS = [
-    GuardContext(actor, complete, required, status, extemp, expired, docs)
-    for actor, complete, required, status, extemp, expired, docs in itertools.product(
+    GuardContext(actor, complete, required, status, extemp, expired, docs, automatic)
+    for actor, complete, required, status, extemp, expired, docs, automatic in itertools.product(
         ("system", "staff"),
         (True, False),
         (True, False),
@@ -41,6 +41,7 @@ CONTEXTS = [
         (True, False),
         (True, False),
         (frozenset(), frozenset({"oficio", "autorizacion_viaje"})),
+        (False, True),
     )
 ]
 
@@ -215,11 +216,15 @@ def test_recurso_cargo_at_once_and_extemporaneo_flag() -> None:
 
 def test_oficio_issues_travel_authorization_only_when_the_procedure_does() -> None:
     life = LIFECYCLES["oficio"]
-    travel = GuardContext(documents=frozenset({"oficio", "autorizacion_viaje"}))
+    travel = GuardContext(actor="staff", documents=frozenset({"oficio", "autorizacion_viaje"}))
     kinds = [e.arg for e in life.fire(Case("validado"), "emitir_oficio", context=travel).effects]
-    assert kinds == ["oficio", "autorizacion_viaje"]
-    plain = life.fire(Case("validado"), "emitir_oficio", context=GuardContext()).effects
-    assert [e.arg for e in plain] == ["oficio"]
+    assert kinds == ["oficio", "autorizacion_viaje", "migraciones"]
+    staff = GuardContext(actor="staff")
+    plain = life.fire(Case("validado"), "emitir_oficio", context=staff).effects
+    assert [(e.kind, e.arg) for e in plain] == [
+        ("issue_document", "oficio"),
+        ("deliver", "migraciones"),
+    ]
 
 
 def test_allowed_events_by_actor_give_staff_buttons() -> None:
