@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Protocol
@@ -13,6 +13,7 @@ from typing import Protocol
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailflow.catalogue import Tramite
 from mailflow.config import Settings
 from mailflow.errors import ConfigError
 from mailflow.models import OutboxMessage
@@ -103,9 +104,10 @@ def channel_for(settings: Settings) -> Channel:
     return EmailChannel(settings)
 
 
-def migraciones_refusal(settings: Settings, automatic: Sequence[str]) -> str | None:
-    """Why `run`/`serve` must not start: procedures issued automatically (their ids) need
-    `migraciones.address`; None when it is set or nothing is automatic."""
+def migraciones_refusal(settings: Settings, catalogue: Iterable[Tramite]) -> str | None:
+    """Why `run`/`serve` must not start: procedures with `issue: automatic` need
+    `migraciones.address`; None when it is set or nothing is automatic (`check` never asks)."""
+    automatic = [t.id for t in catalogue if t.issue == "automatic"]
     if settings.migraciones.address or not automatic:
         return None
     return (

@@ -48,6 +48,9 @@ def free_port(preferred: int, host: str = "127.0.0.1") -> int:
     raise RuntimeError("no hay puertos libres")
 
 
+DEMO_MIGRACIONES_DOMAIN = "migraciones.demo.localhost"
+
+
 def demo_settings(base: Settings, ports: DemoPorts) -> Settings:
     """The demo's settings: its own data folder, SQLite, inbound SMTP, mail captured to a folder."""
     data_dir = base.data_dir / "demo" if base.database_url is None else base.data_dir
@@ -69,6 +72,10 @@ def demo_settings(base: Settings, ports: DemoPorts) -> Settings:
                 update={"trust_roots": (*base.signatures.trust_roots, ca.cert_path)}
             ),
             "web": base.web.model_copy(update={"host": "127.0.0.1", "port": ports.web}),
+            # oficios to Migraciones are captured in the outbox folder like every other mail
+            "migraciones": base.migraciones.model_copy(
+                update={"address": f"migraciones@{DEMO_MIGRACIONES_DOMAIN}"}
+            ),
         }
     )
 

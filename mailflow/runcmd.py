@@ -10,7 +10,7 @@ from types import FrameType
 
 from mailflow.app import App
 from mailflow.config import Settings
-from mailflow.errors import MailflowError
+from mailflow.errors import ConfigError, MailflowError
 from mailflow.inbox import Processor
 from mailflow.service import RunStats, default_sweep, run_forever, run_once
 
@@ -33,6 +33,15 @@ def prepare(settings: Settings) -> App:
     return app
 
 
+def refuse_without_delivery(app: App) -> None:
+    """Raise ConfigError when an automatic procedure could not deliver its oficio."""
+    from mailflow.channel import migraciones_refusal
+
+    refusal = migraciones_refusal(app.settings, app.catalogue)
+    if refusal:
+        raise ConfigError(refusal)
+
+
 def run(
     settings: Settings,
     once: bool,
@@ -49,6 +58,7 @@ def run(
         logging.getLogger("transitions").setLevel(logging.WARNING)  # one line per callback
     try:
         app = prepare(settings)
+        refuse_without_delivery(app)
     except MailflowError as exc:
         print(f"mailflow run: {exc}", file=sys.stderr)
         return 2
