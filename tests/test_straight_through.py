@@ -185,6 +185,11 @@ def _assert_straight_through(app: App, sink: SmtpSink, mix: Mix) -> None:
         assert sum(len(v) for v in migraciones.values()) == len(mix.automatic)
 
 
+def _product_mail(sink: SmtpSink) -> list[Message]:
+    """Mail carrying an oficio: to Migraciones or the applicant's copy."""
+    return [c.message for c in sink.snapshot() if _pdfs(c.message)]
+
+
 def _prepare(tmp_path: Path, imap: DovecotAccount, sink: SmtpSink, n_auto: int) -> tuple:
     mix, people = _mix(n_auto)
     imap.append(mix.raws)
@@ -212,11 +217,15 @@ def test_sigkill_during_the_chain_sends_nothing_twice(
     config, app, mix = _prepare(tmp_path, imap_account, smtp_sink, 24)
     log = tmp_path / "service.log"
     rng = random.Random(5)
+    interrupted = 0  # kills that landed while products were still undelivered
     for _ in range(4):
         proc = start_service(config, once=False, log=log)
         time.sleep(rng.uniform(1.5, 4.0))
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
+        if len(_product_mail(smtp_sink)) < 2 * len(mix.automatic):
+            interrupted += 1
+    assert interrupted >= 2, "the kills must interrupt the chain; use more requests"
     final = start_service(config, once=True, log=log)
     assert final.wait(300) == 0, log.read_text()[-3000:]
     _assert_straight_through(app, smtp_sink, mix)
