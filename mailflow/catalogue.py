@@ -33,6 +33,11 @@ Condition = Literal[
     "documento_coincide",
     "remitente_registrado",
 ]
+RegistryField = Literal[
+    "nombres_apellidos", "documento_identidad", "carne_extranjeria", "correo", "nacionalidad",
+    "telefono",
+]  # fmt: skip
+"""Request fields a procedure may write into the registry (registry.FIELD_TO_ATTR keys)."""
 Alert = Literal["salida_pasada", "salida_antes_del_plazo", "destino_pais_de_nacionalidad"]
 AUTOMATIC_FLOOR: tuple[str, ...] = (
     "requisitos_completos",
@@ -70,6 +75,7 @@ class Tramite(_Strict):
     issue: IssueMode = "staff_approval"
     conditions: tuple[Condition, ...] = ()
     alerts: tuple[Alert, ...] = ()
+    updates_registry: tuple[RegistryField, ...] = ()
 
     @field_validator("inform_reason")
     @classmethod

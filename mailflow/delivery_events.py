@@ -13,8 +13,9 @@ from mailflow.models import Case, OutboxMessage
 
 DELIVERY_ACCEPTED = "entrega_aceptada"
 """The timer kind (and machine event) fired when a product's mail was accepted."""
-PRODUCT_KINDS = ("oficio_migraciones", "oficio_enviado")
-"""Outbox kinds whose acceptance moves the case: the oficio to Migraciones, then the copy."""
+PRODUCT_KINDS = ("oficio_migraciones", "oficio_enviado", "resuelto")
+"""Outbox kinds whose acceptance is a case event: the oficio to Migraciones, the applicant's
+copy, and the reply that resolves a procedure (its arrival time is what "atendido" means)."""
 
 
 def on_accepted(session: Session, outbox_row: OutboxMessage, now: dt.datetime) -> None:

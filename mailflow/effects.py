@@ -57,6 +57,7 @@ class EffectRun:
     given: EffectInput
     outbox: list[OutboxMessage] = field(default_factory=list)
     documents: list[Document] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)  # registry changes, for the reply
 
 
 def fecha_larga(day: dt.date) -> str:
@@ -267,6 +268,9 @@ def reply_context(run: EffectRun) -> dict[str, Any]:
         "missing": list(run.given.missing),
         "subsanacion_deadline": fecha_larga(dt.date.fromisoformat(until)) if until else "",
         "reason": run.given.reason,
+        # the clerk's note: what staff wrote when acting (never the system's intake reasons)
+        "note": "" if run.given.automatic else run.given.reason,
+        "changes": list(run.changes),
     }
 
 
@@ -360,6 +364,32 @@ def _deliver(run: EffectRun, effect: Effect) -> None:
     audit(run, "delivery", f"Oficio a Migraciones {note}", {"target": effect.arg})
 
 
+def _apply_registry_update(run: EffectRun, _: Effect) -> None:
+    from mailflow.errors import MailflowError
+    from mailflow.registry import TARGET_LABELS, apply_data_update, find_applicant
+
+    app, case = run.app, run.case
+    tramite = app.catalogue.get(case.tramite)
+    if not tramite.updates_registry:
+        return  # the procedure writes nothing in the registry (cambio de clave, renuncia …)
+    fields = dict(case.fields or {})
+    person = find_applicant(
+        run.session,
+        document=fields.get("documento_identidad"),
+        carne=fields.get("carne_extranjeria"),
+    )
+    if person is None:
+        raise MailflowError(
+            "la persona no figura en el registro (por carné ni por documento): importe o "
+            "corrija el registro antes de confirmar la actualización"
+        )
+    wanted = {k: v for k, v in fields.items() if k in tramite.updates_registry}
+    changes = apply_data_update(run.session, person, wanted, run.given.actor, case, run.now)
+    run.changes = [f"{TARGET_LABELS[a]}: {after}" for a, (_, after) in changes.items()]
+    if not changes:
+        audit(run, "data_update", "Registro sin cambios: los datos ya figuraban así")
+
+
 def _record_delivery(run: EffectRun, _: Effect) -> None:
     run.case.sla = {**(run.case.sla or {}), "entregado_at": run.now.isoformat()}
     audit(run, "delivered", "Producto entregado al solicitante (aceptado por su servidor de correo)")
@@ -397,6 +427,7 @@ _HANDLERS = {
     "send_reply": _send_reply,
     "deliver": _deliver,
     "record_delivery": _record_delivery,
+    "apply_registry_update": _apply_registry_update,
     "flag": _flag,
     "assign": _assign,
     "notify": _notify,

@@ -245,12 +245,19 @@ def case_overrides(
     signer: str | None,
     now: dt.datetime,
 ) -> dict[str, Any]:
-    """Assess the case's procedure and return the guard overrides (`issue_automatic`); the
-    decision and its reasons are audited on the case and alerts become case flags. In the
-    caller's transaction. Procedures whose product is not an oficio are not assessed."""
+    """Assess the case's procedure and return the guard overrides (`issue_automatic`,
+    `registered_sender`); the decision and its reasons are audited on the case and alerts
+    become case flags. In the caller's transaction. Only procedures whose product is an oficio
+    are assessed for issuance; only those with `updates_registry` look at the sender."""
     tramite = app.catalogue.get(case.tramite)
     if tramite.product != "oficio":
-        return {"issue_automatic": False}
+        if not tramite.updates_registry:
+            return {"issue_automatic": False}
+        person = facts_for(session, tramite, fields, sender=sender, complete=complete,
+                           signature_status=signature_status, signer=signer,
+                           received=case.received_at).person  # fmt: skip
+        registered = person is not None and is_registered_sender(person, sender)
+        return {"issue_automatic": False, "registered_sender": registered}
     facts = facts_for(
         session,
         tramite,

@@ -25,6 +25,7 @@ PLAIN_EFFECTS = (
     "stop_clock",
     "open_subsanacion_window",
     "record_delivery",
+    "apply_registry_update",
 )
 ARG_EFFECTS = ("send_reply", "issue_document", "assign", "notify", "flag", "deliver")
 DELIVERY_TARGETS = ("migraciones",)
@@ -50,6 +51,7 @@ class GuardContext:
     subsanacion_expired: bool = False
     documents: frozenset[str] = frozenset()
     issue_automatic: bool = False
+    registered_sender: bool = False
 
 
 def _signature_ok(ctx: GuardContext) -> bool:
@@ -69,6 +71,7 @@ GUARDS: dict[str, Callable[[GuardContext], bool]] = {
     "issues_autorizacion_viaje": lambda ctx: "autorizacion_viaje" in ctx.documents,
     "emision_automatica": lambda ctx: ctx.issue_automatic,
     "emision_con_aprobacion": lambda ctx: not ctx.issue_automatic,
+    "remitente_registrado": lambda ctx: ctx.registered_sender,
 }
 """The closed guard vocabulary (`signature_valid` also holds when no signature is required)."""
 

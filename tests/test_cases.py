@@ -14,7 +14,7 @@ from mailflow.cases import apply_event, staff_actor
 from mailflow.db import Database
 from mailflow.keys import keys_demo
 from mailflow.machines import IllegalTransition
-from mailflow.models import Case, CaseEvent, Document, OutboxMessage
+from mailflow.models import Applicant, Case, CaseEvent, Document, OutboxMessage
 from mailflow.pipeline import process_inbox_message
 from tests.cases_support import DATOS, MONDAY, mail, make_app, outbox, parse_out, store
 from tests.fixtures_pki import PkiSet
@@ -52,6 +52,8 @@ def _counts(app: App) -> tuple[int, int]:
 
 def test_staff_action_is_recorded_with_the_user(app: App) -> None:
     case = _accepted_case(app)
+    with app.database.session() as s:  # staff registered the person before confirming
+        s.add(Applicant(full_name="Juan Pérez Quispe", document_number="123456789"))
     with app.database.session() as s:
         case = s.get(Case, case.id)  # type: ignore[assignment]
         result = apply_event(

@@ -32,16 +32,19 @@ LIFECYCLES = build_lifecycles(DEFINITIONS)
 ALL_EVENTS = sorted({e for d in DEFINITIONS.values() for e in d.events} | {"evento_inventado"})
 
 CONTEXTS = [
-    GuardContext(actor, complete, required, status, extemp, expired, docs, automatic)
-    for actor, complete, required, status, extemp, expired, docs, automatic in itertools.product(
-        ("system", "staff"),
-        (True, False),
-        (True, False),
-        ("valid", "invalid", "unsigned"),
-        (True, False),
-        (True, False),
-        (frozenset(), frozenset({"oficio", "autorizacion_viaje"})),
-        (False, True),
+    GuardContext(actor, complete, required, status, extemp, expired, docs, auto, registered)
+    for actor, complete, required, status, extemp, expired, docs, auto, registered in (
+        itertools.product(
+            ("system", "staff"),
+            (True, False),
+            (True, False),
+            ("valid", "invalid", "unsigned"),
+            (True, False),
+            (True, False),
+            (frozenset(), frozenset({"oficio", "autorizacion_viaje"})),
+            (False, True),
+            (False, True),
+        )
     )
 ]
 
@@ -171,7 +174,11 @@ def test_actor_is_enforced() -> None:
     assert info.value.failed_guards == ("actor staff",)
     assert case.state == "en_tramite"
     result = life.fire(case, "resolver", context=GuardContext(actor="staff"))
-    assert result.effects == (Effect("stop_clock"), Effect("send_reply", "resuelto"))
+    assert result.effects == (
+        Effect("apply_registry_update"),
+        Effect("stop_clock"),
+        Effect("send_reply", "resuelto"),
+    )
 
 
 def test_effects_are_returned_as_data_not_performed() -> None:
@@ -297,6 +304,8 @@ def test_reply_templates_render_in_spanish() -> None:
                 missing=["Teléfono de contacto", "Documento firmado"],
                 tramite={"id": tramite, "name": "Trámite de prueba"},
                 institution={"name": "Comisión Especial para los Refugiados"},
+                note="",
+                changes=[],
             )
             assert text.startswith("Estimado(a) Ana Gómez:")
             assert "Comisión Especial para los Refugiados" in text
