@@ -202,7 +202,8 @@ def _check_policy(src: YamlSource, tramite: Tramite) -> None:
     absent = [c for c in AUTOMATIC_FLOOR if c not in tramite.conditions]
     if absent:
         raise src.error(
-            "issue: automatic exige las condiciones " + ", ".join(AUTOMATIC_FLOOR)
+            "issue: automatic exige las condiciones "
+            + ", ".join(AUTOMATIC_FLOOR)
             + f"; faltan: {', '.join(absent)}",
             "conditions",
         )

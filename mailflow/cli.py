@@ -193,7 +193,9 @@ def registry() -> None:
 )
 @click.option("--dry-run", is_flag=True, help="Solo muestra la vista previa; no importa.")
 @click.pass_context
-def registry_import(ctx: click.Context, file: Path, options: tuple[str, ...], dry_run: bool) -> None:
+def registry_import(
+    ctx: click.Context, file: Path, options: tuple[str, ...], dry_run: bool
+) -> None:
     """Importa un CSV o XLSX (misma asignación, validación y filas rechazadas que la web)."""
     from mailflow.registry_command import import_file
     from mailflow.runcmd import prepare

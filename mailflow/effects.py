@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -13,12 +13,12 @@ from sqlalchemy.orm import Session
 from mailflow import deadlines, sla
 from mailflow.audit import SYSTEM, record
 from mailflow.documents import CaseData, ReceivedFile
-from mailflow.machines import Effect, TransitionResult
 from mailflow.models import Case, CaseEvent, CaseMessage, Document, OutboxMessage
 from mailflow.outgoing import Attachment, Reply, Thread, compose, render_text, sender_address
 
 if TYPE_CHECKING:
     from mailflow.app import App
+    from mailflow.machines import Effect, TransitionResult
 
 REPLY_DOCUMENTS: dict[str, tuple[str, ...]] = {
     "cargo_enviado": ("cargo",),
@@ -77,7 +77,7 @@ def run_effects(
     """Run every effect of `result` in order, in the caller's transaction."""
     run = EffectRun(session, app, case, event_row, now, given)
     for effect in result.effects:
-        _HANDLERS[effect.kind](run, effect)
+        EFFECTS[effect.kind].handler(run, effect)
     return run
 
 
@@ -383,7 +383,7 @@ def _apply_registry_update(run: EffectRun, _: Effect) -> None:
             "la persona no figura en el registro (por carné ni por documento): importe o "
             "corrija el registro antes de confirmar la actualización"
         )
-    wanted = {k: v for k, v in fields.items() if k in tramite.updates_registry}
+    wanted: dict[str, Any] = {k: v for k, v in fields.items() if k in tramite.updates_registry}
     changes = apply_data_update(run.session, person, wanted, run.given.actor, case, run.now)
     run.changes = [f"{TARGET_LABELS[a]}: {after}" for a, (_, after) in changes.items()]
     if not changes:
@@ -392,7 +392,9 @@ def _apply_registry_update(run: EffectRun, _: Effect) -> None:
 
 def _record_delivery(run: EffectRun, _: Effect) -> None:
     run.case.sla = {**(run.case.sla or {}), "entregado_at": run.now.isoformat()}
-    audit(run, "delivered", "Producto entregado al solicitante (aceptado por su servidor de correo)")
+    audit(
+        run, "delivered", "Producto entregado al solicitante (aceptado por su servidor de correo)"
+    )
 
 
 # -- staff routing ----------------------------------------------------------------------
@@ -417,21 +419,43 @@ def _notify(run: EffectRun, effect: Effect) -> None:
     audit(run, "notify", f"Aviso a: {effect.arg}", {"role": effect.arg})
 
 
-_HANDLERS = {
-    "start_clock": _start_clock,
-    "pause_clock": _pause_clock,
-    "resume_clock": _resume_clock,
-    "stop_clock": _stop_clock,
-    "open_subsanacion_window": _open_subsanacion_window,
-    "issue_document": _issue_document,
-    "send_reply": _send_reply,
-    "deliver": _deliver,
-    "record_delivery": _record_delivery,
-    "apply_registry_update": _apply_registry_update,
-    "flag": _flag,
-    "assign": _assign,
-    "notify": _notify,
+@dataclass(frozen=True)
+class EffectSpec:
+    """One effect of the closed vocabulary: its handler and what its argument must be.
+
+    `arg` is None (the effect takes no argument), "reply_template" (a file
+    templates/replies/<arg>.txt.j2 must exist), "name" (any lower_case name) or a tuple of the
+    allowed values. state_machines/*.yaml naming anything else is rejected at start-up.
+    """
+
+    handler: Callable[[EffectRun, Effect], None]
+    arg: str | tuple[str, ...] | None
+    description: str
+
+
+DOCUMENT_KINDS = ("cargo", "oficio", "autorizacion_viaje", "constancia")
+STAFF_ROLES = ("staff", "manager")
+DELIVERY_TARGETS = ("migraciones",)
+EFFECTS: dict[str, EffectSpec] = {
+    "start_clock": EffectSpec(_start_clock, None, "inicia el plazo en días hábiles"),
+    "pause_clock": EffectSpec(_pause_clock, None, "suspende el plazo"),
+    "resume_clock": EffectSpec(_resume_clock, None, "reanuda el plazo"),
+    "stop_clock": EffectSpec(_stop_clock, None, "concluye el plazo"),
+    "open_subsanacion_window": EffectSpec(
+        _open_subsanacion_window, None, "abre el plazo de subsanación"
+    ),
+    "issue_document": EffectSpec(_issue_document, DOCUMENT_KINDS, "emite y firma un documento"),
+    "send_reply": EffectSpec(_send_reply, "reply_template", "responde al solicitante"),
+    "deliver": EffectSpec(_deliver, DELIVERY_TARGETS, "envía los documentos a otra autoridad"),
+    "record_delivery": EffectSpec(_record_delivery, None, "anota la hora de entrega"),
+    "apply_registry_update": EffectSpec(
+        _apply_registry_update, None, "escribe en el registro los datos del trámite"
+    ),
+    "flag": EffectSpec(_flag, "name", "marca el expediente"),
+    "assign": EffectSpec(_assign, STAFF_ROLES, "asigna el expediente"),
+    "notify": EffectSpec(_notify, STAFF_ROLES, "avisa al personal"),
 }
+"""The one registry of effect names: handler and argument check (machine_check uses it)."""
 
 
 def add_flags(case: Case, flags: Sequence[str]) -> None:

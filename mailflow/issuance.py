@@ -42,8 +42,11 @@ class Facts:
 class Condition(Protocol):
     """One named condition of `issue: automatic` (rules/*.yaml `conditions:`)."""
 
-    name: str
-    description: str
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
 
     def check(self, facts: Facts) -> str | None:
         """None when the condition holds, else the Spanish reason it does not."""
@@ -122,7 +125,9 @@ def _sender(f: Facts) -> str | None:
 CONDITIONS: dict[str, Condition] = {
     r.name: r
     for r in (
-        _Rule("requisitos_completos", "Todos los requisitos del trámite están presentes", _complete),
+        _Rule(
+            "requisitos_completos", "Todos los requisitos del trámite están presentes", _complete
+        ),
         _Rule("firma_valida", "Firma digital válida y del solicitante, si se exige", _signature),
         _Rule("refugiado_reconocido", "Registrado como refugiado(a) reconocido(a)", _recognised),
         _Rule("documento_coincide", "Carné o documento igual al del registro", _document),

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from mailflow.audit import SYSTEM, record
 from mailflow.automatic import detect_automatic
-from mailflow.cases import apply_event, missing_labels, open_case
+from mailflow.cases import apply_event, disposition_of, engine_event, missing_labels, open_case
 from mailflow.decision import SIGNED_DOCUMENT, Decision
 from mailflow.documents import ReceivedFile
 from mailflow.effects import add_flags
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from mailflow.app import App
 
 CASE_NUMBER = re.compile(r"\bEXP-(\d{4})-(\d{6})\b", re.IGNORECASE)
-RESULT_DISPOSITION = {"observado": "observe", "en_revision": "review"}
 
 
 @dataclass(frozen=True)
@@ -284,11 +283,11 @@ def _subsanar(
         ),
     }
     try:
-        result = apply_event(
+        apply_event(
             session,
             app,
             case,
-            "subsanar",
+            engine_event(app, case, "follow_up"),
             actor=SYSTEM,
             now=now,
             reason="Respuesta del solicitante a la observación",
@@ -300,7 +299,7 @@ def _subsanar(
     except IllegalTransition as exc:
         _event(session, row, now, "exception", str(exc), case_id=case.id)
         return Outcome("review", case.tramite, case.id)
-    return Outcome(RESULT_DISPOSITION.get(result.dest, "accept"), case.tramite, case.id)
+    return Outcome(disposition_of(app, case), case.tramite, case.id)
 
 
 def _new_request(
@@ -337,7 +336,8 @@ def _new_request(
     }
     if decision.disposition == "inform":
         tramite = app.catalogue.get(case.tramite)
-        apply_event(session, app, case, "informar", reason=tramite.inform_reason, **common)
+        event = engine_event(app, case, "inform")
+        apply_event(session, app, case, event, reason=tramite.inform_reason, **common)
         return Outcome("inform", case.tramite, case.id)
     if decision.disposition == "review":
         _to_review(session, app, case, reasons, common)
@@ -363,11 +363,11 @@ def _new_request(
         ),
     }
     try:
-        result = apply_event(
+        apply_event(
             session,
             app,
             case,
-            "evaluar",
+            engine_event(app, case, "new_request"),
             reason=reasons,
             context_overrides=overrides,
             missing=missing_labels(app, decision.missing),
@@ -376,8 +376,8 @@ def _new_request(
     except IllegalTransition as exc:
         _to_review(session, app, case, str(exc), common)
         return Outcome("review", case.tramite, case.id)
-    return Outcome(RESULT_DISPOSITION.get(result.dest, "accept"), case.tramite, case.id)
+    return Outcome(disposition_of(app, case), case.tramite, case.id)
 
 
 def _to_review(session: Session, app: App, case: Case, reason: str, common: dict[str, Any]) -> None:
-    apply_event(session, app, case, "derivar_a_revision", reason=reason, **common)
+    apply_event(session, app, case, engine_event(app, case, "to_review"), reason=reason, **common)

@@ -78,13 +78,19 @@ def import_file(
     lines = [f"Archivo: {path.name} ({len(sheet.rows)} filas)", "Columnas:"]
     for i, header in enumerate(sheet.headers):
         attr = mapping.get(i)
-        lines.append(f"  {header or '(sin título)'} → {registry.TARGET_LABELS[attr] if attr else '—'}")
+        lines.append(
+            f"  {header or '(sin título)'} → {registry.TARGET_LABELS[attr] if attr else '—'}"
+        )
     statuses = Counter(status_code(v.get("status")) for _, v in plan.valid if v.get("status"))
     for code, count in sorted(statuses.items(), key=lambda kv: str(kv[0])):
-        label = STATUS_LABELS[code] if code else "Estado no reconocido (no habilita emisión automática)"
+        label = (
+            STATUS_LABELS[code] if code else "Estado no reconocido (no habilita emisión automática)"
+        )
         lines.append(f"Estado: {label}: {count}")
     if dry_run:
-        lines.append(f"Vista previa: {len(plan.valid)} filas válidas, {len(plan.rejected)} rechazadas")
+        lines.append(
+            f"Vista previa: {len(plan.valid)} filas válidas, {len(plan.rejected)} rechazadas"
+        )
         report = registry.ImportReport(rejected=list(plan.rejected))
     else:
         with db.session() as session:

@@ -46,7 +46,9 @@ def revoke(
         raise RevocationError("solo un(a) responsable (manager) puede revocar documentos")
     reason = reason.strip()
     if len(reason) < MIN_REASON_CHARS:
-        raise RevocationError(f"indique el motivo de la revocación (al menos {MIN_REASON_CHARS} caracteres)")
+        raise RevocationError(
+            f"indique el motivo de la revocación (al menos {MIN_REASON_CHARS} caracteres)"
+        )
     doc = session.get(Document, document_id, with_for_update=True)
     if doc is None:
         raise RevocationError("no existe ese documento")

@@ -156,7 +156,9 @@ def run_once(
                 break
             more = drain_outbox(app.settings, app.database, now_fn, journal=sent_journal(app))
             sent.sent, sent.retried, sent.failed = (
-                sent.sent + more.sent, sent.retried + more.retried, sent.failed + more.failed
+                sent.sent + more.sent,
+                sent.retried + more.retried,
+                sent.failed + more.failed,
             )
             sent.errors += more.errors
         stats.sent, stats.retried, stats.failed = sent.sent, sent.retried, sent.failed

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from mailflow import deadlines
 from mailflow.audit import SYSTEM, record
-from mailflow.cases import apply_event
-from mailflow.delivery_events import DELIVERY_ACCEPTED
+from mailflow.cases import apply_event, engine_event
 from mailflow.db import advisory_lock, advisory_unlock, claim_rows
+from mailflow.delivery_events import DELIVERY_ACCEPTED
 from mailflow.machines import IllegalTransition
 from mailflow.models import Case, Timer
 
@@ -134,7 +134,7 @@ def _expire_subsanacion(app: App, session: Session, case: Case, now: dt.datetime
             session,
             app,
             case,
-            "vencer_subsanacion",
+            engine_event(app, case, "subsanacion_expired"),
             actor=SYSTEM,
             now=now,
             reason="El solicitante no subsanó dentro del plazo",
@@ -157,7 +157,7 @@ def _delivery_accepted(app: App, session: Session, case: Case, now: dt.datetime)
             session,
             app,
             case,
-            DELIVERY_ACCEPTED,
+            engine_event(app, case, "delivery_accepted"),
             actor=SYSTEM,
             now=now,
             reason="El servidor de correo aceptó el envío",

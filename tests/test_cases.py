@@ -12,6 +12,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from mailflow.app import App
 from mailflow.cases import apply_event, staff_actor
 from mailflow.db import Database
+from mailflow.errors import MailflowError
 from mailflow.keys import keys_demo
 from mailflow.machines import IllegalTransition
 from mailflow.models import Applicant, Case, CaseEvent, Document, OutboxMessage
@@ -112,7 +113,7 @@ def test_concurrent_change_of_the_same_case_is_refused(app: App) -> None:
     with app.database.session() as s:  # someone else acts first
         live = s.get(Case, case.id)
         assert live is not None
-        apply_event(s, app, live, "observar", actor=staff_actor("luis"), now=LATER)
+        apply_event(s, app, live, "observar", actor=staff_actor("luis"), now=LATER, reason="x")
     with pytest.raises(StaleDataError), app.database.session() as s:
         s.add(stale)
         apply_event(s, app, stale, "resolver", actor=staff_actor("ana"), now=LATER)
@@ -174,3 +175,13 @@ def test_deadline_is_explained_from_the_audit_trail(app: App) -> None:
     assert "subsanación" in text and "2026-11-25" in text
     assert "Plazo reanudado el 2026-11-24" in text
     assert lines[-1] == "Fecha límite actual: 2026-12-17 (incluye 1 día hábil de suspensión)."
+
+
+def test_transition_declaring_reason_required_refuses_a_blank_reason(app: App) -> None:
+    case = _accepted_case(app)
+    before = _counts(app)
+    with pytest.raises(MailflowError, match="exige indicar el motivo"), app.database.session() as s:
+        live = s.get(Case, case.id)
+        assert live is not None
+        apply_event(s, app, live, "rechazar", actor=staff_actor("ana"), now=LATER, reason="  ")
+    assert _counts(app) == before

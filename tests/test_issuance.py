@@ -272,7 +272,9 @@ def test_automatic_documents_name_the_responsible_authority(
 
 def test_refusal_only_when_an_automatic_procedure_has_no_address() -> None:
     refusal = migraciones_refusal(SETTINGS, CATALOGUE)
-    assert refusal and "prorroga_residencia" in refusal and "MAILFLOW_MIGRACIONES_ADDRESS" in refusal
+    assert (
+        refusal and "prorroga_residencia" in refusal and "MAILFLOW_MIGRACIONES_ADDRESS" in refusal
+    )
     configured = SETTINGS.model_copy(
         update={"migraciones": MigracionesSettings(address="oficios@migraciones.gob.pe")}
     )
@@ -291,9 +293,10 @@ def test_run_refuses_to_start_without_the_address(
 
 def test_env_sets_the_address_and_check_never_needs_it(tmp_path: Path) -> None:
     env = {"MAILFLOW_MIGRACIONES_ADDRESS": "oficios@migraciones.gob.pe"}
-    assert load_settings(ROOT / "config.yaml", env=env).migraciones.address == env[
-        "MAILFLOW_MIGRACIONES_ADDRESS"
-    ]
+    assert (
+        load_settings(ROOT / "config.yaml", env=env).migraciones.address
+        == env["MAILFLOW_MIGRACIONES_ADDRESS"]
+    )
     sample = next((ROOT / "samples").rglob("*.eml"))
     result = CliRunner().invoke(
         cli, ["--config", str(ROOT / "config.yaml"), "check", str(sample)],

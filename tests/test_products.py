@@ -112,7 +112,10 @@ def test_other_sender_waits_for_staff_and_nothing_changes_until_then(app: App) -
 def test_without_the_person_in_the_registry_staff_cannot_confirm_a_change(app: App) -> None:
     case = _request(app, "Actualización de datos", NEW_PHONE, REGISTERED)
     assert case.state == "en_tramite"  # empty registry: nobody can be matched
-    with pytest.raises(MailflowError, match="no figura en el registro"), app.database.session() as s:
+    with (
+        pytest.raises(MailflowError, match="no figura en el registro"),
+        app.database.session() as s,
+    ):
         live = s.get(Case, case.id)
         assert live is not None
         apply_event(s, app, live, "resolver", actor=staff_actor("ana"), now=LATER)

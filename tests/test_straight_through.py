@@ -62,7 +62,10 @@ def _request(
     sender: str | None = None,
     complete: bool = True,
 ) -> bytes:
-    subject = {"prorroga": "Prórroga de residencia", "duplicado": "Duplicado de carné de extranjería"}
+    subject = {
+        "prorroga": "Prórroga de residencia",
+        "duplicado": "Duplicado de carné de extranjería",
+    }
     msg = EmailMessage()
     msg["From"] = f"{person.name} <{sender or person.email}>"
     msg["To"] = "refugiados@cepr.mailflow.localhost"

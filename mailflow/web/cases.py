@@ -111,7 +111,7 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
                 transition = next((t for t in allowed if t.event == event), None)
                 if transition is None:
                     raise MailflowError("esa acción no está permitida en el estado actual")
-                if _needs_reason(event) and not reason:
+                if app.machines[case.machine].needs_reason(case.state, event) and not reason:
                     raise MailflowError("indique el motivo")
                 fire(session, app, case, event, actor=user.actor, now=now(request), reason=reason)
                 number, label = case.number, transition.label or event
@@ -165,13 +165,10 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
         Route("/expedientes/{id:int}/eventos", case_event, methods=["POST"]),
         Route("/expedientes/{id:int}/mensajes/{msg:int}/adjuntos/{n:int}", attachment),
         Route("/expedientes/{id:int}/documentos/{doc:int}", document),
-        Route("/expedientes/{id:int}/documentos/{doc:int}/revocar", revoke_document,
-              methods=["POST"]),  # fmt: skip
+        Route(
+            "/expedientes/{id:int}/documentos/{doc:int}/revocar", revoke_document, methods=["POST"]
+        ),
     ]
-
-
-def _needs_reason(event: str) -> bool:
-    return event in ("rechazar", "declarar_improcedente", "observar")
 
 
 def sla_status(
