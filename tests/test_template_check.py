@@ -56,4 +56,4 @@ def test_syntax_error_is_rejected_with_file_and_line(tmp_path: Path) -> None:
     )
     with pytest.raises(DefinitionError, match="sintaxis inválida") as caught:
         app.validate_templates()
-    assert str(path) in str(caught.value)
+    assert f"{path}:{line}: sintaxis inválida" in str(caught.value)
