@@ -161,7 +161,8 @@ def assess(facts: Facts, calendario: Calendario) -> Assessment:
     Returns automatic=True only for `issue: automatic` when every listed condition holds.
     """
     tramite = facts.tramite
-    alerts = travel_alerts(tramite, facts.fields, facts.received, calendario)
+    known = facts.person.nationality if facts.person is not None else None
+    alerts = travel_alerts(tramite, facts.fields, facts.received, calendario, known)
     failed = [why for c in tramite.conditions if (why := CONDITIONS[c].check(facts))]
     automatic = tramite.issue == "automatic" and not failed and not alerts
     reasons = tuple(failed) + alerts
@@ -189,12 +190,17 @@ def facts_for(
 
 
 def travel_alerts(
-    tramite: Tramite, fields: Mapping[str, Any], received: dt.datetime, cal: Calendario
+    tramite: Tramite,
+    fields: Mapping[str, Any],
+    received: dt.datetime,
+    cal: Calendario,
+    registered_nationality: str | None = None,
 ) -> tuple[str, ...]:
     """Alerts for an autorización de viaje (rules `alerts:`): a departure already past or
     sooner than the procedure's term (días hábiles from the legal receipt day) allows, and a
     destination that is the applicant's country of nationality (a cessation risk, Ley 27891
-    art. 9: re-establishing oneself in the country of origin)."""
+    art. 9: re-establishing oneself in the country of origin); the nationality is the request's,
+    else the registry's."""
     out: list[str] = []
     departure = _date(fields.get("fecha_salida"))
     today = cal.local(received).date()
@@ -208,7 +214,8 @@ def travel_alerts(
                 f"{tramite.term_days} días hábiles para atenderla ({due.isoformat()})"
             )
     if "destino_pais_de_nacionalidad" in tramite.alerts:
-        country = _nationality_country(fields.get("nacionalidad"), fields.get("destino"))
+        nationality = fields.get("nacionalidad") or registered_nationality
+        country = _nationality_country(nationality, fields.get("destino"))
         if country:
             out.append(
                 f"El destino ({fields.get('destino')}) es el país de su nacionalidad: "
