@@ -148,7 +148,6 @@ class App:
             if e.kind == "send_reply"
         }
         names |= {
-            f"channel/{p.name}"
-            for p in (self.settings.templates_dir / "channel").glob("*.txt.j2")
+            f"channel/{p.name}" for p in (self.settings.templates_dir / "channel").glob("*.txt.j2")
         }
         check_templates(self.templates, names, self.settings.institution.model_dump())
