@@ -49,6 +49,7 @@ def free_port(preferred: int, host: str = "127.0.0.1") -> int:
 
 
 DEMO_MIGRACIONES_DOMAIN = "migraciones.demo.localhost"
+DEMO_REGISTRY = "registro_demo.csv"
 
 
 def demo_settings(base: Settings, ports: DemoPorts) -> Settings:
@@ -134,6 +135,7 @@ def wait_until_drained(app: App, expected: int, timeout: float) -> tuple[int, in
 
 def run_demo(base: Settings, *, smtp_port: int, web_port: int, exit_after_samples: bool) -> int:
     """Start every part, send the samples through SMTP, print where to look; Ctrl-C stops."""
+    from mailflow.registry_command import import_file
     from mailflow.runcmd import prepare
     from mailflow.service import run_forever
     from mailflow.webserver import WebServer
@@ -144,6 +146,12 @@ def run_demo(base: Settings, *, smtp_port: int, web_port: int, exit_after_sample
     print(keys_demo(settings))
     app = prepare(settings)
     ensure_accounts(app)
+    registry = REPO_SAMPLES / DEMO_REGISTRY
+    if (
+        registry.is_file()
+    ):  # the registered refugees of samples 06 and 07: their oficios go straight
+        for line in import_file(app.database, registry, ["Condición=status"]).lines[-1:]:
+            print(f"Registro de demostración: {line}")
     stop = threading.Event()
     service = threading.Thread(target=run_forever, args=(app, stop), name="service", daemon=True)
     service.start()
