@@ -291,6 +291,16 @@ def test_run_refuses_to_start_without_the_address(
     assert "migraciones.address no está configurado" in capsys.readouterr().err
 
 
+def test_serve_refuses_to_start_without_the_address(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["--config", str(ROOT / "config.yaml"), "serve", "--port", "0"],
+        env={"MAILFLOW_DATA_DIR": str(tmp_path), "MAILFLOW_MIGRACIONES_ADDRESS": ""},
+    )
+    assert result.exit_code == 2
+    assert "migraciones.address no está configurado" in result.output
+
+
 def test_env_sets_the_address_and_check_never_needs_it(tmp_path: Path) -> None:
     env = {"MAILFLOW_MIGRACIONES_ADDRESS": "oficios@migraciones.gob.pe"}
     assert (

@@ -180,9 +180,11 @@ def _assert_straight_through(app: App, sink: SmtpSink, mix: Mix) -> None:
             assert _pdfs(copy[0]) == [oficio]  # the very same bytes
             assert parseaddr(str(copy[0]["To"]))[1] == person.email
         # the others: nothing to Migraciones, waiting for staff (or for the applicant)
+        queue = app.machines["oficio"].queue_states
         for mid, state in mix.to_staff.items():
             case = by_request[mid]
             assert case.state == state, (mid, case.state)
+            assert state == "observado" or state in queue  # incomplete: the applicant is asked
             assert migraciones.get(case.number, []) == []
             assert copies.get(mid, []) == []
         assert sum(len(v) for v in migraciones.values()) == len(mix.automatic)
