@@ -124,6 +124,15 @@ def default_sweep(app: App, now: dt.datetime, worker_id: str) -> Any:
     return run_sweep(app, now, worker_id)
 
 
+def delivery_sweep(app: App, now: dt.datetime, worker_id: str) -> int:
+    """Fire only the delivery-accepted timers (the sender's follow-up; the rest is the
+    scheduler leader's)."""
+    from mailflow.delivery_events import DELIVERY_ACCEPTED
+    from mailflow.sweep import run_sweep
+
+    return run_sweep(app, now, worker_id, (DELIVERY_ACCEPTED,))
+
+
 def run_once(
     app: App,
     now_fn: Clock = utc_now,
@@ -219,7 +228,7 @@ def run_forever(
             wake_send.clear()
             try:
                 sent = drain_outbox(settings, db, clock, should_stop=stop.is_set, journal=journal)
-                if sent.sent and scheduler and default_sweep(app, clock(), sender_id):
+                if sent.sent and scheduler and delivery_sweep(app, clock(), sender_id):
                     continue  # accepted products fired their next step: send what it queued
             except Exception:
                 log.exception("sender loop")

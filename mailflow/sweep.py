@@ -36,10 +36,13 @@ TIMER_REASONS = {
 }
 
 
-def run_sweep(app: App, now: dt.datetime, worker_id: str) -> int:
-    """Fire every timer due by `now`, one transaction per timer; returns how many this worker
-    fired. A timer is claimed with a conditional UPDATE, so concurrent sweeps (threads or
-    processes) fire each timer once; a timer whose action fails stays due for the next sweep."""
+def run_sweep(
+    app: App, now: dt.datetime, worker_id: str, kinds: tuple[str, ...] | None = None
+) -> int:
+    """Fire every timer due by `now` (only of `kinds` when given), one transaction per timer;
+    returns how many this worker fired. A timer is claimed with a conditional UPDATE, so
+    concurrent sweeps (threads or processes) fire each timer once; a timer whose action fails
+    stays due for the next sweep."""
     db = app.database
     fired = 0
     failed: set[int] = set()
@@ -52,6 +55,7 @@ def run_sweep(app: App, now: dt.datetime, worker_id: str) -> int:
                     Timer.cancelled_at.is_(None),
                     Timer.due_at <= now,
                     Timer.id.not_in(failed) if failed else Timer.id.is_not(None),
+                    Timer.kind.in_(kinds) if kinds is not None else Timer.id.is_not(None),
                 )
                 .order_by(Timer.due_at, Timer.id)
                 .limit(BATCH)
