@@ -365,8 +365,12 @@ def _deliver(run: EffectRun, effect: Effect) -> None:
 
 
 def _apply_registry_update(run: EffectRun, _: Effect) -> None:
+    """Write the procedure's `updates_registry` fields into the person's registry row (audited
+    before/after, listed in the reply). A person absent from the registry is added only on a
+    staff confirmation (staff verified the identity) and needs a name and a carné or document."""
     from mailflow.errors import MailflowError
-    from mailflow.registry import TARGET_LABELS, apply_data_update, find_applicant
+    from mailflow.models import Applicant
+    from mailflow.registry import FIELD_TO_ATTR, TARGET_LABELS, apply_data_update, find_applicant
 
     app, case = run.app, run.case
     tramite = app.catalogue.get(case.tramite)
@@ -378,12 +382,22 @@ def _apply_registry_update(run: EffectRun, _: Effect) -> None:
         document=fields.get("documento_identidad"),
         carne=fields.get("carne_extranjeria"),
     )
-    if person is None:
-        raise MailflowError(
-            "la persona no figura en el registro (por carné ni por documento): importe o "
-            "corrija el registro antes de confirmar la actualización"
-        )
     wanted: dict[str, Any] = {k: v for k, v in fields.items() if k in tramite.updates_registry}
+    if person is None:
+        name = fields.get("nombres_apellidos")
+        identity = fields.get("carne_extranjeria") or fields.get("documento_identidad")
+        if run.given.automatic or not name or not identity:
+            raise MailflowError(
+                "la persona no figura en el registro y la solicitud no trae nombre y carné o "
+                "documento para registrarla: corrija el registro antes de confirmar"
+            )
+        person = Applicant(full_name=str(name))
+        run.session.add(person)
+        run.session.flush()
+        wanted = {k: v for k, v in fields.items() if k in FIELD_TO_ATTR}
+        audit(run, "data_update", "Persona agregada al registro tras confirmar su identidad", {
+            "applicant_id": person.id,
+        })  # fmt: skip
     changes = apply_data_update(run.session, person, wanted, run.given.actor, case, run.now)
     run.changes = [f"{TARGET_LABELS[a]}: {after}" for a, (_, after) in changes.items()]
     if not changes:

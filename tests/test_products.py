@@ -109,9 +109,34 @@ def test_other_sender_waits_for_staff_and_nothing_changes_until_then(app: App) -
     assert "Teléfono: +51912345678" in final and "Nota del personal: Llamamos al titular" in final
 
 
-def test_without_the_person_in_the_registry_staff_cannot_confirm_a_change(app: App) -> None:
+def test_without_the_person_in_the_registry_staff_confirmation_registers_them(app: App) -> None:
     case = _request(app, "Actualización de datos", NEW_PHONE, REGISTERED)
-    assert case.state == "en_tramite"  # empty registry: nobody can be matched
+    assert case.state == "en_tramite"  # empty registry: nobody can be matched, nothing written
+    with app.database.session(readonly=True) as s:
+        assert s.scalars(select(Applicant)).all() == []
+    with app.database.session() as s:
+        live = s.get(Case, case.id)
+        assert live is not None
+        apply_event(s, app, live, "resolver", actor=staff_actor("ana"), now=LATER)
+    with app.database.session(readonly=True) as s:
+        (person,) = s.scalars(select(Applicant)).all()
+        assert (person.full_name, person.document_number, person.phone) == (
+            "Juan Pérez Quispe",
+            "123456789",
+            "+51912345678",
+        )
+        reply = outbox(s)[-1]
+        reasons = s.scalars(select(CaseEvent.reason).where(CaseEvent.kind == "data_update")).all()
+    assert any("agregada al registro" in r for r in reasons)
+    assert "Teléfono: +51912345678" in _text(reply)
+
+
+def test_a_request_without_identity_cannot_be_confirmed(app: App) -> None:
+    case = _request(app, "Actualización de datos", NEW_PHONE, REGISTERED)
+    with app.database.session() as s:
+        live = s.get(Case, case.id)
+        assert live is not None
+        live.fields = {k: v for k, v in live.fields.items() if k != "documento_identidad"}
     with (
         pytest.raises(MailflowError, match="no figura en el registro"),
         app.database.session() as s,
@@ -121,7 +146,7 @@ def test_without_the_person_in_the_registry_staff_cannot_confirm_a_change(app: A
         apply_event(s, app, live, "resolver", actor=staff_actor("ana"), now=LATER)
     with app.database.session(readonly=True) as s:
         assert [o.kind for o in outbox(s)] == ["acuse_recibo"]
-        assert s.get(Case, case.id).state == "en_tramite"  # type: ignore[union-attr]
+        assert s.scalars(select(Applicant)).all() == []
 
 
 def test_cambio_de_clave_is_confirmed_only_when_staff_record_it(app: App) -> None:
