@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from sqlalchemy.orm import Session
 
@@ -11,6 +12,7 @@ from mailflow.audit import record
 from mailflow.channel import MIGRACIONES_KINDS
 from mailflow.models import Case, OutboxMessage
 
+log = logging.getLogger(__name__)
 DELIVERY_ACCEPTED = "entrega_aceptada"
 """The timer kind (and machine event) fired when a product's mail was accepted."""
 PRODUCT_KINDS = ("oficio_migraciones", "oficio_enviado", "resuelto")
@@ -20,8 +22,16 @@ copy, and the reply that resolves a procedure (its arrival time is what "atendid
 
 def on_accepted(session: Session, outbox_row: OutboxMessage, now: dt.datetime) -> None:
     """The SMTP server accepted `outbox_row`: called by the sender in the same transaction that
-    records the 250 (and by the sent-journal replay), so it happens exactly once per row."""
-    on_product_accepted(session, outbox_row, now)
+    records the 250 (and by the sent-journal replay), so it happens exactly once per row.
+
+    Never raises: a failure here is logged and rolled back to a savepoint, so "sent" is still
+    recorded and the mail is not sent twice (the case then waits for staff, visibly).
+    """
+    try:
+        with session.begin_nested():
+            on_product_accepted(session, outbox_row, now)
+    except Exception:  # recording "sent" matters more than the follow-up
+        log.exception("envío %s aceptado: no se pudo avisar a su expediente", outbox_row.id)
 
 
 def on_product_accepted(session: Session, outbox_row: OutboxMessage, now: dt.datetime) -> None:

@@ -195,3 +195,23 @@ def test_time_the_product_reached_the_applicant_is_recorded(app: App) -> None:
         assert stored.sla["entregado_at"] == accepted.isoformat()
         kinds = s.scalars(select(CaseEvent.kind).where(CaseEvent.case_id == case.id)).all()
     assert "delivery_accepted" in kinds and "delivered" in kinds
+
+
+def test_a_failing_follow_up_never_blocks_recording_the_send(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailflow import delivery_events
+
+    _register(app)
+    _request(app, "Actualización de datos", NEW_PHONE, REGISTERED)
+
+    def broken(*_args: object) -> None:
+        raise RuntimeError("fallo simulado")
+
+    monkeypatch.setattr(delivery_events, "on_product_accepted", broken)
+    with app.database.session() as s:
+        (reply,) = outbox(s)
+        reply.status = "sent"
+        on_accepted(s, reply, LATER)
+    with app.database.session(readonly=True) as s:
+        assert outbox(s)[0].status == "sent"
