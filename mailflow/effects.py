@@ -75,6 +75,8 @@ def run_effects(
     given: EffectInput,
 ) -> EffectRun:
     """Run every effect of `result` in order, in the caller's transaction."""
+    from mailflow.effect_registry import EFFECTS
+
     run = EffectRun(session, app, case, event_row, now, given)
     for effect in result.effects:
         EFFECTS[effect.kind].handler(run, effect)
@@ -331,101 +333,22 @@ def _send_reply(run: EffectRun, effect: Effect) -> None:
     audit(run, "reply", f"Respuesta en cola: {row.subject}", {"outbox_id": row.id})
 
 
-def _deliver(run: EffectRun, effect: Effect) -> None:
-    from mailflow.channel import Parcel, channel_for
-    from mailflow.errors import ConfigError
-
-    app, case = run.app, run.case
-    tramite = app.catalogue.get(case.tramite)
-    kinds = tramite.documents or ("oficio",)
-    attachments = case_documents(run, kinds)
-    if not attachments:
-        audit(run, "exception", "No hay documento emitido que enviar a Migraciones")
-        _add_flag(case, "envio_migraciones_pendiente")
-        return
-    context = {**reply_context(run), "documents": [a.filename for a in attachments]}
-    text = app.templates.get_template("channel/oficio_migraciones.txt.j2").render(**context)
-    parcel = Parcel(
-        case_id=case.id,
-        case_number=case.number,
-        mailbox=case.mailbox,
-        kind="oficio_migraciones",
-        subject=f"[{case.number}] {tramite.name}: Oficio de la {app.settings.institution.short_name}",
-        text=text,
-        dedupe_key=f"{case.id}:{run.event_row.id}:migraciones",
-        attachments=attachments,
-    )
-    try:
-        note = channel_for(app.settings).deliver(run.session, parcel, run.now)
-    except ConfigError as exc:
-        _add_flag(case, "envio_migraciones_pendiente")
-        audit(run, "exception", f"Oficio no enviado a Migraciones: {exc}")
-        return
-    audit(run, "delivery", f"Oficio a Migraciones {note}", {"target": effect.arg})
-
-
-def _apply_registry_update(run: EffectRun, _: Effect) -> None:
-    """Write the procedure's `updates_registry` fields into the person's registry row (audited
-    before/after, listed in the reply). A person absent from the registry is added only on a
-    staff confirmation (staff verified the identity) and needs a name and a carné or document."""
-    from mailflow.errors import MailflowError
-    from mailflow.models import Applicant
-    from mailflow.registry import FIELD_TO_ATTR, TARGET_LABELS, apply_data_update, find_applicant
-
-    app, case = run.app, run.case
-    tramite = app.catalogue.get(case.tramite)
-    if not tramite.updates_registry:
-        return  # the procedure writes nothing in the registry (cambio de clave, renuncia …)
-    fields = dict(case.fields or {})
-    person = find_applicant(
-        run.session,
-        document=fields.get("documento_identidad"),
-        carne=fields.get("carne_extranjeria"),
-    )
-    wanted: dict[str, Any] = {k: v for k, v in fields.items() if k in tramite.updates_registry}
-    if person is None:
-        name = fields.get("nombres_apellidos")
-        identity = fields.get("carne_extranjeria") or fields.get("documento_identidad")
-        if run.given.automatic or not name or not identity:
-            raise MailflowError(
-                "la persona no figura en el registro y la solicitud no trae nombre y carné o "
-                "documento para registrarla: corrija el registro antes de confirmar"
-            )
-        person = Applicant(full_name=str(name))
-        run.session.add(person)
-        run.session.flush()
-        wanted = {k: v for k, v in fields.items() if k in FIELD_TO_ATTR}
-        audit(run, "data_update", "Persona agregada al registro tras confirmar su identidad", {
-            "applicant_id": person.id,
-        })  # fmt: skip
-    changes = apply_data_update(run.session, person, wanted, run.given.actor, case, run.now)
-    run.changes = [f"{TARGET_LABELS[a]}: {after}" for a, (_, after) in changes.items()]
-    if not changes:
-        audit(run, "data_update", "Registro sin cambios: los datos ya figuraban así")
-
-
-def _record_delivery(run: EffectRun, _: Effect) -> None:
-    run.case.sla = {**(run.case.sla or {}), "entregado_at": run.now.isoformat()}
-    audit(
-        run, "delivered", "Producto entregado al solicitante (aceptado por su servidor de correo)"
-    )
-
-
 # -- staff routing ----------------------------------------------------------------------
 
 
-def _add_flag(case: Case, flag: str) -> None:
+def add_flag(case: Case, flag: str) -> None:
+    """Add one flag to a case (kept once)."""
     if flag not in (case.flags or []):
         case.flags = [*(case.flags or []), flag]
 
 
 def _flag(run: EffectRun, effect: Effect) -> None:
-    _add_flag(run.case, str(effect.arg))
+    add_flag(run.case, str(effect.arg))
     audit(run, "flag", f"Marca: {effect.arg}", {"flag": effect.arg})
 
 
 def _assign(run: EffectRun, effect: Effect) -> None:
-    _add_flag(run.case, f"asignado_{effect.arg}")
+    add_flag(run.case, f"asignado_{effect.arg}")
     audit(run, "assign", f"Asignado a: {effect.arg}", {"role": effect.arg})
 
 
@@ -433,46 +356,22 @@ def _notify(run: EffectRun, effect: Effect) -> None:
     audit(run, "notify", f"Aviso a: {effect.arg}", {"role": effect.arg})
 
 
-@dataclass(frozen=True)
-class EffectSpec:
-    """One effect of the closed vocabulary: its handler and what its argument must be.
-
-    `arg` is None (the effect takes no argument), "reply_template" (a file
-    templates/replies/<arg>.txt.j2 must exist), "name" (any lower_case name) or a tuple of the
-    allowed values. state_machines/*.yaml naming anything else is rejected at start-up.
-    """
-
-    handler: Callable[[EffectRun, Effect], None]
-    arg: str | tuple[str, ...] | None
-    description: str
-
-
-DOCUMENT_KINDS = ("cargo", "oficio", "autorizacion_viaje", "constancia")
-STAFF_ROLES = ("staff", "manager")
-DELIVERY_TARGETS = ("migraciones",)
-EFFECTS: dict[str, EffectSpec] = {
-    "start_clock": EffectSpec(_start_clock, None, "inicia el plazo en días hábiles"),
-    "pause_clock": EffectSpec(_pause_clock, None, "suspende el plazo"),
-    "resume_clock": EffectSpec(_resume_clock, None, "reanuda el plazo"),
-    "stop_clock": EffectSpec(_stop_clock, None, "concluye el plazo"),
-    "open_subsanacion_window": EffectSpec(
-        _open_subsanacion_window, None, "abre el plazo de subsanación"
-    ),
-    "issue_document": EffectSpec(_issue_document, DOCUMENT_KINDS, "emite y firma un documento"),
-    "send_reply": EffectSpec(_send_reply, "reply_template", "responde al solicitante"),
-    "deliver": EffectSpec(_deliver, DELIVERY_TARGETS, "envía los documentos a otra autoridad"),
-    "record_delivery": EffectSpec(_record_delivery, None, "anota la hora de entrega"),
-    "apply_registry_update": EffectSpec(
-        _apply_registry_update, None, "escribe en el registro los datos del trámite"
-    ),
-    "flag": EffectSpec(_flag, "name", "marca el expediente"),
-    "assign": EffectSpec(_assign, STAFF_ROLES, "asigna el expediente"),
-    "notify": EffectSpec(_notify, STAFF_ROLES, "avisa al personal"),
+HANDLERS: dict[str, Callable[[EffectRun, Effect], None]] = {
+    "start_clock": _start_clock,
+    "pause_clock": _pause_clock,
+    "resume_clock": _resume_clock,
+    "stop_clock": _stop_clock,
+    "open_subsanacion_window": _open_subsanacion_window,
+    "issue_document": _issue_document,
+    "send_reply": _send_reply,
+    "flag": _flag,
+    "assign": _assign,
+    "notify": _notify,
 }
-"""The one registry of effect names: handler and argument check (machine_check uses it)."""
+"""This module's handlers by effect name (effect_registry.EFFECTS adds argument checks)."""
 
 
 def add_flags(case: Case, flags: Sequence[str]) -> None:
     """Add flags to a case, keeping order and uniqueness."""
     for flag in flags:
-        _add_flag(case, flag)
+        add_flag(case, flag)

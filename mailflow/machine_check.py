@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mailflow.effects import EFFECTS
+from mailflow.effect_registry import EFFECTS
 from mailflow.errors import DefinitionError
 from mailflow.machines import (
     ACTORS,

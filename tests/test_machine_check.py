@@ -250,7 +250,7 @@ def test_contract_keys_are_read_into_the_definition(tmp_path: Path, templates: P
 
 def test_effect_registry_is_the_single_source_of_names() -> None:
     from mailflow import machine_check
-    from mailflow.effects import EFFECTS
+    from mailflow.effect_registry import EFFECTS
 
     assert set(machine_check.PLAIN_EFFECTS) | set(machine_check.ARG_EFFECTS) == set(EFFECTS)
     assert all(callable(spec.handler) and spec.description for spec in EFFECTS.values())
