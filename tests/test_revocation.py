@@ -139,3 +139,27 @@ def test_cargo_and_double_revocation_are_refused(
         revoke(s, app, doc.id, reason="motivo suficiente", **common)
         with pytest.raises(RevocationError, match="ya fue revocado"):
             revoke(s, app, doc.id, reason="motivo suficiente", **common)
+
+
+def test_oficio_awaiting_approval_waits_in_the_staff_queue_with_its_reasons(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    seed_users(sqlite_db)
+    settings = settings_for(tmp_path).model_copy(
+        update={"migraciones": MigracionesSettings(address=MIGRACIONES)}
+    )
+    web = build(settings, sqlite_db, [NOW + dt.timedelta(hours=1)])
+    app: App = web.state.mailflow_app  # type: ignore[attr-defined]
+    app.__dict__["database"] = sqlite_db
+    with sqlite_db.session() as s:  # nobody in the registry: not automatic
+        row = store(s, mail("Prórroga de residencia", PRORROGA, sender="ana@example.org"), NOW)
+        process_inbox_message(app, s, row, NOW)
+        case = s.get(Case, row.case_id)
+        assert case is not None and case.state == "validado"
+        number = case.number
+    client = TestClient(web, follow_redirects=False)  # type: ignore[arg-type]
+    _login(client, "ana")
+    page = client.get("/bandeja").text
+    assert number in page
+    assert "Emisión con aprobación del personal" in page and "no figura en el registro" in page
+    assert "Aprobar y enviar oficio a Migraciones" in page
