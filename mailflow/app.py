@@ -146,6 +146,7 @@ class App:
                     f"{self.settings.rules_dir / (tramite.id + '.yaml')}: la máquina de estados "
                     f"{tramite.machine!r} no existe en {self.settings.state_machines_dir}"
                 )
+        self.validate_templates()
         mailboxes = {m.name for m in self.settings.mailboxes}
         for tramite in self.catalogue:
             if mailboxes and tramite.mailbox not in mailboxes:
@@ -153,3 +154,20 @@ class App:
                     f"{self.settings.rules_dir / (tramite.id + '.yaml')}: el buzón "
                     f"{tramite.mailbox!r} no está en mailboxes de la configuración"
                 )
+
+    def validate_templates(self) -> None:
+        """Every reply a machine names and every channel text renders with the variables the
+        engine provides; DefinitionError `file:line: message` otherwise."""
+        from mailflow.template_check import check_templates
+
+        names = {
+            f"replies/{e.arg}.txt.j2"
+            for m in self.machines.values()
+            for t in m.transitions
+            for e in t.effects
+            if e.kind == "send_reply"
+        }
+        names |= {
+            f"channel/{p.name}" for p in (self.settings.templates_dir / "channel").glob("*.txt.j2")
+        }
+        check_templates(self.templates, names, self.settings.institution.model_dump())

@@ -14,7 +14,8 @@ from mailflow.audit import record
 from mailflow.decision import SIGNED_DOCUMENT, SIGNED_DOCUMENT_LABEL, Decision
 from mailflow.documents import ReceivedFile
 from mailflow.effects import EffectInput, add_flags, run_effects
-from mailflow.machines import GuardContext, TransitionResult
+from mailflow.errors import MailflowError
+from mailflow.machines import GuardContext, IllegalTransition, TransitionResult
 from mailflow.models import Case, InboxMessage
 from mailflow.numbering import format_expediente, next_number
 
@@ -157,6 +158,20 @@ def guard_context(
     return dataclasses.replace(ctx, **dict(overrides or {}))
 
 
+def engine_event(app: App, case: Case, role: str) -> str:
+    """The event the case's machine names for an engine role (machines.ENGINE_EVENTS, the
+    `events:` of its YAML); IllegalTransition when the machine names none."""
+    event = app.machines[case.machine].event_for(role)
+    if event is None:
+        raise IllegalTransition(role, case.state)
+    return event
+
+
+def disposition_of(app: App, case: Case) -> str:
+    """The disposition its current state declares (accept, observe, review, inform)."""
+    return app.machines[case.machine].state(case.state).disposition
+
+
 def apply_event(
     session: Session,
     app: App,
@@ -176,10 +191,13 @@ def apply_event(
 
     Everything happens in the caller's transaction: the transition, its audit event, the
     replies in the outbox, documents and timers. An illegal event raises IllegalTransition
-    before anything is written. A concurrent change of the same case makes the flush fail
+    before anything is written, and so does MailflowError when the transition declares
+    `reason: required` and `reason` is blank. A concurrent change of the same case makes the flush fail
     (optimistic lock on Case.lock_version), so the caller's transaction rolls back whole.
     """
     lifecycle = app.lifecycles[case.machine]
+    if not reason.strip() and app.machines[case.machine].needs_reason(case.state, event):
+        raise MailflowError("esta acción exige indicar el motivo")
     context = guard_context(session, app, case, actor, now, context_overrides)
     result = lifecycle.fire(case, event, context=context)
     if result.final and case.closed_at is None:

@@ -26,6 +26,30 @@ class ConditionalField(_Strict):
     when: Literal["refugiado"]
 
 
+IssueMode = Literal["automatic", "staff_approval"]
+Condition = Literal[
+    "requisitos_completos",
+    "firma_valida",
+    "refugiado_reconocido",
+    "documento_coincide",
+    "remitente_registrado",
+]
+RegistryField = Literal[
+    "nombres_apellidos", "documento_identidad", "carne_extranjeria", "correo", "nacionalidad",
+    "telefono",
+]  # fmt: skip
+"""Request fields a procedure may write into the registry (registry.FIELD_TO_ATTR keys)."""
+Alert = Literal["salida_pasada", "salida_antes_del_plazo", "destino_pais_de_nacionalidad"]
+AUTOMATIC_FLOOR: tuple[str, ...] = (
+    "requisitos_completos",
+    "firma_valida",
+    "refugiado_reconocido",
+    "documento_coincide",
+    "remitente_registrado",
+)
+"""Conditions every `issue: automatic` procedure must list (issue 11: the safety floor)."""
+
+
 class Tramite(_Strict):
     """One procedure of the catalogue, as the commission published it."""
 
@@ -49,6 +73,10 @@ class Tramite(_Strict):
     status: Literal["active", "suspended", "other_channel"] = "active"
     inform_reason: str = ""
     identity_sensitive: bool = False
+    issue: IssueMode = "staff_approval"
+    conditions: tuple[Condition, ...] = ()
+    alerts: tuple[Alert, ...] = ()
+    updates_registry: tuple[RegistryField, ...] = ()
 
     @field_validator("inform_reason")
     @classmethod
@@ -143,6 +171,7 @@ def load_catalogue(rules_dir: Path, known_fields: Iterable[str] | None = None) -
             raise src.error(f"id de trámite duplicado: {tramite.id!r}", "id")
         if fields is not None:
             _check_fields(src, tramite, fields)
+        _check_policy(src, tramite)
         tramites[tramite.id] = tramite
     if not tramites:
         raise DefinitionError(f"{rules_dir}: no hay trámites definidos (*.yaml)")
@@ -164,3 +193,29 @@ def _check_fields(src: YamlSource, tramite: Tramite, fields: set[str]) -> None:
             raise src.error(f"campo desconocido {cond.field!r}", "conditional_fields", i)
     if tramite.status == "active" and tramite.term_days is None:
         raise src.error("term_days es obligatorio para un trámite activo")
+
+
+def _check_policy(src: YamlSource, tramite: Tramite) -> None:
+    """An automatic procedure must issue an oficio and list every condition of the floor."""
+    if tramite.issue != "automatic":
+        return
+    if tramite.product != "oficio":
+        raise src.error(
+            f"issue: automatic solo se admite para trámites cuyo producto es un oficio "
+            f"(este tiene product: {tramite.product})",
+            "issue",
+        )
+    if "autorizacion_viaje" in tramite.documents:
+        raise src.error(
+            "issue: automatic no se admite para la autorización de viaje: requiere la aprobación "
+            "del personal (use issue: staff_approval)",
+            "issue",
+        )
+    absent = [c for c in AUTOMATIC_FLOOR if c not in tramite.conditions]
+    if absent:
+        raise src.error(
+            "issue: automatic exige las condiciones "
+            + ", ".join(AUTOMATIC_FLOOR)
+            + f"; faltan: {', '.join(absent)}",
+            "conditions",
+        )

@@ -186,10 +186,15 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Solo la mesa de partes web."""
     import uvicorn
 
-    from mailflow.runcmd import prepare
+    from mailflow.runcmd import prepare, refuse_without_delivery
     from mailflow.web import create_app
 
-    app = prepare(_settings(ctx))
+    try:
+        app = prepare(_settings(ctx))
+        refuse_without_delivery(app)
+    except MailflowError as exc:
+        print(f"mailflow serve: {exc}", file=sys.stderr)
+        sys.exit(2)
     web = app.settings.web
     uvicorn.run(
         create_app(app.settings, app.database),
@@ -220,6 +225,41 @@ def demo(ctx: click.Context, smtp_port: int, web_port: int, exit_after_samples: 
             exit_after_samples=exit_after_samples,
         )
     )
+
+
+@cli.group()
+def registry() -> None:
+    """Registro de personas (hojas de cálculo de la comisión)."""
+
+
+@registry.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--map",
+    "options",
+    multiple=True,
+    metavar="COLUMNA=CAMPO",
+    help="Asigna una columna (título, número o letra) a un campo; repetible. CAMPO: "
+    "full_name, document_number, carne_extranjeria, email, status, nationality, phone.",
+)
+@click.option("--dry-run", is_flag=True, help="Solo muestra la vista previa; no importa.")
+@click.pass_context
+def registry_import(
+    ctx: click.Context, file: Path, options: tuple[str, ...], dry_run: bool
+) -> None:
+    """Importa un CSV o XLSX (misma asignación, validación y filas rechazadas que la web)."""
+    from mailflow.registry_command import import_file
+    from mailflow.runcmd import prepare
+
+    try:
+        app = prepare(_settings(ctx))
+    except MailflowError as exc:
+        click.echo(f"mailflow registry import: {exc}", err=True)
+        sys.exit(2)
+    result = import_file(app.database, file, options, dry_run=dry_run)
+    for line in result.lines:
+        click.echo(line, err=result.code == 2)
+    sys.exit(result.code)
 
 
 @cli.group()

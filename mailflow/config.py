@@ -39,6 +39,10 @@ class Institution(_Strict):
     public_url: str = "http://127.0.0.1:8080"
     city: str = "Lima"
     oficio_prefix: str = "CEPR/MRE"
+    # The responsible authority printed on documents (TUO Ley 27444, art. 4.3: an act produced
+    # by an automated system names the authority responsible for it).
+    authority_name: str = "Secretaría Técnica"
+    authority_position: str = "Secretario(a) Técnico(a) de la Comisión Especial para los Refugiados"
 
 
 class Mailbox(_Strict):
@@ -136,9 +140,11 @@ class ReplySettings(_Strict):
 
 
 class MigracionesSettings(_Strict):
-    """Migraciones, where oficios go: its mail is never acknowledged, only joined to cases."""
+    """Migraciones, where oficios go (delivered there); its own mail is never acknowledged,
+    only joined to the case it names."""
 
     address: str | None = None
+    name: str = "Superintendencia Nacional de Migraciones"
 
     @field_validator("address")
     @classmethod
@@ -233,7 +239,7 @@ def _env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, An
         paths = [p for p in env["MAILFLOW_TRUST_ROOTS"].split(":") if p]
         section("signatures")["trust_roots"] = paths
     if env.get("MAILFLOW_MIGRACIONES_ADDRESS"):
-        section("migraciones")["address"] = env["MAILFLOW_MIGRACIONES_ADDRESS"]
+        section("migraciones")["address"] = env["MAILFLOW_MIGRACIONES_ADDRESS"].strip()
     if env.get("MAILFLOW_EXTRA_NON_WORKING_DAYS"):
         days = [d.strip() for d in env["MAILFLOW_EXTRA_NON_WORKING_DAYS"].split(",") if d.strip()]
         section("calendar")["extra_non_working_days"] = days

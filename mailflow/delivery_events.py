@@ -10,6 +10,7 @@ two lists below without touching these.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 
 from sqlalchemy import select
@@ -17,11 +18,18 @@ from sqlalchemy.orm import Session
 
 from mailflow import deadlines, sla
 from mailflow.audit import record
+from mailflow.channel import MIGRACIONES_KINDS
 from mailflow.config import Settings
 from mailflow.dias_habiles import Calendario
 from mailflow.models import Case, OutboxMessage
 
+log = logging.getLogger(__name__)
 OBSERVATION_KINDS = frozenset({"observacion"})
+DELIVERY_ACCEPTED = "entrega_aceptada"
+"""The timer kind (and machine event) fired when a product's mail was accepted."""
+PRODUCT_KINDS = ("oficio_migraciones", "oficio_enviado", "resuelto")
+"""Outbox kinds whose acceptance is a case event: the oficio to Migraciones, the applicant's
+copy, and the reply that resolves a procedure (its arrival time is what "atendido" means)."""
 BOUNCED_FLAG = "notificacion_fallida"
 BOUNCE_ERROR_CHARS = 500
 
@@ -30,9 +38,18 @@ Reaction = Callable[[Session, Settings, OutboxMessage, dt.datetime, str], None]
 
 def on_accepted(session: Session, settings: Settings, row: OutboxMessage, now: dt.datetime) -> None:
     """The SMTP server accepted `row` at `now` (UTC): run every acceptance reaction in the
-    caller's transaction."""
+    caller's transaction (the one that records the 250, or the sent-journal replay), so each
+    happens exactly once per row.
+
+    Never raises: a reaction that fails is logged and rolled back to its savepoint, so "sent" is
+    still recorded and the mail is not sent twice (the case then waits for staff, visibly).
+    """
     for reaction in ACCEPTED:
-        reaction(session, settings, row, now, "")
+        try:
+            with session.begin_nested():
+                reaction(session, settings, row, now, "")
+        except Exception:  # recording "sent" matters more than the follow-up
+            log.exception("envío %s aceptado: no se pudo avisar a su expediente", row.id)
 
 
 def on_bounced(
@@ -134,5 +151,34 @@ def delivery_failed(
     )
 
 
-ACCEPTED: tuple[Reaction, ...] = (observation_delivered,)
+def product_accepted(
+    session: Session, settings: Settings, outbox_row: OutboxMessage, now: dt.datetime, _: str
+) -> None:
+    """Schedule the case's `entrega_aceptada` event for an accepted oficio or applicant copy.
+
+    The event itself is fired by the sweep (it needs the whole app: machines, templates); the
+    timer row is written here, so a crash between the 250 and the event loses nothing. Rows of
+    other kinds, and rows without a case, are left alone. Runs in the caller's transaction.
+    """
+    if outbox_row.case_id is None or outbox_row.kind not in PRODUCT_KINDS + MIGRACIONES_KINDS:
+        return
+    case = session.get(Case, outbox_row.case_id)
+    if case is None:
+        return
+    who = "Migraciones" if outbox_row.kind in MIGRACIONES_KINDS else "el solicitante"
+    record(
+        session,
+        "delivery_accepted",
+        f"El servidor de correo aceptó el envío a {who} ({outbox_row.to_addr})",
+        at=now,
+        case_id=case.id,
+        data={"outbox_id": outbox_row.id, "kind": outbox_row.kind},
+    )
+    if outbox_row.kind in PRODUCT_KINDS:
+        # one timer per accepted row (timers are unique per case, kind and due instant)
+        due = min(now, outbox_row.created_at) - dt.timedelta(microseconds=outbox_row.id % 10**6)
+        deadlines.schedule(session, case, DELIVERY_ACCEPTED, due)
+
+
+ACCEPTED: tuple[Reaction, ...] = (observation_delivered, product_accepted)
 BOUNCED: tuple[Reaction, ...] = (delivery_failed,)

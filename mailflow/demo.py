@@ -48,6 +48,10 @@ def free_port(preferred: int, host: str = "127.0.0.1") -> int:
     raise RuntimeError("no hay puertos libres")
 
 
+DEMO_MIGRACIONES_DOMAIN = "migraciones.demo.localhost"
+DEMO_REGISTRY = "registro_demo.csv"
+
+
 def demo_settings(base: Settings, ports: DemoPorts) -> Settings:
     """The demo's settings: its own data folder, SQLite, inbound SMTP, mail captured to a folder."""
     data_dir = base.data_dir / "demo" if base.database_url is None else base.data_dir
@@ -69,6 +73,10 @@ def demo_settings(base: Settings, ports: DemoPorts) -> Settings:
                 update={"trust_roots": (*base.signatures.trust_roots, ca.cert_path)}
             ),
             "web": base.web.model_copy(update={"host": "127.0.0.1", "port": ports.web}),
+            # oficios to Migraciones are captured in the outbox folder like every other mail
+            "migraciones": base.migraciones.model_copy(
+                update={"address": f"migraciones@{DEMO_MIGRACIONES_DOMAIN}"}
+            ),
         }
     )
 
@@ -127,6 +135,7 @@ def wait_until_drained(app: App, expected: int, timeout: float) -> tuple[int, in
 
 def run_demo(base: Settings, *, smtp_port: int, web_port: int, exit_after_samples: bool) -> int:
     """Start every part, send the samples through SMTP, print where to look; Ctrl-C stops."""
+    from mailflow.registry_command import import_file
     from mailflow.runcmd import prepare
     from mailflow.service import run_forever
     from mailflow.webserver import WebServer
@@ -137,6 +146,12 @@ def run_demo(base: Settings, *, smtp_port: int, web_port: int, exit_after_sample
     print(keys_demo(settings))
     app = prepare(settings)
     ensure_accounts(app)
+    registry = REPO_SAMPLES / DEMO_REGISTRY
+    if (
+        registry.is_file()
+    ):  # the registered refugees of samples 06 and 07: their oficios go straight
+        for line in import_file(app.database, registry, ["Condición=status"]).lines[-1:]:
+            print(f"Registro de demostración: {line}")
     stop = threading.Event()
     service = threading.Thread(target=run_forever, args=(app, stop), name="service", daemon=True)
     service.start()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -14,12 +14,12 @@ from mailflow import deadlines, sla
 from mailflow.audit import SYSTEM, record
 from mailflow.dias_habiles import fecha_en_letras
 from mailflow.documents import CaseData, ReceivedFile
-from mailflow.machines import Effect, TransitionResult
 from mailflow.models import Case, CaseEvent, CaseMessage, Document, OutboxMessage
 from mailflow.outgoing import Attachment, Reply, Thread, compose, render_text, sender_address
 
 if TYPE_CHECKING:
     from mailflow.app import App
+    from mailflow.machines import Effect, TransitionResult
 
 REPLY_DOCUMENTS: dict[str, tuple[str, ...]] = {
     "cargo_enviado": ("cargo",),
@@ -33,7 +33,7 @@ CLOCK_TIMERS = (deadlines.REMINDER, deadlines.ESCALATION)
 # Replies that answer a procedure filing: the daily cap (loop protection) never holds them back,
 # so every filing gets its acknowledgment, cargo or observation, also when a subsanación
 # completes it. (The remaining-items reply and follow-up answers stay under the cap.)
-FILING_EVENTS = frozenset({"evaluar", "derivar_a_revision", "informar"})
+FILING_ROLES = ("new_request", "to_review", "inform")  # engine roles (the machine's `events:`)
 FILING_TEMPLATES = frozenset({"acuse_recibo", "cargo_enviado", "subsanacion_recibida"})
 
 
@@ -64,6 +64,7 @@ class EffectRun:
     given: EffectInput
     outbox: list[OutboxMessage] = field(default_factory=list)
     documents: list[Document] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)  # registry changes, for the reply
 
 
 def fecha_larga(day: dt.date) -> str:
@@ -81,9 +82,11 @@ def run_effects(
     given: EffectInput,
 ) -> EffectRun:
     """Run every effect of `result` in order, in the caller's transaction."""
+    from mailflow.effect_registry import EFFECTS
+
     run = EffectRun(session, app, case, event_row, now, given)
     for effect in result.effects:
-        _HANDLERS[effect.kind](run, effect)
+        EFFECTS[effect.kind].handler(run, effect)
     return run
 
 
@@ -207,6 +210,7 @@ def _issue_document(run: EffectRun, effect: Effect) -> None:
         signer=app.signer,
         templates=app.document_templates,
         oficio_prefix=app.settings.institution.oficio_prefix,
+        automatic=run.given.automatic,
     )
     run.documents.append(doc)
     audit(run, "document", f"Documento emitido: {kind} {doc.number or ''}".strip(), {
@@ -237,7 +241,11 @@ def thread_of(session: Session, case: Case) -> Thread:
 
 
 def _attachments(run: EffectRun, template: str) -> list[Attachment]:
-    kinds = REPLY_DOCUMENTS.get(template, ())
+    return case_documents(run, REPLY_DOCUMENTS.get(template, ()))
+
+
+def case_documents(run: EffectRun, kinds: Sequence[str]) -> list[Attachment]:
+    """The case's latest unrevoked document of each kind, as attachments (the stored bytes)."""
     if not kinds:
         return []
     docs = run.session.scalars(
@@ -277,6 +285,9 @@ def reply_context(run: EffectRun) -> dict[str, Any]:
         "missing": list(run.given.missing),
         "subsanacion_deadline": fecha_larga(dt.date.fromisoformat(until)) if until else "",
         "reason": run.given.reason,
+        # the clerk's note: what staff wrote when acting (never the system's intake reasons)
+        "note": "" if run.given.automatic else run.given.reason,
+        "changes": list(run.changes),
     }
 
 
@@ -291,7 +302,9 @@ def _send_reply(run: EffectRun, effect: Effect) -> None:
         audit(run, "reply_suppressed", "Sin respuesta: el caso no tiene correo del solicitante")
         return
     cap = app.settings.replies.daily_cap_per_address
-    filing = run.event_row.event in FILING_EVENTS or template in FILING_TEMPLATES
+    machine = app.machines[case.machine]
+    filing_events = {machine.event_for(role) for role in FILING_ROLES}
+    filing = run.event_row.event in filing_events or template in FILING_TEMPLATES
     if run.given.automatic and not filing and replies_today(session, app, to, run.now) >= cap:
         record(
             session,
@@ -349,18 +362,19 @@ def _send_reply(run: EffectRun, effect: Effect) -> None:
 # -- staff routing ----------------------------------------------------------------------
 
 
-def _add_flag(case: Case, flag: str) -> None:
+def add_flag(case: Case, flag: str) -> None:
+    """Add one flag to a case (kept once)."""
     if flag not in (case.flags or []):
         case.flags = [*(case.flags or []), flag]
 
 
 def _flag(run: EffectRun, effect: Effect) -> None:
-    _add_flag(run.case, str(effect.arg))
+    add_flag(run.case, str(effect.arg))
     audit(run, "flag", f"Marca: {effect.arg}", {"flag": effect.arg})
 
 
 def _assign(run: EffectRun, effect: Effect) -> None:
-    _add_flag(run.case, f"asignado_{effect.arg}")
+    add_flag(run.case, f"asignado_{effect.arg}")
     audit(run, "assign", f"Asignado a: {effect.arg}", {"role": effect.arg})
 
 
@@ -368,7 +382,7 @@ def _notify(run: EffectRun, effect: Effect) -> None:
     audit(run, "notify", f"Aviso a: {effect.arg}", {"role": effect.arg})
 
 
-_HANDLERS = {
+HANDLERS: dict[str, Callable[[EffectRun, Effect], None]] = {
     "start_clock": _start_clock,
     "pause_clock": _pause_clock,
     "resume_clock": _resume_clock,
@@ -380,9 +394,10 @@ _HANDLERS = {
     "assign": _assign,
     "notify": _notify,
 }
+"""This module's handlers by effect name (effect_registry.EFFECTS adds argument checks)."""
 
 
 def add_flags(case: Case, flags: Sequence[str]) -> None:
     """Add flags to a case, keeping order and uniqueness."""
     for flag in flags:
-        _add_flag(case, flag)
+        add_flag(case, flag)

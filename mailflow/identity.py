@@ -42,5 +42,6 @@ def identity_concerns(
             f"{tramite.name}: el correo remitente {sender or '(vacío)'} no es el registrado "
             f"del solicitante ({registered}); un cambio de identidad no se aplica automáticamente"
         )
-    reasons.extend(f"Discrepancia con el registro: {d}" for d in cross_check(person, fields))
+    compared = {k: v for k, v in fields.items() if k not in tramite.updates_registry}
+    reasons.extend(f"Discrepancia con el registro: {d}" for d in cross_check(person, compared))
     return reasons

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import os
@@ -55,12 +56,15 @@ def issue_document(
     templates: Mapping[str, DocumentTemplate] | None = None,
     oficio_prefix: str = DEFAULT_OFICIO_PREFIX,
     random_bytes: Callable[[int], bytes] = secrets.token_bytes,
+    automatic: bool = False,
 ) -> Document:
     """The document of `kind` for `event_key` of the case, issued now or the one issued before.
 
     Runs in the caller's transaction (the oficio number is taken there, gap-free); the caller
     should hold the case's lock so two workers do not issue for the same event at once. The PDF
     file is written before the row: a rolled-back transaction leaves at most an unreferenced file.
+    `automatic` (issued by the system, no clerk) adds the responsible-authority paragraph that
+    TUO Ley 27444 art. 4.3 requires for acts produced by automated systems.
     """
     if kind not in KINDS:
         raise ValueError(f"tipo de documento desconocido: {kind!r} (use {', '.join(KINDS)})")
@@ -85,6 +89,8 @@ def issue_document(
         timezone=settings.calendar.timezone,
     )
     text = fill(templates[kind], context)
+    if automatic:
+        text = dataclasses.replace(text, paragraphs=(*text.paragraphs, authority_note(settings)))
     code = _unused_code(session, random_bytes)
     url = verification_url(settings.institution.public_url, code)
     title = f"{text.title} — {case.expediente}"
@@ -121,6 +127,17 @@ def issue_document(
     session.add(document)
     session.flush()
     return document
+
+
+def authority_note(settings: Settings) -> str:
+    """The paragraph naming the responsible authority of an automatically issued document
+    (TUO de la Ley N° 27444, art. 4.3; config institution.authority_name/_position)."""
+    inst = settings.institution
+    return (
+        "Documento emitido mediante sistema automatizado, conforme al numeral 4.3 del artículo 4 "
+        "del Texto Único Ordenado de la Ley N° 27444, Ley del Procedimiento Administrativo "
+        f"General. Autoridad responsable: {inst.authority_name}, {inst.authority_position}."
+    )
 
 
 def _unused_code(session: Session, random_bytes: Callable[[int], bytes]) -> str:

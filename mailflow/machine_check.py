@@ -5,15 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mailflow.effect_registry import EFFECTS
 from mailflow.errors import DefinitionError
 from mailflow.machines import (
     ACTORS,
-    ARG_EFFECTS,
-    DOCUMENT_KINDS,
+    DISPOSITIONS,
+    ENGINE_EVENTS,
     GUARDS,
     NAME_PATTERN,
-    PLAIN_EFFECTS,
-    ROLES,
+    REASON_MODES,
+    REQUIRED_ENGINE_EVENTS,
     SLA_MODES,
     STATE_KEYS,
     TOP_KEYS,
@@ -25,6 +26,9 @@ from mailflow.machines import (
 )
 from mailflow.yamlsource import Key, YamlSource
 
+_ENGINE_HELP = "se admiten: " + ", ".join(ENGINE_EVENTS)
+PLAIN_EFFECTS = tuple(k for k, spec in EFFECTS.items() if spec.arg is None)
+ARG_EFFECTS = tuple(k for k, spec in EFFECTS.items() if spec.arg is not None)
 _EFFECTS_HELP = (
     f"se admiten: {', '.join(PLAIN_EFFECTS)} y {', '.join(f'{k}: <valor>' for k in ARG_EFFECTS)}"
 )
@@ -61,7 +65,7 @@ class _Checker:
                 self.fail(
                     f"clave desconocida {key!r}; se admiten: {', '.join(sorted(TOP_KEYS))}", key
                 )
-        for key in sorted(TOP_KEYS - {"description"} - set(data)):
+        for key in sorted(TOP_KEYS - {"description", "events"} - set(data)):
             self.fail(f"falta la clave obligatoria {key!r}")
         version = data.get("version")
         if "version" in data and (type(version) is not int or version < 1):
@@ -77,13 +81,44 @@ class _Checker:
             self.fail(f"el estado inicial {initial!r} no está entre los estados", "initial")
         finals = {s.name for s in states if s.final}
         transitions = self.transitions(data.get("transitions"), names, finals)
+        engine = self.engine_events(data.get("events"), {t.event for t in transitions})
         if self.errors or not isinstance(version, int) or not isinstance(initial, str):
             return None
         defn = MachineDefinition(
-            ident, version, description, initial, tuple(states), tuple(transitions), self.src.path
+            ident,
+            version,
+            description,
+            initial,
+            tuple(states),
+            tuple(transitions),
+            self.src.path,
+            tuple(engine.items()),
         )
         self.graph(defn)
         return defn
+
+    def engine_events(self, value: object, events: set[str]) -> dict[str, str]:
+        """`events:` maps what the engine fires (ENGINE_EVENTS) to this machine's events."""
+        if value is None:
+            self.fail(f"falta la clave obligatoria 'events' ({_ENGINE_HELP})")
+            return {}
+        raw = self.mapping(value, set(ENGINE_EVENTS), "events")
+        out: dict[str, str] = {}
+        for role, event in raw.items():
+            if role not in ENGINE_EVENTS:
+                continue
+            if event not in events:
+                self.fail(
+                    f"events.{role}: el evento {event!r} no tiene transiciones en esta máquina",
+                    "events",
+                    role,
+                )
+                continue
+            out[role] = str(event)
+        if not any(role in raw for role in REQUIRED_ENGINE_EVENTS):
+            wanted = " o ".join(REQUIRED_ENGINE_EVENTS)
+            self.fail(f"events: falta {wanted} (cómo entra una solicitud nueva)", "events")
+        return out
 
     def name(self, value: object, what: str, *keys: Key) -> str:
         if isinstance(value, str) and NAME_PATTERN.match(value):
@@ -142,7 +177,23 @@ class _Checker:
                     i,
                     "sla",
                 )
-            result.append(StateDef(name, str(label), final is True, sla, line))
+            disposition = raw.get("disposition", "accept")
+            if disposition not in DISPOSITIONS:
+                self.fail(
+                    f"disposition desconocida {disposition!r}; se admiten: "
+                    f"{', '.join(DISPOSITIONS)}",
+                    "states",
+                    i,
+                    "disposition",
+                )
+            queue = raw.get("queue", False)
+            if not isinstance(queue, bool):
+                self.fail("queue debe ser true o false", "states", i, "queue")
+            result.append(
+                StateDef(
+                    name, str(label), final is True, sla, line, str(disposition), queue is True
+                )
+            )
         return result
 
     def transitions(self, value: object, names: list[str], finals: set[str]) -> list[TransitionDef]:
@@ -181,10 +232,25 @@ class _Checker:
             if label is not None and not isinstance(label, str):
                 self.fail("label debe ser un texto", *at, "label")
             effects = self.effects(raw.get("effects", []), at)
+            reason = raw.get("reason", "optional")
+            if reason not in REASON_MODES:
+                self.fail(
+                    f"reason desconocido {reason!r}; se admiten: {', '.join(REASON_MODES)}",
+                    *at,
+                    "reason",
+                )
             line = self.src.line(*at)
             result.append(
                 TransitionDef(
-                    event, sources, str(dest), tuple(guards), effects, label, str(actor), line
+                    event,
+                    sources,
+                    str(dest),
+                    tuple(guards),
+                    effects,
+                    label,
+                    str(actor),
+                    line,
+                    reason == "required",
                 )
             )
         return result
@@ -227,7 +293,8 @@ class _Checker:
         return tuple(result)
 
     def effect_arg(self, kind: str, arg: object, where: tuple[Key, ...]) -> bool:
-        allowed = {"issue_document": DOCUMENT_KINDS, "assign": ROLES, "notify": ROLES}.get(kind)
+        rule = EFFECTS[kind].arg
+        allowed = rule if isinstance(rule, tuple) else None
         if allowed is not None and arg not in allowed:
             self.fail(
                 f"{kind}: valor desconocido {arg!r}; se admiten: {', '.join(allowed)}", *where
@@ -237,7 +304,7 @@ class _Checker:
             self.fail(f"{kind}: se esperaba un nombre, no {arg!r}", *where)
             return False
         template = self.templates_dir / "replies" / f"{arg}.txt.j2"
-        if kind == "send_reply" and not template.is_file():
+        if rule == "reply_template" and not template.is_file():
             self.fail(f"send_reply: no existe la plantilla {template}", *where)
             return False
         return True

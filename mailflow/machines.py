@@ -16,19 +16,22 @@ from mailflow.yamlsource import load_yaml
 
 ACTORS = ("system", "staff", "any")
 SLA_MODES = ("running", "paused", "stopped")
-DOCUMENT_KINDS = ("cargo", "oficio", "autorizacion_viaje", "constancia")
-ROLES = ("staff", "manager")
-PLAIN_EFFECTS = (
-    "start_clock",
-    "pause_clock",
-    "resume_clock",
-    "stop_clock",
-    "open_subsanacion_window",
-)
-ARG_EFFECTS = ("send_reply", "issue_document", "assign", "notify", "flag")
-TOP_KEYS = {"id", "version", "description", "initial", "states", "transitions"}
-STATE_KEYS = {"name", "label", "final", "sla"}
-TRANSITION_KEYS = {"event", "source", "dest", "guard", "effects", "label", "actor"}
+ENGINE_EVENTS: dict[str, str] = {
+    "new_request": "una solicitud nueva fue evaluada (requisitos, firma, política)",
+    "to_review": "la solicitud no puede decidirse sola y va al personal",
+    "follow_up": "el solicitante respondió a una observación",
+    "subsanacion_expired": "venció el plazo de subsanación",
+    "delivery_accepted": "el servidor de correo aceptó el producto enviado",
+    "inform": "el trámite se atiende por otro canal: se informa",
+}
+"""The closed vocabulary of `events:`: what the engine fires, named by each machine's YAML."""
+REQUIRED_ENGINE_EVENTS = ("new_request", "inform")  # at least one: how a request enters
+DISPOSITIONS = ("accept", "observe", "review", "inform")
+"""What a state means for the message that led to it (the inbox row's disposition)."""
+REASON_MODES = ("required", "optional")
+TOP_KEYS = {"id", "version", "description", "initial", "states", "transitions", "events"}
+STATE_KEYS = {"name", "label", "final", "sla", "disposition", "queue"}
+TRANSITION_KEYS = {"event", "source", "dest", "guard", "effects", "label", "actor", "reason"}
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
@@ -47,6 +50,8 @@ class GuardContext:
     extemporaneo: bool = False
     subsanacion_expired: bool = False
     documents: frozenset[str] = frozenset()
+    issue_automatic: bool = False
+    registered_sender: bool = False
 
 
 def _signature_ok(ctx: GuardContext) -> bool:
@@ -64,6 +69,9 @@ GUARDS: dict[str, Callable[[GuardContext], bool]] = {
     "subsanacion_window_open": lambda ctx: not ctx.subsanacion_expired,
     "subsanacion_window_expired": lambda ctx: ctx.subsanacion_expired,
     "issues_autorizacion_viaje": lambda ctx: "autorizacion_viaje" in ctx.documents,
+    "emision_automatica": lambda ctx: ctx.issue_automatic,
+    "emision_con_aprobacion": lambda ctx: not ctx.issue_automatic,
+    "remitente_registrado": lambda ctx: ctx.registered_sender,
 }
 """The closed guard vocabulary (`signature_valid` also holds when no signature is required)."""
 
@@ -77,6 +85,8 @@ class StateDef:
     final: bool = False
     sla: str | None = None
     line: int = 0
+    disposition: str = "accept"  # one of DISPOSITIONS
+    queue: bool = False  # whether cases in this state wait in the staff queue
 
 
 @dataclass(frozen=True)
@@ -99,6 +109,7 @@ class TransitionDef:
     label: str | None = None
     actor: str = "any"
     line: int = 0
+    reason_required: bool = False
 
     def allows(self, actor: str) -> bool:
         """Whether `actor` (system or staff) may fire this transition at all."""
@@ -118,6 +129,22 @@ class MachineDefinition:
     states: tuple[StateDef, ...]
     transitions: tuple[TransitionDef, ...]
     path: Path = field(default=Path(), compare=False)
+    engine_events: tuple[tuple[str, str], ...] = ()  # (ENGINE_EVENTS key, event name)
+
+    def event_for(self, role: str) -> str | None:
+        """The event this machine fires for an engine role (ENGINE_EVENTS), or None."""
+        return dict(self.engine_events).get(role)
+
+    @property
+    def queue_states(self) -> tuple[str, ...]:
+        """States whose cases wait in the staff queue (`queue: true`)."""
+        return tuple(s.name for s in self.states if s.queue)
+
+    def needs_reason(self, state: str, event: str) -> bool:
+        """Whether firing `event` from `state` requires a reason (`reason: required`)."""
+        return any(
+            t.reason_required for t in self.transitions if t.event == event and state in t.sources
+        )
 
     @property
     def events(self) -> tuple[str, ...]:

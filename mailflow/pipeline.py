@@ -15,13 +15,14 @@ from mailflow import answers, followup
 from mailflow.audit import SYSTEM, record
 from mailflow.automatic import detect_automatic
 from mailflow.bounces import is_bounce, returned_delivery
-from mailflow.cases import apply_event, missing_labels, open_case
+from mailflow.cases import apply_event, disposition_of, engine_event, missing_labels, open_case
 from mailflow.deadlines import subsanacion_expired
 from mailflow.decision import SIGNED_DOCUMENT, Decision
 from mailflow.documents import ReceivedFile
 from mailflow.effects import add_flags
 from mailflow.errors import MailflowError
 from mailflow.identity import identity_concerns
+from mailflow.issuance import case_overrides
 from mailflow.machines import IllegalTransition
 from mailflow.message import ParsedMessage
 from mailflow.migraciones_inbound import from_migraciones, join_migraciones_reply
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
     from mailflow.app import App
 
 CASE_NUMBER = re.compile(r"\bEXP-(\d{4})-(\d{6})\b", re.IGNORECASE)
-RESULT_DISPOSITION = {"observado": "observe", "en_revision": "review"}
 
 
 @dataclass(frozen=True)
@@ -292,14 +292,23 @@ def _follow_up(
 
 
 def _stored_signature(session: Session, case: Case) -> str:
+    return str(_stored_signature_json(session, case).get("status") or "absent")
+
+
+def _stored_signer(session: Session, case: Case) -> str | None:
+    signer = _stored_signature_json(session, case).get("signer")
+    return str(signer) if signer else None
+
+
+def _stored_signature_json(session: Session, case: Case) -> dict[str, Any]:
     decision = session.scalar(
         select(CaseEvent.data)
         .where(CaseEvent.case_id == case.id, CaseEvent.kind == "intake")
         .order_by(CaseEvent.id.desc())
         .limit(1)
     )
-    status = ((decision or {}).get("decision") or {}).get("signature", {}).get("status")
-    return str(status or "absent")
+    signature = ((decision or {}).get("decision") or {}).get("signature") or {}
+    return dict(signature)
 
 
 def _subsanar(
@@ -354,13 +363,24 @@ def _subsanar(
         "signature_status": signature,
         "extemporaneo": "extemporaneo" in (case.flags or []),
         "subsanacion_expired": window_expired,
-    }
-    try:
-        result = apply_event(
+        **case_overrides(
             session,
             app,
             case,
-            "subsanar",
+            fields,
+            sender=msg.sender,
+            complete=not missing,
+            signature_status=signature,
+            signer=probe.signature.signer or _stored_signer(session, case),
+            now=now,
+        ),
+    }
+    try:
+        apply_event(
+            session,
+            app,
+            case,
+            engine_event(app, case, "follow_up"),
             actor=SYSTEM,
             now=now,
             reason="Respuesta del solicitante a la observación",
@@ -372,7 +392,7 @@ def _subsanar(
     except IllegalTransition as exc:
         _event(session, row, now, "exception", str(exc), case_id=case.id)
         return Outcome("review", case.tramite, case.id)
-    return Outcome(RESULT_DISPOSITION.get(result.dest, "accept"), case.tramite, case.id)
+    return Outcome(disposition_of(app, case), case.tramite, case.id)
 
 
 def _new_request(
@@ -421,7 +441,8 @@ def _new_request(
     }
     if decision.disposition == "inform":
         tramite = app.catalogue.get(case.tramite)
-        apply_event(session, app, case, "informar", reason=tramite.inform_reason, **common)
+        event = engine_event(app, case, "inform")
+        apply_event(session, app, case, event, reason=tramite.inform_reason, **common)
         return Outcome("inform", case.tramite, case.id)
     if decision.disposition == "review":
         _to_review(session, app, case, reasons, common)
@@ -434,13 +455,24 @@ def _new_request(
         "requirements_complete": not decision.missing,
         "signature_status": decision.signature.status,
         "extemporaneo": "extemporaneo" in decision.flags,
-    }
-    try:
-        result = apply_event(
+        **case_overrides(
             session,
             app,
             case,
-            "evaluar",
+            decision.fields,
+            sender=msg.sender,
+            complete=not decision.missing,
+            signature_status=decision.signature.status,
+            signer=decision.signature.signer,
+            now=now,
+        ),
+    }
+    try:
+        apply_event(
+            session,
+            app,
+            case,
+            engine_event(app, case, "new_request"),
             reason=reasons,
             context_overrides=overrides,
             missing=missing_labels(app, decision.missing),
@@ -449,8 +481,8 @@ def _new_request(
     except IllegalTransition as exc:
         _to_review(session, app, case, str(exc), common)
         return Outcome("review", case.tramite, case.id)
-    return Outcome(RESULT_DISPOSITION.get(result.dest, "accept"), case.tramite, case.id)
+    return Outcome(disposition_of(app, case), case.tramite, case.id)
 
 
 def _to_review(session: Session, app: App, case: Case, reason: str, common: dict[str, Any]) -> None:
-    apply_event(session, app, case, "derivar_a_revision", reason=reason, **common)
+    apply_event(session, app, case, engine_event(app, case, "to_review"), reason=reason, **common)

@@ -10,7 +10,7 @@ from types import FrameType
 
 from mailflow.app import App
 from mailflow.config import Settings
-from mailflow.errors import MailflowError
+from mailflow.errors import ConfigError, MailflowError
 from mailflow.filemodes import restrict_new_files, secure_data_folders
 from mailflow.inbox import Processor
 from mailflow.service import RunStats, default_sweep, run_forever, run_once
@@ -50,6 +50,15 @@ def apply_calendar_at_startup(app: App) -> int:
     return len(moved)
 
 
+def refuse_without_delivery(app: App) -> None:
+    """Raise ConfigError when an automatic procedure could not deliver its oficio."""
+    from mailflow.channel import migraciones_refusal
+
+    refusal = migraciones_refusal(app.settings, app.catalogue)
+    if refusal:
+        raise ConfigError(refusal)
+
+
 def run(
     settings: Settings,
     once: bool,
@@ -67,6 +76,7 @@ def run(
         logging.getLogger("transitions").setLevel(logging.WARNING)  # one line per callback
     try:
         app = prepare(settings)
+        refuse_without_delivery(app)
         apply_calendar_at_startup(app)
     except MailflowError as exc:
         print(f"mailflow run: {exc}", file=sys.stderr)

@@ -28,6 +28,7 @@ Clock = Callable[[], dt.datetime]
 Sweep = Callable[["App", dt.datetime, str], Any]
 IDLE_WAIT_SECONDS = 1.0
 SEND_WAIT_SECONDS = 0.5
+DELIVERY_ROUNDS = 3  # oficio accepted → copy queued → copy accepted (rounds of sweep + send)
 
 
 def utc_now() -> dt.datetime:
@@ -123,6 +124,15 @@ def default_sweep(app: App, now: dt.datetime, worker_id: str) -> Any:
     return run_sweep(app, now, worker_id)
 
 
+def delivery_sweep(app: App, now: dt.datetime, worker_id: str) -> int:
+    """Fire only the delivery-accepted timers (the sender's follow-up; the rest is the
+    scheduler leader's)."""
+    from mailflow.delivery_events import DELIVERY_ACCEPTED
+    from mailflow.sweep import run_sweep
+
+    return run_sweep(app, now, worker_id, (DELIVERY_ACCEPTED,))
+
+
 def run_once(
     app: App,
     now_fn: Clock = utc_now,
@@ -148,6 +158,18 @@ def run_once(
             stats.processed += done
             stats.set_aside += aside
         sent = drain_outbox(app.settings, app.database, now_fn, journal=sent_journal(app))
+        # an accepted oficio queues the applicant's copy (via a delivery timer): follow the
+        # chain to its end so one run delivers the whole product
+        for _ in range(DELIVERY_ROUNDS):
+            if sweep is None or not sweep(app, now_fn(), worker_id):
+                break
+            more = drain_outbox(app.settings, app.database, now_fn, journal=sent_journal(app))
+            sent.sent, sent.retried, sent.failed = (
+                sent.sent + more.sent,
+                sent.retried + more.retried,
+                sent.failed + more.failed,
+            )
+            sent.errors += more.errors
         stats.sent, stats.retried, stats.failed = sent.sent, sent.retried, sent.failed
         for error in sent.errors[:5]:
             log.warning("envío pendiente de reintento: %s", error)
@@ -181,6 +203,7 @@ def run_forever(
     recover(app, lock, clock())
     wake_process, wake_send = threading.Event(), threading.Event()
     journal = sent_journal(app)
+    sender_id = new_worker_id()
     threads: list[threading.Thread] = []
 
     def on_stored(_row_id: int) -> None:
@@ -204,7 +227,9 @@ def run_forever(
         while not stop.is_set():
             wake_send.clear()
             try:
-                drain_outbox(settings, db, clock, should_stop=stop.is_set, journal=journal)
+                sent = drain_outbox(settings, db, clock, should_stop=stop.is_set, journal=journal)
+                if sent.sent and scheduler and delivery_sweep(app, clock(), sender_id):
+                    continue  # accepted products fired their next step: send what it queued
             except Exception:
                 log.exception("sender loop")
             wake_send.wait(SEND_WAIT_SECONDS)

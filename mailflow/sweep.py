@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from mailflow import deadlines, followup
 from mailflow.audit import SYSTEM, record
-from mailflow.cases import apply_event
+from mailflow.cases import apply_event, engine_event
 from mailflow.db import advisory_lock, advisory_unlock, claim_rows
-from mailflow.delivery_events import observation_undelivered
+from mailflow.delivery_events import DELIVERY_ACCEPTED, observation_undelivered
 from mailflow.machines import IllegalTransition
 from mailflow.models import Case, Timer
 
@@ -32,13 +32,17 @@ TIMER_REASONS = {
     deadlines.SUBSANACION: "Venció el plazo de subsanación",
     deadlines.REMINDER: "Recordatorio: el plazo del expediente está por vencer",
     deadlines.ESCALATION: "Plazo vencido: se avisa a los responsables",
+    DELIVERY_ACCEPTED: "El servidor de correo aceptó el envío del producto",
 }
 
 
-def run_sweep(app: App, now: dt.datetime, worker_id: str) -> int:
-    """Fire every timer due by `now`, one transaction per timer; returns how many this worker
-    fired. A timer is claimed with a conditional UPDATE, so concurrent sweeps (threads or
-    processes) fire each timer once; a timer whose action fails stays due for the next sweep."""
+def run_sweep(
+    app: App, now: dt.datetime, worker_id: str, kinds: tuple[str, ...] | None = None
+) -> int:
+    """Fire every timer due by `now` (only of `kinds` when given), one transaction per timer;
+    returns how many this worker fired. A timer is claimed with a conditional UPDATE, so
+    concurrent sweeps (threads or processes) fire each timer once; a timer whose action fails
+    stays due for the next sweep."""
     db = app.database
     fired = 0
     failed: set[int] = set()
@@ -51,6 +55,7 @@ def run_sweep(app: App, now: dt.datetime, worker_id: str) -> int:
                     Timer.cancelled_at.is_(None),
                     Timer.due_at <= now,
                     Timer.id.not_in(failed) if failed else Timer.id.is_not(None),
+                    Timer.kind.in_(kinds) if kinds is not None else Timer.id.is_not(None),
                 )
                 .order_by(Timer.due_at, Timer.id)
                 .limit(BATCH)
@@ -108,6 +113,8 @@ def _fire(app: App, session: Session, timer_id: int, now: dt.datetime, worker_id
     )
     if timer.kind == deadlines.SUBSANACION:
         _expire_subsanacion(app, session, case, now)
+    elif timer.kind == DELIVERY_ACCEPTED:
+        _delivery_accepted(app, session, case, now)
     elif timer.kind in (deadlines.REMINDER, deadlines.ESCALATION):
         role = "staff" if timer.kind == deadlines.REMINDER else "manager"
         due = case.due_date.isoformat() if case.due_date else "sin fecha"
@@ -140,7 +147,7 @@ def _expire_subsanacion(app: App, session: Session, case: Case, now: dt.datetime
             session,
             app,
             case,
-            "vencer_subsanacion",
+            engine_event(app, case, "subsanacion_expired"),
             actor=SYSTEM,
             now=now,
             reason="El solicitante no subsanó dentro del plazo",
@@ -154,6 +161,28 @@ def _expire_subsanacion(app: App, session: Session, case: Case, now: dt.datetime
             at=now,
             case_id=case.id,
             event="vencer_subsanacion",
+        )
+
+
+def _delivery_accepted(app: App, session: Session, case: Case, now: dt.datetime) -> None:
+    try:
+        apply_event(
+            session,
+            app,
+            case,
+            engine_event(app, case, "delivery_accepted"),
+            actor=SYSTEM,
+            now=now,
+            reason="El servidor de correo aceptó el envío",
+        )
+    except IllegalTransition as exc:
+        record(
+            session,
+            "timer_noop",
+            f"Sin efecto: {exc}",
+            at=now,
+            case_id=case.id,
+            event=DELIVERY_ACCEPTED,
         )
 
 

@@ -14,6 +14,7 @@ import yaml
 from tests.smtp_sink import SmtpSink
 
 REPO = Path(__file__).resolve().parent.parent
+MIGRACIONES = "oficios@migraciones.example.org"
 
 
 def write_config(tmp: Path, imap_url: str | None, smtp_url: str | None, **sections: Any) -> Path:
@@ -32,6 +33,7 @@ def write_config(tmp: Path, imap_url: str | None, smtp_url: str | None, **sectio
         "timeout_seconds": 5,
     }
     data.setdefault("web", {})["enabled"] = False
+    data["migraciones"] = {**(data.get("migraciones") or {}), "address": MIGRACIONES}
     for name, values in sections.items():
         data[name] = {**data.get(name, {}), **values}
     path = tmp / "config.yaml"

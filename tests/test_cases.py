@@ -12,9 +12,10 @@ from sqlalchemy.orm.exc import StaleDataError
 from mailflow.app import App
 from mailflow.cases import apply_event, staff_actor
 from mailflow.db import Database
+from mailflow.errors import MailflowError
 from mailflow.keys import keys_demo
 from mailflow.machines import IllegalTransition
-from mailflow.models import Case, CaseEvent, Document, OutboxMessage
+from mailflow.models import Applicant, Case, CaseEvent, Document, OutboxMessage
 from mailflow.pipeline import process_inbox_message
 from tests.cases_support import DATOS, MONDAY, mail, make_app, outbox, parse_out, store
 from tests.fixtures_pki import PkiSet
@@ -52,6 +53,8 @@ def _counts(app: App) -> tuple[int, int]:
 
 def test_staff_action_is_recorded_with_the_user(app: App) -> None:
     case = _accepted_case(app)
+    with app.database.session() as s:  # staff registered the person before confirming
+        s.add(Applicant(full_name="Juan Pérez Quispe", document_number="123456789"))
     with app.database.session() as s:
         case = s.get(Case, case.id)  # type: ignore[assignment]
         result = apply_event(
@@ -110,7 +113,7 @@ def test_concurrent_change_of_the_same_case_is_refused(app: App) -> None:
     with app.database.session() as s:  # someone else acts first
         live = s.get(Case, case.id)
         assert live is not None
-        apply_event(s, app, live, "observar", actor=staff_actor("luis"), now=LATER)
+        apply_event(s, app, live, "observar", actor=staff_actor("luis"), now=LATER, reason="x")
     with pytest.raises(StaleDataError), app.database.session() as s:
         s.add(stale)
         apply_event(s, app, stale, "resolver", actor=staff_actor("ana"), now=LATER)
@@ -172,3 +175,13 @@ def test_deadline_is_explained_from_the_audit_trail(app: App) -> None:
     assert "subsanación" in text and "2026-11-25" in text
     assert "Plazo reanudado el 2026-11-24" in text
     assert lines[-1] == "Fecha límite actual: 2026-12-17 (incluye 1 día hábil de suspensión)."
+
+
+def test_transition_declaring_reason_required_refuses_a_blank_reason(app: App) -> None:
+    case = _accepted_case(app)
+    before = _counts(app)
+    with pytest.raises(MailflowError, match="exige indicar el motivo"), app.database.session() as s:
+        live = s.get(Case, case.id)
+        assert live is not None
+        apply_event(s, app, live, "rechazar", actor=staff_actor("ana"), now=LATER, reason="  ")
+    assert _counts(app) == before

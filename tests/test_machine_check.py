@@ -33,6 +33,8 @@ transitions:
     effects:
       - stop_clock
       - issue_document: constancia
+events:
+  new_request: evaluar
 """
 
 
@@ -97,6 +99,41 @@ BAD = {
         "description: Ciclo mínimo de prueba.\n",
         "description: [sin cerrar  #!\n",
         "YAML inválido",
+    ),
+    "unknown engine event": (
+        "  new_request: evaluar\n",
+        "  new_request: evaluar\n  nuevo_correo: evaluar  #!\n",
+        "clave desconocida 'nuevo_correo'",
+    ),
+    "engine event without transitions": (
+        "  new_request: evaluar\n",
+        "  new_request: evaluar\n  follow_up: subsanar  #!\n",
+        "'subsanar' no tiene transiciones",
+    ),
+    "no way in": (
+        "events:\n  new_request: evaluar\n",
+        "events:  #!\n  to_review: evaluar\n",
+        "falta new_request o inform",
+    ),
+    "unknown disposition": (
+        "  - {name: en_tramite, label: En trámite}\n",
+        "  - {name: en_tramite, label: En trámite, disposition: aceptar}  #!\n",
+        "disposition desconocida 'aceptar'",
+    ),
+    "queue not boolean": (
+        "  - {name: en_tramite, label: En trámite}\n",
+        "  - {name: en_tramite, label: En trámite, queue: si}  #!\n",
+        "queue debe ser true o false",
+    ),
+    "unknown reason mode": (
+        "    actor: staff\n",
+        "    actor: staff\n    reason: obligatorio  #!\n",
+        "reason desconocido 'obligatorio'",
+    ),
+    "unknown delivery target": (
+        "      - stop_clock\n",
+        "      - stop_clock\n      - deliver: sunarp  #!\n",
+        "deliver: valor desconocido 'sunarp'",
     ),
     "duplicate key": (
         "initial: recibido\n",
@@ -187,3 +224,33 @@ def test_duplicate_ids_and_empty_directory_are_rejected(tmp_path: Path, template
 def test_non_mapping_document_is_rejected(tmp_path: Path, templates: Path) -> None:
     with pytest.raises(DefinitionError, match=r"prueba\.yaml:1: la definición debe ser un mapa"):
         load_machine(_write(tmp_path, "- solo\n- una lista\n"), templates)
+
+
+def test_missing_events_block_is_reported(tmp_path: Path, templates: Path) -> None:
+    text = GOOD.replace("events:\n  new_request: evaluar\n", "")
+    with pytest.raises(
+        DefinitionError, match=r"prueba\.yaml:1: falta la clave obligatoria 'events'"
+    ):
+        load_machine(_write(tmp_path, text), templates)
+
+
+def test_contract_keys_are_read_into_the_definition(tmp_path: Path, templates: Path) -> None:
+    text = GOOD.replace(
+        "  - {name: en_tramite, label: En trámite}",
+        "  - {name: en_tramite, label: En trámite, disposition: review, queue: true}",
+    ).replace("    actor: staff\n", "    actor: staff\n    reason: required\n")
+    defn = load_machine(_write(tmp_path, text), templates)
+    assert defn.event_for("new_request") == "evaluar" and defn.event_for("follow_up") is None
+    assert defn.state("en_tramite").disposition == "review" and defn.queue_states == ("en_tramite",)
+    assert defn.state("recibido").disposition == "accept"
+    assert defn.needs_reason("en_tramite", "archivar") and not defn.needs_reason(
+        "recibido", "evaluar"
+    )
+
+
+def test_effect_registry_is_the_single_source_of_names() -> None:
+    from mailflow import machine_check
+    from mailflow.effect_registry import EFFECTS
+
+    assert set(machine_check.PLAIN_EFFECTS) | set(machine_check.ARG_EFFECTS) == set(EFFECTS)
+    assert all(callable(spec.handler) and spec.description for spec in EFFECTS.values())

@@ -32,15 +32,19 @@ LIFECYCLES = build_lifecycles(DEFINITIONS)
 ALL_EVENTS = sorted({e for d in DEFINITIONS.values() for e in d.events} | {"evento_inventado"})
 
 CONTEXTS = [
-    GuardContext(actor, complete, required, status, extemp, expired, docs)
-    for actor, complete, required, status, extemp, expired, docs in itertools.product(
-        ("system", "staff"),
-        (True, False),
-        (True, False),
-        ("valid", "invalid", "unsigned"),
-        (True, False),
-        (True, False),
-        (frozenset(), frozenset({"oficio", "autorizacion_viaje"})),
+    GuardContext(actor, complete, required, status, extemp, expired, docs, auto, registered)
+    for actor, complete, required, status, extemp, expired, docs, auto, registered in (
+        itertools.product(
+            ("system", "staff"),
+            (True, False),
+            (True, False),
+            ("valid", "invalid", "unsigned"),
+            (True, False),
+            (True, False),
+            (frozenset(), frozenset({"oficio", "autorizacion_viaje"})),
+            (False, True),
+            (False, True),
+        )
     )
 ]
 
@@ -170,7 +174,11 @@ def test_actor_is_enforced() -> None:
     assert info.value.failed_guards == ("actor staff",)
     assert case.state == "en_tramite"
     result = life.fire(case, "resolver", context=GuardContext(actor="staff"))
-    assert result.effects == (Effect("stop_clock"), Effect("send_reply", "resuelto"))
+    assert result.effects == (
+        Effect("apply_registry_update"),
+        Effect("stop_clock"),
+        Effect("send_reply", "resuelto"),
+    )
 
 
 def test_effects_are_returned_as_data_not_performed() -> None:
@@ -215,11 +223,15 @@ def test_recurso_cargo_at_once_and_extemporaneo_flag() -> None:
 
 def test_oficio_issues_travel_authorization_only_when_the_procedure_does() -> None:
     life = LIFECYCLES["oficio"]
-    travel = GuardContext(documents=frozenset({"oficio", "autorizacion_viaje"}))
+    travel = GuardContext(actor="staff", documents=frozenset({"oficio", "autorizacion_viaje"}))
     kinds = [e.arg for e in life.fire(Case("validado"), "emitir_oficio", context=travel).effects]
-    assert kinds == ["oficio", "autorizacion_viaje"]
-    plain = life.fire(Case("validado"), "emitir_oficio", context=GuardContext()).effects
-    assert [e.arg for e in plain] == ["oficio"]
+    assert kinds == ["oficio", "autorizacion_viaje", "migraciones"]
+    staff = GuardContext(actor="staff")
+    plain = life.fire(Case("validado"), "emitir_oficio", context=staff).effects
+    assert [(e.kind, e.arg) for e in plain] == [
+        ("issue_document", "oficio"),
+        ("deliver", "migraciones"),
+    ]
 
 
 def test_allowed_events_by_actor_give_staff_buttons() -> None:
@@ -297,6 +309,8 @@ def test_reply_templates_render_in_spanish() -> None:
                 missing=["Teléfono de contacto", "Documento firmado"],
                 tramite={"id": tramite, "name": "Trámite de prueba"},
                 institution={"name": "Comisión Especial para los Refugiados"},
+                note="",
+                changes=[],
             )
             assert text.startswith("Estimado(a) Ana Gómez:")
             assert "Comisión Especial para los Refugiados" in text

@@ -73,7 +73,7 @@ def test_login_without_csrf_token_is_403(client: TestClient) -> None:
 def test_every_post_route_refuses_a_missing_token(client: TestClient) -> None:
     assert login(client, "admin") == 303
     posts = [
-        r.path.replace("{id:int}", "1").replace("{username}", "ana")
+        r.path.replace("{id:int}", "1").replace("{doc:int}", "1").replace("{username}", "ana")
         for r in client.app.routes  # type: ignore[attr-defined]
         if isinstance(r, Route) and r.methods and "POST" in r.methods
     ]

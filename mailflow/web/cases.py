@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from mailflow.errors import MailflowError
 from mailflow.models import Case
+from mailflow.revocation import RevocationError, revoke
 from mailflow.web import WebContext
 from mailflow.web.auth import require_role
 from mailflow.web.casefile import case_file, download_attachment, download_document
@@ -110,7 +111,7 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
                 transition = next((t for t in allowed if t.event == event), None)
                 if transition is None:
                     raise MailflowError("esa acción no está permitida en el estado actual")
-                if _needs_reason(event) and not reason:
+                if app.machines[case.machine].needs_reason(case.state, event) and not reason:
                     raise MailflowError("indique el motivo")
                 fire(session, app, case, event, actor=user.actor, now=now(request), reason=reason)
                 number, label = case.number, transition.label or event
@@ -134,17 +135,40 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
                 session, context.settings.data_dir, int(p["id"]), int(p["doc"])
             )
 
+    async def revoke_document(request: Request) -> Response:
+        user = require_role(request, *DESK_ROLES)
+        form = await checked_form(request)
+        case_id, doc_id = int(request.path_params["id"]), int(request.path_params["doc"])
+        try:
+            with context.db.session() as session:
+                doc = revoke(
+                    session,
+                    app_of(request),
+                    doc_id,
+                    actor=user.actor,
+                    role=user.role,
+                    reason=str(form.get("reason", "")),
+                    now=now(request),
+                )
+                if doc.case_id != case_id:
+                    raise RevocationError("el documento no pertenece a este expediente")
+                number = doc.number
+        except MailflowError as exc:
+            flash(request, f"No se pudo revocar: {exc}.", "error")
+            return redirect(f"/expedientes/{case_id}")
+        flash(request, f"Documento {number} revocado; se avisó a Migraciones.")
+        return redirect(f"/expedientes/{case_id}")
+
     return [
         Route("/expedientes", case_list, methods=["GET"], name="expedientes"),
         Route("/expedientes/{id:int}", case_page, methods=["GET"], name="expediente"),
         Route("/expedientes/{id:int}/eventos", case_event, methods=["POST"]),
         Route("/expedientes/{id:int}/mensajes/{msg:int}/adjuntos/{n:int}", attachment),
         Route("/expedientes/{id:int}/documentos/{doc:int}", document),
+        Route(
+            "/expedientes/{id:int}/documentos/{doc:int}/revocar", revoke_document, methods=["POST"]
+        ),
     ]
-
-
-def _needs_reason(event: str) -> bool:
-    return event in ("rechazar", "declarar_improcedente", "observar")
 
 
 def sla_status(

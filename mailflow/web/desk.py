@@ -25,7 +25,7 @@ from mailflow.web.engine import app_of, process
 from mailflow.web.pages import flash, now, redirect, render
 
 DESK_ROLES = ("staff", "manager", "admin")
-REVIEW_STATE = "en_revision"
+REVIEW_STATE = "en_revision"  # the queue state when no machine is known (queue_items default)
 MESSAGE_ACTIONS = {
     "clasificar": "clasificado",
     "reprocesar": "reprocesado",
@@ -87,9 +87,10 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
         require_role(request, *DESK_ROLES)
         app = app_of(request)
         with context.db.session(readonly=True) as session:
-            items = queue_items(session)
+            queued = {s for m in app.machines.values() for s in m.queue_states}
+            items = queue_items(session, tuple(sorted(queued)))
         actions = {
-            item.id: app.machines[item.case.machine].allowed_events(REVIEW_STATE, "staff")
+            item.id: app.machines[item.case.machine].allowed_events(item.case.state, "staff")
             for item in items
             if item.case is not None and item.case.machine in app.machines
         }
@@ -191,7 +192,9 @@ def ignore(
     )
 
 
-def queue_items(session: Session) -> list[QueueItem]:
+def queue_items(
+    session: Session, queue_states: tuple[str, ...] = (REVIEW_STATE,)
+) -> list[QueueItem]:
     """Messages set aside and cases in review, oldest first."""
     items: list[QueueItem] = []
     messages = session.scalars(
@@ -211,7 +214,7 @@ def queue_items(session: Session) -> list[QueueItem]:
             )
         )
     cases = session.scalars(
-        select(Case).where(Case.state == REVIEW_STATE).order_by(Case.received_at)
+        select(Case).where(Case.state.in_(queue_states)).order_by(Case.received_at)
     ).all()
     for case in cases:
         reason = _case_reason(session, case)
@@ -254,16 +257,26 @@ def _message_reason(session: Session, msg: InboxMessage) -> str:
 def _case_reason(session: Session, case: Case) -> str:
     event = session.scalars(
         select(CaseEvent)
-        .where(CaseEvent.case_id == case.id, CaseEvent.to_state == REVIEW_STATE)
+        .where(CaseEvent.case_id == case.id, CaseEvent.to_state == case.state)
         .order_by(CaseEvent.at.desc(), CaseEvent.id.desc())
         .limit(1)
     ).first()
     parts = [event.reason] if event is not None and event.reason else []
+    policy = session.scalars(  # why an oficio waits for approval (issuance.case_overrides)
+        select(CaseEvent.reason)
+        .where(CaseEvent.case_id == case.id, CaseEvent.kind == "policy")
+        .order_by(CaseEvent.id.desc())
+        .limit(1)
+    ).first()
+    parts += [policy] if policy else []
     parts += [FLAG_TEXT.get(flag, flag) for flag in case.flags]
     return " · ".join(parts) or "Requiere revisión del personal."
 
 
 FLAG_TEXT = {
+    "alerta_viaje": "Alerta de viaje: revise la fecha de salida y el destino",
+    "envio_migraciones_pendiente": "El oficio no se pudo enviar a Migraciones",
+    "revocacion_sin_aviso": "La revocación no se pudo comunicar a Migraciones",
     "firma_no_valida": "Firma no válida o no confiable",
     "subsanacion_fuera_de_plazo": "Subsanación fuera de plazo",
     "extemporaneo": "Recurso extemporáneo",
