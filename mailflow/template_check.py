@@ -13,7 +13,12 @@ import jinja2
 from mailflow.errors import DefinitionError
 
 SAMPLE_CONTEXT: dict[str, Any] = {
-    "case": {"number": "EXP-2026-000001", "due_date": "16 de diciembre de 2026"},
+    "case": {
+        "number": "EXP-2026-000001",
+        "due_date": "16 de diciembre de 2026",
+        "legal_receipt_day": "lunes 23 de noviembre de 2026",
+        "receipt_rule": "Regla de recepción (fuente)",
+    },
     "applicant": {"name": "Nombre Apellido"},
     "tramite": {"id": "prueba", "name": "Trámite de prueba"},
     "missing": ["Requisito"],

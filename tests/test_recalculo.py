@@ -18,12 +18,24 @@ from mailflow.app import App
 from mailflow.config import Mailbox
 from mailflow.db import Database
 from mailflow.deadlines import ESCALATION, REMINDER, local_instant
+from mailflow.delivery_events import on_accepted
 from mailflow.explain import explain_deadline
 from mailflow.models import Case, CaseEvent, InboxMessage, Timer
 from mailflow.pipeline import process_inbox_message
 from mailflow.recalculo import FLAG_WINDOW_EXTENDED, apply_calendar
 from mailflow.sweep import run_sweep
-from tests.cases_support import DATOS, LIMA, MONDAY, ROOT, mail, make_app, outbox, parse_out, store
+from tests.cases_support import (
+    APPLICANT,
+    DATOS,
+    LIMA,
+    MONDAY,
+    ROOT,
+    mail,
+    make_app,
+    outbox,
+    parse_out,
+    store,
+)
 
 OFFICES = """\
 offices:
@@ -72,13 +84,30 @@ def _app(tmp_path: Path, db: Database, rules_text: str, name: str, **updates: ob
     )
 
 
-def _open(app: App, body: str = DATOS, *, at: dt.datetime = MONDAY, mailbox: str = "INBOX") -> int:
+def _open(
+    app: App,
+    body: str = DATOS,
+    *,
+    at: dt.datetime = MONDAY,
+    mailbox: str = "INBOX",
+    sender: str = APPLICANT,
+) -> int:
+    """A new actualización de datos case; a different `sender` per case (the same person's
+    second request would join the first one, issue 10's resend rule)."""
     with app.database.session() as s:
-        row = store(s, mail("Actualización de datos", body), arrived=at)
+        row = store(s, mail("Actualización de datos", body, sender=sender), arrived=at)
         row.mailbox = mailbox
         process_inbox_message(app, s, row, at)
         assert row.case_id is not None
         return row.case_id
+
+
+def _observation_accepted(app: App, at: dt.datetime = MONDAY) -> None:
+    """The SMTP server accepted the observation at `at`: its subsanación window starts (issue 10)."""
+    with app.database.session() as s:
+        [observation] = [r for r in outbox(s) if r.kind == "observacion"]
+        observation.status, observation.sent_at = "sent", at
+        on_accepted(s, app.settings, observation, at)
 
 
 def _case(app: App, case_id: int) -> Case:
@@ -160,7 +189,7 @@ def test_regional_holiday_moves_the_regional_office_case_and_not_the_lima_one(
 ) -> None:
     before = _app(tmp_path, any_db, OFFICES, "rules_before")
     lima_id = _open(before)
-    tacna_id = _open(before, mailbox="tacna")
+    tacna_id = _open(before, mailbox="tacna", sender="tacna@example.org")
     assert _case(before, lima_id).office == "lima"
     assert _case(before, tacna_id).office == "tacna"
     assert _case(before, tacna_id).due_date == dt.date(2026, 12, 16)
@@ -175,7 +204,7 @@ def test_regional_holiday_moves_the_regional_office_case_and_not_the_lima_one(
     assert _case(after, lima_id).due_date == dt.date(2026, 12, 16)
     assert _case(after, tacna_id).due_date == dt.date(2026, 12, 17)
     # a new Tacna case is computed with its office's calendar from the start
-    new_id = _open(after, mailbox="tacna")
+    new_id = _open(after, mailbox="tacna", sender="nuevo.tacna@example.org")
     assert _case(after, new_id).due_date == dt.date(2026, 12, 17)
 
 
@@ -227,6 +256,7 @@ def test_closed_no_presentado_case_whose_window_a_late_decree_extends_is_flagged
     body = "\n".join(line for line in DATOS.splitlines() if "Teléfono" not in line)
     case_id = _open(before, body)
     assert _case(before, case_id).state == "observado"
+    _observation_accepted(before)
     # window of 2 días hábiles from Mon 23: 24, 25; expires at 00:00 of Thu 26
     assert run_sweep(before, dt.datetime(2026, 11, 26, 6, 0, tzinfo=dt.UTC), "w1") == 1
     assert _case(before, case_id).state == "no_presentado"
@@ -256,6 +286,7 @@ def test_open_observation_window_moves_with_a_decree(tmp_path: Path, sqlite_db: 
     before = _app(tmp_path, sqlite_db, OFFICES, "rules_before")
     body = "\n".join(line for line in DATOS.splitlines() if "Teléfono" not in line)
     case_id = _open(before, body)
+    _observation_accepted(before)
     decree = DECREE_11.replace("2026-12-11", "2026-11-25")
     after = _app(tmp_path, sqlite_db, OFFICES + decree, "rules_after")
     moved = apply_calendar(after, dt.datetime(2026, 11, 24, 9, 0, tzinfo=LIMA))
