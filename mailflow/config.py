@@ -49,8 +49,12 @@ class Mailbox(_Strict):
     folder: str = "INBOX"
 
 
+MailAuth = Literal["password", "xoauth2"]
+
+
 class ImapSettings(_Strict):
     url: str | None = None
+    auth: MailAuth = "password"
     processed_folder: str = "Procesados"
     after_store: Literal["move", "copy_expunge", "flag"] = "move"
     batch_size: int = Field(200, ge=1, le=5000)
@@ -61,6 +65,7 @@ class ImapSettings(_Strict):
 
 class SmtpSettings(_Strict):
     url: str | None = None
+    auth: MailAuth = "password"
     timeout_seconds: float = Field(30.0, gt=0)
     max_attempts: int = Field(12, ge=1)
     retry_base_seconds: float = Field(5.0, gt=0)
@@ -97,6 +102,16 @@ class SlaSettings(_Strict):
     subsanacion_days: int = Field(2, ge=1)
     reminder_days_before: int = Field(2, ge=0)
     sweep_seconds: float = Field(60.0, gt=0)
+
+
+class OAuth2Settings(_Strict):
+    """OAuth2 client for XOAUTH2 mailbox logins (imap.auth / smtp.auth = xoauth2)."""
+
+    token_url: str | None = None
+    client_id: str | None = None
+    scope: str | None = None
+    client_secret_env: str = "MAILFLOW_OAUTH2_CLIENT_SECRET"
+    refresh_token_env: str = "MAILFLOW_OAUTH2_REFRESH_TOKEN"
 
 
 class ClassificationSettings(_Strict):
@@ -144,6 +159,7 @@ class Settings(_Strict):
     mailboxes: tuple[Mailbox, ...] = ()
     imap: ImapSettings = ImapSettings()
     smtp: SmtpSettings = SmtpSettings()
+    oauth2: OAuth2Settings = OAuth2Settings()
     inbound_smtp: InboundSmtpSettings = InboundSmtpSettings()
     calendar: CalendarSettings = CalendarSettings()
     sla: SlaSettings = SlaSettings()
@@ -194,6 +210,8 @@ def _env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, An
         section("imap")["url"] = _check_url("MAILFLOW_IMAP_URL", env["MAILFLOW_IMAP_URL"])
     if env.get("MAILFLOW_SMTP_URL"):
         section("smtp")["url"] = _check_url("MAILFLOW_SMTP_URL", env["MAILFLOW_SMTP_URL"])
+    if env.get("MAILFLOW_SIGNING_PKCS12"):
+        section("signing")["pkcs12"] = env["MAILFLOW_SIGNING_PKCS12"]
     if env.get("MAILFLOW_TRUST_ROOTS"):
         paths = [p for p in env["MAILFLOW_TRUST_ROOTS"].split(":") if p]
         section("signatures")["trust_roots"] = paths
@@ -215,7 +233,12 @@ def _describe(exc: ValidationError, source: str) -> str:
 
 
 def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
-    """Read config.yaml (or MAILFLOW_CONFIG), apply env overrides, validate, resolve paths."""
+    """Read config.yaml (or MAILFLOW_CONFIG), apply env overrides, validate, resolve paths.
+
+    Relative paths resolve against the config file's folder (the current folder when there is
+    no config file). rules_dir, state_machines_dir and templates_dir default to the policy
+    shipped with the package when the configuration does not name them.
+    """
     env = os.environ if env is None else env
     explicit = path is not None or bool(env.get("MAILFLOW_CONFIG"))
     config_path = Path(path or env.get("MAILFLOW_CONFIG") or DEFAULT_CONFIG)
@@ -239,15 +262,24 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     return _resolve_paths(settings, config_path.resolve().parent)
 
 
+def _policy_dir(settings: Settings, key: str, rel: Any) -> Path:
+    """A policy folder named in the configuration, else the packaged default policy."""
+    if key in settings.model_fields_set:
+        return Path(rel(getattr(settings, key)))
+    from mailflow.policy_files import default_policy_dir
+
+    return default_policy_dir(key.removesuffix("_dir"))
+
+
 def _resolve_paths(settings: Settings, base: Path) -> Settings:
     def rel(p: Path) -> Path:
         return p if p.is_absolute() else base / p
 
     updates: dict[str, Any] = {
         "data_dir": rel(settings.data_dir),
-        "rules_dir": rel(settings.rules_dir),
-        "state_machines_dir": rel(settings.state_machines_dir),
-        "templates_dir": rel(settings.templates_dir),
+        "rules_dir": _policy_dir(settings, "rules_dir", rel),
+        "state_machines_dir": _policy_dir(settings, "state_machines_dir", rel),
+        "templates_dir": _policy_dir(settings, "templates_dir", rel),
         "signatures": settings.signatures.model_copy(
             update={"trust_roots": tuple(rel(p) for p in settings.signatures.trust_roots)}
         ),

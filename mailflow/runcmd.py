@@ -10,7 +10,7 @@ from types import FrameType
 
 from mailflow.app import App
 from mailflow.config import Settings
-from mailflow.errors import MailflowError
+from mailflow.errors import ConfigError, MailflowError
 from mailflow.inbox import Processor
 from mailflow.service import RunStats, default_sweep, run_forever, run_once
 
@@ -33,6 +33,37 @@ def prepare(settings: Settings) -> App:
     return app
 
 
+def open_existing(settings: Settings) -> App:
+    """The application over an existing, migrated database, for commands that only read.
+
+    Raises ConfigError (nothing created) when the SQLite file does not exist or the schema is
+    not current, saying which database was looked at and how to point at the right one.
+    """
+    from mailflow.dbstatus import require_existing
+
+    require_existing(settings)
+    app = App(settings)
+    if not app.database.is_current():
+        app.database.dispose()
+        raise ConfigError(
+            f"la base de datos {app.database.url.render_as_string(hide_password=True)} no está "
+            "en la última migración; ejecute `mailflow run --once` para actualizarla"
+        )
+    return app
+
+
+def start(settings: Settings) -> App:
+    """`prepare` after the start-up checks (mailflow.startup): refuse to start, listing every
+    problem (StartupError), before any mail is read; warnings are logged."""
+    from mailflow.startup import verify
+
+    app = App(settings)
+    for finding in verify(app):
+        log.warning("%s", finding.message)
+    app.database.migrate()
+    return app
+
+
 def run(
     settings: Settings,
     once: bool,
@@ -48,7 +79,7 @@ def run(
         )
         logging.getLogger("transitions").setLevel(logging.WARNING)  # one line per callback
     try:
-        app = prepare(settings)
+        app = start(settings)
     except MailflowError as exc:
         print(f"mailflow run: {exc}", file=sys.stderr)
         return 2

@@ -136,7 +136,7 @@ def run_once(
     lock = RunLock(app)
     try:
         stats.recovered = recover(app, lock, now_fn())
-        for target in imap_targets(app.settings):
+        for target in imap_targets(app.settings, app.mail_tokens):
             try:
                 stats.ingested += drain_once(target, app.database, now_fn)
             except Exception as exc:  # unreachable server: report, still do the rest
@@ -147,7 +147,9 @@ def run_once(
             done, aside = process_waiting(app, now_fn, worker_id, process)
             stats.processed += done
             stats.set_aside += aside
-        sent = drain_outbox(app.settings, app.database, now_fn, journal=sent_journal(app))
+        sent = drain_outbox(
+            app.settings, app.database, now_fn, journal=sent_journal(app), tokens=app.mail_tokens
+        )
         stats.sent, stats.retried, stats.failed = sent.sent, sent.retried, sent.failed
         for error in sent.errors[:5]:
             log.warning("envío pendiente de reintento: %s", error)
@@ -204,12 +206,19 @@ def run_forever(
         while not stop.is_set():
             wake_send.clear()
             try:
-                drain_outbox(settings, db, clock, should_stop=stop.is_set, journal=journal)
+                drain_outbox(
+                    settings,
+                    db,
+                    clock,
+                    should_stop=stop.is_set,
+                    journal=journal,
+                    tokens=app.mail_tokens,
+                )
             except Exception:
                 log.exception("sender loop")
             wake_send.wait(SEND_WAIT_SECONDS)
 
-    for target in imap_targets(settings):
+    for target in imap_targets(settings, app.mail_tokens):
         poller = ImapPoller(target, db, clock, on_stored)
         threads.append(_loop(f"imap-{target.mailbox}", _bind(poller.run, stop)))
     server = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import io
 import os
 from collections.abc import Mapping
@@ -77,6 +78,15 @@ class DocumentSigner:
         cert = self._signer.signing_cert
         return str(cert.subject.native.get("common_name", "")) if cert else ""
 
+    @property
+    def not_after(self) -> dt.datetime:
+        """When the signer certificate expires (aware UTC datetime)."""
+        cert = self._signer.signing_cert
+        if cert is None:
+            raise ConfigError("signing: el PKCS#12 no contiene el certificado de firma")
+        value: dt.datetime = cert["tbs_certificate"]["validity"]["not_after"].native
+        return value
+
     def _pdf_signer(self, where: SignatureField) -> PdfSigner:
         meta = signers.PdfSignatureMetadata(
             field_name=FIELD_NAME,
@@ -123,16 +133,17 @@ def signer_from_settings(
         path = settings.data_dir / "keys" / "signer.p12"
         if not path.exists():
             raise ConfigError(
-                "signing.pkcs12 no está configurado; ejecute `mailflow keys demo` "
-                "o indique el certificado de la institución"
+                "signing.pkcs12: no hay certificado de firma; indique el archivo PKCS#12 de la "
+                "institución en signing.pkcs12 o en la variable MAILFLOW_SIGNING_PKCS12 (para "
+                f"pruebas: `mailflow keys demo`, que lo crea en {path.parent})"
             )
         demo_password = path.with_name(DEMO_PASSWORD_FILE)
         if password is None and demo_password.exists():
             password = demo_password.read_text(encoding="utf-8").strip()
     if password is None:
         raise ConfigError(
-            f"signing: falta la contraseña del certificado en la variable de entorno "
-            f"{settings.signing.password_env}"
+            f"signing: falta la contraseña del certificado {path}; defínala en la variable de "
+            f"entorno {settings.signing.password_env}"
         )
     institution = settings.institution
     return DocumentSigner.from_pkcs12(

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from mailflow.pki import create_demo_pki
 from tests.smtp_sink import SmtpSink
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,6 +35,8 @@ def write_config(tmp: Path, imap_url: str | None, smtp_url: str | None, **sectio
     data.setdefault("web", {})["enabled"] = False
     for name, values in sections.items():
         data[name] = {**data.get(name, {}), **values}
+    if "signing" not in sections:  # `mailflow keys demo` in the data dir: run refuses without a key
+        create_demo_pki(tmp / "data" / "keys", org=data["institution"]["name"])
     path = tmp / "config.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return path
