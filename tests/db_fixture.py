@@ -15,6 +15,7 @@ from pathlib import Path
 
 from mailflow.app import App
 from mailflow.config import load_settings
+from mailflow.demo_requests import applicant_identity, demo_messages
 from mailflow.inbox import store_raw
 from mailflow.service import run_once
 from mailflow.users import add_user
@@ -31,11 +32,16 @@ def main() -> None:
         base = Path(tmp)
         config = write_config(base, None, None)
         settings = load_settings(config, env={})
-        settings = settings.model_copy(update={"outbox_dir": base / "enviados"})
+        keys = base / "data" / "keys"
+        ca, _ = applicant_identity(keys)
+        signatures = settings.signatures.model_copy(update={"trust_roots": (ca.cert_path,)})
+        settings = settings.model_copy(
+            update={"outbox_dir": base / "enviados", "signatures": signatures}
+        )
         app = App(settings)
         app.database.migrate(REVISION)
         now = dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)
-        raws = [p.read_bytes() for p in sorted((ROOT / "samples").glob("*.eml"))]
+        raws = list(demo_messages(settings, ROOT / "samples", keys))  # incl. signed recursos
         raws += [request(i) for i in range(6)]
         with app.database.session() as s:
             for raw in raws:
