@@ -41,13 +41,25 @@ def open_existing(settings: Settings) -> App:
     """
     from mailflow.dbstatus import require_existing
 
+    from sqlalchemy.exc import SQLAlchemyError
+
     require_existing(settings)
     app = App(settings)
-    if not app.database.is_current():
+    shown = app.database.url.render_as_string(hide_password=True)
+    try:
+        current = app.database.is_current()
+    except SQLAlchemyError as exc:
+        app.database.dispose()
+        detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        raise ConfigError(
+            f"no se puede leer la base de datos {shown} ({detail}); compruebe database_url o "
+            "MAILFLOW_DATABASE_URL"
+        ) from exc
+    if not current:
         app.database.dispose()
         raise ConfigError(
-            f"la base de datos {app.database.url.render_as_string(hide_password=True)} no está "
-            "en la última migración; ejecute `mailflow run --once` para actualizarla"
+            f"la base de datos {shown} no está en la última migración; ejecute "
+            "`mailflow run --once` para actualizarla"
         )
     return app
 

@@ -67,3 +67,14 @@ def test_demo_writes_its_config_and_other_commands_use_it(tmp_path: Path) -> Non
     assert users.returncode == 0
     assert [line.split()[0] for line in users.stdout.splitlines()] == ["admin", "jefa", "mesa"]
     assert list(elsewhere.iterdir()) == []
+
+
+def test_unreachable_postgresql_is_reported_without_a_traceback(tmp_path: Path) -> None:
+    env = {"MAILFLOW_DATABASE_URL": "postgresql://mailflow:secreta@127.0.0.1:1/mailflow"}
+    health = mailflow("health", cwd=tmp_path, env=env)
+    assert health.returncode == 1 and "Traceback" not in health.stderr
+    assert json.loads(health.stdout)["problems"][0].startswith("no se puede leer la base de datos")
+    users = mailflow("users", "list", cwd=tmp_path, env=env)
+    assert users.returncode == 2 and "Traceback" not in users.stderr
+    assert "postgresql+psycopg://mailflow:***@127.0.0.1:1/mailflow" in users.stderr
+    assert "secreta" not in users.stderr + health.stdout
