@@ -15,13 +15,15 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from mailflow.pki import create_demo_pki
-from tests.dovecot import DovecotAccount
+from tests.dovecot import DovecotAccount, free_port
 from tests.mail_requests import request
 from tests.smtp_sink import SmtpSink
 
@@ -87,6 +89,9 @@ def test_wheel_carries_the_policy_and_imports_from_the_venv(
     for name in ("rules/fields.yaml", "state_machines/recurso.yaml", "templates/documents/cargo.yaml",
                  "templates/web/login.html", "samples/04_apelacion.eml", "config.yaml"):  # fmt: skip
         assert (Path(policy) / name).is_file(), name
+    package = Path(module).parent
+    for name in ("web/static/desk.css", "web/static/desk.js", "migrations/script.py.mako"):
+        assert (package / name).is_file(), name
 
 
 def test_check_and_calendar_from_an_empty_folder(installed: Path, tmp_path: Path) -> None:
@@ -158,3 +163,38 @@ def test_init_then_policy_check(installed: Path, tmp_path: Path) -> None:
     assert first.split(":")[1].isdigit()  # file:line: message
     again = mailflow(installed, "init", "institucion", cwd=tmp_path)
     assert again.returncode == 2 and "no sobrescribe" in again.stderr
+
+
+def test_serve_uses_the_packaged_web_templates_and_static_files(
+    installed: Path, tmp_path: Path
+) -> None:
+    pki = create_demo_pki(tmp_path / "datos" / "keys")  # `mailflow keys demo` in the data dir
+    assert pki.signer_p12.exists()
+    port = free_port()
+    env = {**os.environ, "MAILFLOW_DATA_DIR": str(tmp_path / "datos")}
+    env = {k: v for k, v in env.items() if k not in ("MAILFLOW_CONFIG", "PYTHONPATH")}
+    proc = subprocess.Popen(
+        [str(installed / "mailflow"), "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        page = ""
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5) as r:
+                    page = r.read().decode()
+                break
+            except OSError:
+                time.sleep(0.3)
+        assert "Contraseña" in page, proc.stderr.read().decode() if proc.poll() is not None else ""
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/static/desk.css", timeout=5) as r:
+            assert r.status == 200 and r.read()
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        assert proc.stderr is not None
+        proc.stderr.close()
