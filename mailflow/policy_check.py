@@ -50,7 +50,7 @@ def check_policy(settings: Settings) -> list[str]:
         try:
             check()
         except MailflowError as exc:
-            for line in str(exc).splitlines():
-                if line not in problems:
+            for line in (raw.strip() for raw in str(exc).splitlines()):
+                if line and line not in problems:
                     problems.append(line)
     return problems
