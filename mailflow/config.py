@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
@@ -262,10 +262,10 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     return _resolve_paths(settings, config_path.resolve().parent)
 
 
-def _policy_dir(settings: Settings, key: str, rel: Any) -> Path:
+def _policy_dir(settings: Settings, key: str, rel: Callable[[Path], Path]) -> Path:
     """A policy folder named in the configuration, else the packaged default policy."""
     if key in settings.model_fields_set:
-        return Path(rel(getattr(settings, key)))
+        return rel(getattr(settings, key))
     from mailflow.policy_files import default_policy_dir
 
     return default_policy_dir(key.removesuffix("_dir"))

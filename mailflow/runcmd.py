@@ -39,9 +39,9 @@ def open_existing(settings: Settings) -> App:
     Raises ConfigError (nothing created) when the SQLite file does not exist or the schema is
     not current, saying which database was looked at and how to point at the right one.
     """
-    from mailflow.dbstatus import require_existing
-
     from sqlalchemy.exc import SQLAlchemyError
+
+    from mailflow.dbstatus import require_existing
 
     require_existing(settings)
     app = App(settings)
