@@ -112,8 +112,11 @@ class ImapPoller:
         if t.tokens is not None:
             try:
                 client.oauth2_login(t.user, t.tokens.token())
-            except IMAPClientError:
-                t.tokens.invalidate()  # revoked early: fetch a fresh token on the next try
+            except Exception as exc:
+                with contextlib.suppress(Exception):
+                    client.shutdown()
+                if isinstance(exc, IMAPClientError):
+                    t.tokens.invalidate()  # revoked early: fetch a fresh token on the next try
                 raise
         else:
             client.login(t.user, t.password)

@@ -83,8 +83,8 @@ class TokenSource:
             self._access = None
 
     def _fetch(self) -> None:
+        from authlib.common.errors import AuthlibBaseError
         from authlib.integrations.requests_client import OAuth2Session
-        from authlib.oauth2 import OAuth2Error
         from requests import RequestException
 
         s = self.settings
@@ -96,7 +96,7 @@ class TokenSource:
                 tok: Any = session.refresh_token(s.token_url, refresh_token=self._refresh)
             else:
                 tok = session.fetch_token(s.token_url, grant_type="client_credentials")
-        except (OAuth2Error, RequestException, ValueError) as exc:
+        except (AuthlibBaseError, RequestException, ValueError) as exc:
             raise TokenError(f"oauth2: {s.token_url} no entregó un token: {exc}") from exc
         finally:
             session.close()

@@ -190,10 +190,7 @@ class MailboxUrls:
                 )
             )
         if "xoauth2" in (s.imap.auth, s.smtp.auth):
-            try:
-                _ = app.mail_tokens
-            except MailflowError as exc:
-                found.append(Finding(self.name, "error", str(exc)))
+            found += self._token(app)
         if s.smtp.url:
             schemes = ("smtp", "smtps", "smtp+starttls")
             problem = _url_problem("smtp.url", s.smtp.url, schemes, needs_user=False)
@@ -209,6 +206,28 @@ class MailboxUrls:
                 )
             )
         return found
+
+    def _token(self, app: App) -> list[Finding]:
+        """The OAuth2 settings are complete and the token endpoint grants a token now."""
+        from mailflow.oauth import TokenError
+
+        try:
+            tokens = app.mail_tokens
+            if tokens is not None:
+                tokens.token()
+        except MailflowError as exc:
+            return [Finding(self.name, "error", str(exc))]
+        except TokenError as exc:
+            o = app.settings.oauth2
+            return [
+                Finding(
+                    self.name,
+                    "error",
+                    f"{exc}; compruebe oauth2.token_url, oauth2.client_id y el secreto en "
+                    f"{o.client_secret_env} (o {o.refresh_token_env})",
+                )
+            ]
+        return []
 
 
 def is_loopback_url(url: str) -> bool:

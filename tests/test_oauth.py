@@ -244,3 +244,24 @@ def test_startup_refuses_xoauth2_without_the_secret(
     app = App(load_settings(config, env={}))
     findings = [f for f in MailboxUrls().check(app, {}) if f.severity == "error"]
     assert len(findings) == 1 and "MAILFLOW_OAUTH2_CLIENT_SECRET" in findings[0].message
+
+
+def test_startup_refuses_a_secret_the_token_endpoint_rejects(
+    tmp_path: Path, authz: OAuthServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAILFLOW_OAUTH2_CLIENT_SECRET", "equivocado")
+    monkeypatch.delenv("MAILFLOW_OAUTH2_REFRESH_TOKEN", raising=False)
+    config = write_config(
+        tmp_path,
+        None,
+        "smtp+starttls://buzon@smtp.example.org:587",
+        smtp={"auth": "xoauth2"},
+        oauth2={"token_url": authz.token_url, "client_id": CLIENT_ID},
+    )
+    app = App(load_settings(config, env={}))
+    findings = [f for f in MailboxUrls().check(app, {}) if f.severity == "error"]
+    assert len(findings) == 1
+    message = findings[0].message
+    assert f"oauth2: {authz.token_url} no entregó un token" in message
+    assert "invalid_grant" in message or "invalid" in message
+    assert "MAILFLOW_OAUTH2_CLIENT_SECRET" in message
