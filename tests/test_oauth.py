@@ -22,12 +22,14 @@ from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
 from mailflow.app import App
-from mailflow.config import OAuth2Settings, load_settings
+from mailflow.config import OAuth2Settings, Settings, load_settings
+from mailflow.db import Database
 from mailflow.errors import ConfigError
+from mailflow.imap import drain_once, imap_targets
 from mailflow.models import OutboxMessage
 from mailflow.oauth import REFRESH_MARGIN_SECONDS, TokenSource
 from mailflow.sender import SmtpTransport, parse_smtp_url
-from mailflow.service import run_once
+from mailflow.service import run_once, utc_now
 from mailflow.startup import MailboxUrls
 from tests.dovecot import Dovecot, free_port, running_dovecot
 from tests.mail_requests import request
@@ -265,3 +267,30 @@ def test_startup_refuses_a_secret_the_token_endpoint_rejects(
     assert f"oauth2: {authz.token_url} no entregó un token" in message
     assert "invalid_grant" in message or "invalid" in message
     assert "MAILFLOW_OAUTH2_CLIENT_SECRET" in message
+
+
+def test_imap_rejected_token_is_renewed_on_the_next_connection(
+    tmp_path: Path, authz: OAuthServer, oauth_dovecot: Dovecot, sqlite_db: Database
+) -> None:
+    account = oauth_dovecot.new_user()
+    authz.username = account.user
+    authz.lifetime = 3600.0
+    tokens = TokenSource(_oauth2(authz), SECRET_ENV)
+    settings = Settings.model_validate(
+        {
+            "imap": {
+                "url": f"imap://{account.user}@127.0.0.1:{account.port}/INBOX",
+                "auth": "xoauth2",
+            }
+        }
+    )
+    (target,) = imap_targets(settings, tokens)
+    appender = IMAPClient(account.host, port=account.port, ssl=False, timeout=30)
+    appender.oauth2_login(account.user, tokens.token())
+    appender.append("INBOX", request(1))
+    appender.logout()
+    authz.revoke_all()  # the provider revoked the cached token early
+    with pytest.raises(LoginError):
+        drain_once(target, sqlite_db, utc_now)
+    assert drain_once(target, sqlite_db, utc_now) == 1  # a fresh token was fetched
+    assert tokens.fetches == 2
