@@ -184,6 +184,15 @@ _ENV_URL_SCHEMES = {
 }
 
 
+_ENV_OAUTH2 = {  # XOAUTH2 mailboxes configured by environment alone (secrets: see mailflow.oauth)
+    "MAILFLOW_IMAP_AUTH": ("imap", "auth"),
+    "MAILFLOW_SMTP_AUTH": ("smtp", "auth"),
+    "MAILFLOW_OAUTH2_TOKEN_URL": ("oauth2", "token_url"),
+    "MAILFLOW_OAUTH2_CLIENT_ID": ("oauth2", "client_id"),
+    "MAILFLOW_OAUTH2_SCOPE": ("oauth2", "scope"),
+}
+
+
 def _check_url(var: str, value: str) -> str:
     scheme = urlsplit(value).scheme
     allowed = _ENV_URL_SCHEMES[var]
@@ -210,6 +219,9 @@ def _env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, An
         section("imap")["url"] = _check_url("MAILFLOW_IMAP_URL", env["MAILFLOW_IMAP_URL"])
     if env.get("MAILFLOW_SMTP_URL"):
         section("smtp")["url"] = _check_url("MAILFLOW_SMTP_URL", env["MAILFLOW_SMTP_URL"])
+    for var, (name, key) in _ENV_OAUTH2.items():
+        if env.get(var):
+            section(name)[key] = env[var]
     if env.get("MAILFLOW_SIGNING_PKCS12"):
         section("signing")["pkcs12"] = env["MAILFLOW_SIGNING_PKCS12"]
     if env.get("MAILFLOW_TRUST_ROOTS"):

@@ -294,3 +294,24 @@ def test_imap_rejected_token_is_renewed_on_the_next_connection(
         drain_once(target, sqlite_db, utc_now)
     assert drain_once(target, sqlite_db, utc_now) == 1  # a fresh token was fetched
     assert tokens.fetches == 2
+
+
+def test_xoauth2_mailboxes_configured_by_environment_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no config.yaml here
+    env = {
+        "MAILFLOW_IMAP_URL": "imaps://mesa%40cepr.example@outlook.office365.com/INBOX",
+        "MAILFLOW_IMAP_AUTH": "xoauth2",
+        "MAILFLOW_SMTP_AUTH": "xoauth2",
+        "MAILFLOW_OAUTH2_TOKEN_URL": "https://login.example.org/token",
+        "MAILFLOW_OAUTH2_CLIENT_ID": "cliente",
+        "MAILFLOW_OAUTH2_SCOPE": "https://outlook.office365.com/.default",
+    }
+    settings = load_settings(env=env)
+    assert (settings.imap.auth, settings.smtp.auth) == ("xoauth2", "xoauth2")
+    assert settings.oauth2.token_url == "https://login.example.org/token"
+    assert settings.oauth2.client_id == "cliente"
+    assert settings.oauth2.scope == "https://outlook.office365.com/.default"
+    with pytest.raises(ConfigError, match=r"imap\.auth"):
+        load_settings(env={**env, "MAILFLOW_IMAP_AUTH": "basic"})
