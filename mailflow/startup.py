@@ -154,7 +154,8 @@ def _url_problem(key: str, url: str, schemes: tuple[str, ...], needs_user: bool)
     try:
         _ = parts.port
     except ValueError:
-        return f"{key}: el puerto de {parts.netloc!r} no es un número válido (p. ej. {example})"
+        server = parts.netloc.rpartition("@")[2]  # never echo the password
+        return f"{key}: el puerto de {server!r} no es un número válido (p. ej. {example})"
     if not parts.hostname:
         return f"{key}: falta el servidor en la URL (p. ej. {example})"
     if needs_user and not parts.username:
@@ -193,7 +194,8 @@ class MailboxUrls:
             found += self._token(app)
         if s.smtp.url:
             schemes = ("smtp", "smtps", "smtp+starttls")
-            problem = _url_problem("smtp.url", s.smtp.url, schemes, needs_user=False)
+            oauth = s.smtp.auth == "xoauth2"
+            problem = _url_problem("smtp.url", s.smtp.url, schemes, needs_user=oauth)
             if problem:
                 found.append(Finding(self.name, "error", problem + " (o MAILFLOW_SMTP_URL)"))
         elif s.outbox_dir is None:
