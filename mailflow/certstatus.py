@@ -20,17 +20,18 @@ def signing_status(
     A problem when the key cannot be loaded or has expired (documents cannot be issued); a
     warning when it expires within EXPIRY_WARNING (30 days).
     """
-    from mailflow.signing import signer_from_settings
+    from mailflow.signing_key import inspect_pkcs12
 
     try:
-        signer = signer_from_settings(settings, env)
+        key = inspect_pkcs12(settings, env)
     except MailflowError as exc:
         return {"loaded": False}, [f"firma: {exc}"], []
-    not_after = signer.not_after
+    not_after = key.not_after
     left = not_after - now
     report = {
         "loaded": True,
-        "subject": signer.subject,
+        "file": str(key.path),
+        "subject": key.subject,
         "not_after": not_after.isoformat(),
         "days_left": left.days,
     }

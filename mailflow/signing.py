@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import io
-import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -19,9 +17,9 @@ from pyhanko.stamp import TextStampStyle
 
 from mailflow.config import Settings
 from mailflow.errors import ConfigError
+from mailflow.signing_key import resolve_pkcs12
 
 FIELD_NAME = "FirmaInstitucional"
-DEMO_PASSWORD_FILE = "signer-password.txt"
 _RESERVED = 16384  # bytes kept for the CMS blob: skips pyhanko's trial signature
 _STAMP = TextStampStyle(
     stamp_text="Firmado digitalmente por:\n%(firmante)s\nFecha: %(ts)s",
@@ -78,15 +76,6 @@ class DocumentSigner:
         cert = self._signer.signing_cert
         return str(cert.subject.native.get("common_name", "")) if cert else ""
 
-    @property
-    def not_after(self) -> dt.datetime:
-        """When the signer certificate expires (aware UTC datetime)."""
-        cert = self._signer.signing_cert
-        if cert is None:
-            raise ConfigError("signing: el PKCS#12 no contiene el certificado de firma")
-        value: dt.datetime = cert["tbs_certificate"]["validity"]["not_after"].native
-        return value
-
     def _pdf_signer(self, where: SignatureField) -> PdfSigner:
         meta = signers.PdfSignatureMetadata(
             field_name=FIELD_NAME,
@@ -126,25 +115,7 @@ def signer_from_settings(
     Without `signing.pkcs12`, the demo files of `mailflow keys demo` (<data_dir>/keys) are used,
     and their password file stands in for the environment variable.
     """
-    env = os.environ if env is None else env
-    path = settings.signing.pkcs12
-    password = env.get(settings.signing.password_env)
-    if path is None:
-        path = settings.data_dir / "keys" / "signer.p12"
-        if not path.exists():
-            raise ConfigError(
-                "signing.pkcs12: no hay certificado de firma; indique el archivo PKCS#12 de la "
-                "institución en signing.pkcs12 o en la variable MAILFLOW_SIGNING_PKCS12 (para "
-                f"pruebas: `mailflow keys demo`, que lo crea en {path.parent})"
-            )
-        demo_password = path.with_name(DEMO_PASSWORD_FILE)
-        if password is None and demo_password.exists():
-            password = demo_password.read_text(encoding="utf-8").strip()
-    if password is None:
-        raise ConfigError(
-            f"signing: falta la contraseña del certificado {path}; defínala en la variable de "
-            f"entorno {settings.signing.password_env}"
-        )
+    path, password = resolve_pkcs12(settings, env)
     institution = settings.institution
     return DocumentSigner.from_pkcs12(
         path,

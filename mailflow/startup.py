@@ -80,11 +80,11 @@ class SigningKey:
         procedures = document_procedures(app)
         if not procedures:
             return []
-        from mailflow.signing import signer_from_settings
+        from mailflow.signing_key import inspect_pkcs12
 
         which = ", ".join(sorted(procedures))
         try:
-            signer_from_settings(app.settings, env)
+            inspect_pkcs12(app.settings, env)
         except MailflowError as exc:
             return [
                 Finding(
