@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from mailflow.app import App
+from mailflow.explain import explain_deadline
 from mailflow.models import Case, CaseEvent, CaseMessage, Document, InboxMessage, OutboxMessage
 from mailflow.parse import parse_message
 
@@ -69,7 +70,7 @@ def case_file(session: Session, app: App, case: Case, now: dt.datetime) -> dict[
             select(Document).where(Document.case_id == case.id).order_by(Document.issued_at)
         ).all(),
         "sla": _sla(case, app, today, state.sla if state else None),
-        "explanation": _explanation(app, case, events, today),
+        "explanation": explain_deadline(session, case, app.calendario_de(case.office)),
         "events": events,
         "state_labels": {s.name: s.label for s in machine.states} if machine else {},
         "kind_names": KIND_NAMES,
@@ -97,18 +98,8 @@ def _decision(events: Any) -> dict[str, Any] | None:
 def _sla(case: Case, app: App, today: dt.date, mode: str | None) -> dict[str, Any]:
     left = None
     if case.due_date is not None and mode == "running":
-        left = app.calendario.business_days_between(today, case.due_date)
+        left = app.calendario_de(case.office).business_days_between(today, case.due_date)
     return {"mode": mode or "stopped", "due": case.due_date, "left": left, "data": case.sla}
-
-
-def _explanation(app: App, case: Case, events: Any, today: dt.date) -> list[str]:
-    """The deadline explained: mailflow.explain when present, else the clock notes of the audit."""
-    notes = [
-        str(e.data.get("note")) for e in events if isinstance(e.data, dict) and e.data.get("note")
-    ]
-    if isinstance(case.sla, dict) and case.sla.get("note"):
-        notes.append(str(case.sla["note"]))
-    return list(dict.fromkeys(notes))
 
 
 def _thread(session: Session, case: Case, app: App) -> list[dict[str, Any]]:

@@ -253,4 +253,7 @@ FLAG_TEXT = {
     "subsanacion_fuera_de_plazo": "Subsanación fuera de plazo",
     "extemporaneo": "Recurso extemporáneo",
     "identidad_no_coincide": "El remitente no coincide con el registro",
+    "subsanacion_ampliada": (
+        "Cerrado como no presentado, pero un cambio del calendario amplió su plazo de subsanación"
+    ),
 }
