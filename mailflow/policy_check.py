@@ -33,8 +33,8 @@ def policy_settings(directory: Path, base: Settings) -> Settings:
 def check_policy(settings: Settings) -> list[str]:
     """Every problem found in the policy of `settings`; an empty list means it is valid.
 
-    Each part (field vocabulary, procedures, lifecycles, document templates, the links between
-    them) is checked on its own, so one broken file does not hide problems in the others.
+    Each part (field vocabulary, procedures, lifecycles, document templates, the legal
+    calendar, the links between them) is checked on its own, so one broken file does not hide problems in the others.
     Messages are `file:line: message` as raised by the loaders (DefinitionError, ConfigError).
     """
     app = App(settings)
@@ -43,6 +43,7 @@ def check_policy(settings: Settings) -> list[str]:
         lambda: app.catalogue,
         lambda: app.machines,
         lambda: app.document_templates,
+        lambda: app.calendarios,  # rules/calendar.yaml and the mailboxes' offices
         app.validate,
     ]
     problems: list[str] = []

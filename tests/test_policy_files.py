@@ -48,10 +48,13 @@ def test_policy_check_lists_problems_of_every_file(tmp_path: Path) -> None:
     rules.write_text(rules.read_text().replace("term_days: 30", "term_days: treinta"))
     machine = tmp_path / "inst" / "state_machines" / "oficio.yaml"
     machine.write_text(machine.read_text() + "\nestado_raro: 1\n")
+    calendar = tmp_path / "inst" / "rules" / "calendar.yaml"
+    calendar.write_text(calendar.read_text() + "\nclave_rara: 1\n")
     settings = policy_settings(tmp_path / "inst", load_settings(env={}))
     problems = check_policy(settings)
     assert any(p.startswith(f"{rules}:") for p in problems), problems
     assert any(p.startswith(f"{machine}:") for p in problems), problems
+    assert any(p.startswith(f"{calendar}:") for p in problems), problems
     for problem in problems:
         if problem.startswith(str(machine)):
             assert problem.split(":")[1].isdigit(), problem  # file:line: message
