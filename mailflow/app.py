@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # the heavy modules load on first use, so light commands star
     from mailflow.fields import FieldVocabulary
     from mailflow.intake import Intake
     from mailflow.machines import Lifecycle, MachineDefinition
+    from mailflow.oauth import TokenSource
     from mailflow.signing import DocumentSigner
 
 FIELDS_FILE = "fields.yaml"
@@ -135,6 +136,15 @@ class App:
         from mailflow.db import Database
 
         return Database(self.settings.effective_database_url)
+
+    @cached_property
+    def mail_tokens(self) -> TokenSource | None:
+        """The OAuth2 token source shared by IMAP and SMTP logins (None: password logins)."""
+        import os
+
+        from mailflow.oauth import token_source
+
+        return token_source(self.settings, os.environ)
 
     def validate(self) -> None:
         """Load every definition now so a bad one fails at start-up, not on the first message."""

@@ -186,15 +186,10 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Solo la mesa de partes web."""
     import uvicorn
 
-    from mailflow.runcmd import prepare, refuse_without_delivery
+    from mailflow.runcmd import start
     from mailflow.web import create_app
 
-    try:
-        app = prepare(_settings(ctx))
-        refuse_without_delivery(app)
-    except MailflowError as exc:
-        print(f"mailflow serve: {exc}", file=sys.stderr)
-        sys.exit(2)
+    app = start(_settings(ctx))
     web = app.settings.web
     uvicorn.run(
         create_app(app.settings, app.database),
@@ -303,10 +298,10 @@ def users_passwd(ctx: click.Context, username: str, password: str) -> None:
 @click.pass_context
 def users_list(ctx: click.Context) -> None:
     """Lista las cuentas."""
-    from mailflow.runcmd import prepare
+    from mailflow.runcmd import open_existing
     from mailflow.users import list_users
 
-    app = prepare(_settings(ctx))
+    app = open_existing(_settings(ctx))
     with app.database.session(readonly=True) as session:
         for user in list_users(session):
             state = "activa" if user.active else "desactivada"
@@ -323,6 +318,51 @@ def health(ctx: click.Context) -> None:
     result = report(app, dt.datetime.now(dt.UTC))
     click.echo(json.dumps(result, ensure_ascii=False, indent=2))
     sys.exit(0 if result["ok"] else 1)
+
+
+@cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+def init(directory: Path) -> None:
+    """Crea DIR con un config.yaml comentado y una copia de la política para editar."""
+    from mailflow.policy_files import init_directory
+
+    written = init_directory(directory)
+    click.echo(f"Creado en {directory}:")
+    for path in written:
+        click.echo(f"  {path}")
+    click.echo(
+        "Edite config.yaml y la política; valídela con "
+        f"`mailflow policy check {directory}` y úsela con "
+        f"`export MAILFLOW_CONFIG={written[0].resolve()}`."
+    )
+
+
+@cli.group()
+def policy() -> None:
+    """La política de la institución: reglas, máquinas de estados y plantillas."""
+
+
+@policy.command("check")
+@click.argument(
+    "directory", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
+@click.pass_context
+def policy_check(ctx: click.Context, directory: Path | None) -> None:
+    """Valida la política de DIR (o la configurada); cada problema como `archivo:línea: mensaje`."""
+    from mailflow.policy_check import check_policy, policy_settings
+
+    settings = _settings(ctx)
+    if directory is not None:
+        settings = policy_settings(directory, settings)
+    problems = check_policy(settings)
+    for problem in problems:
+        click.echo(problem, err=True)
+    if problems:
+        sys.exit(1)
+    click.echo(
+        f"Política válida: {settings.rules_dir}, {settings.state_machines_dir}, "
+        f"{settings.templates_dir}"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
@@ -54,8 +54,12 @@ class Mailbox(_Strict):
     office: str | None = None  # receiving unit (rules/calendar.yaml offices); None: default
 
 
+MailAuth = Literal["password", "xoauth2"]
+
+
 class ImapSettings(_Strict):
     url: str | None = None
+    auth: MailAuth = "password"
     processed_folder: str = "Procesados"
     after_store: Literal["move", "copy_expunge", "flag"] = "move"
     batch_size: int = Field(200, ge=1, le=5000)
@@ -66,6 +70,7 @@ class ImapSettings(_Strict):
 
 class SmtpSettings(_Strict):
     url: str | None = None
+    auth: MailAuth = "password"
     timeout_seconds: float = Field(30.0, gt=0)
     max_attempts: int = Field(12, ge=1)
     retry_base_seconds: float = Field(5.0, gt=0)
@@ -110,6 +115,16 @@ class SlaSettings(_Strict):
     subsanacion_days: int = Field(2, ge=1)
     reminder_days_before: int = Field(2, ge=0)
     sweep_seconds: float = Field(60.0, gt=0)
+
+
+class OAuth2Settings(_Strict):
+    """OAuth2 client for XOAUTH2 mailbox logins (imap.auth / smtp.auth = xoauth2)."""
+
+    token_url: str | None = None
+    client_id: str | None = None
+    scope: str | None = None
+    client_secret_env: str = "MAILFLOW_OAUTH2_CLIENT_SECRET"
+    refresh_token_env: str = "MAILFLOW_OAUTH2_REFRESH_TOKEN"
 
 
 class ClassificationSettings(_Strict):
@@ -184,6 +199,7 @@ class Settings(_Strict):
     mailboxes: tuple[Mailbox, ...] = ()
     imap: ImapSettings = ImapSettings()
     smtp: SmtpSettings = SmtpSettings()
+    oauth2: OAuth2Settings = OAuth2Settings()
     inbound_smtp: InboundSmtpSettings = InboundSmtpSettings()
     calendar: CalendarSettings = CalendarSettings()
     sla: SlaSettings = SlaSettings()
@@ -206,6 +222,15 @@ class Settings(_Strict):
 _ENV_URL_SCHEMES = {
     "MAILFLOW_IMAP_URL": ("imap", "imaps"),
     "MAILFLOW_SMTP_URL": ("smtp", "smtps", "smtp+starttls"),
+}
+
+
+_ENV_OAUTH2 = {  # XOAUTH2 mailboxes configured by environment alone (secrets: see mailflow.oauth)
+    "MAILFLOW_IMAP_AUTH": ("imap", "auth"),
+    "MAILFLOW_SMTP_AUTH": ("smtp", "auth"),
+    "MAILFLOW_OAUTH2_TOKEN_URL": ("oauth2", "token_url"),
+    "MAILFLOW_OAUTH2_CLIENT_ID": ("oauth2", "client_id"),
+    "MAILFLOW_OAUTH2_SCOPE": ("oauth2", "scope"),
 }
 
 
@@ -235,6 +260,11 @@ def _env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, An
         section("imap")["url"] = _check_url("MAILFLOW_IMAP_URL", env["MAILFLOW_IMAP_URL"])
     if env.get("MAILFLOW_SMTP_URL"):
         section("smtp")["url"] = _check_url("MAILFLOW_SMTP_URL", env["MAILFLOW_SMTP_URL"])
+    for var, (name, key) in _ENV_OAUTH2.items():
+        if env.get(var):
+            section(name)[key] = env[var]
+    if env.get("MAILFLOW_SIGNING_PKCS12"):
+        section("signing")["pkcs12"] = env["MAILFLOW_SIGNING_PKCS12"]
     if env.get("MAILFLOW_TRUST_ROOTS"):
         paths = [p for p in env["MAILFLOW_TRUST_ROOTS"].split(":") if p]
         section("signatures")["trust_roots"] = paths
@@ -258,7 +288,12 @@ def _describe(exc: ValidationError, source: str) -> str:
 
 
 def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
-    """Read config.yaml (or MAILFLOW_CONFIG), apply env overrides, validate, resolve paths."""
+    """Read config.yaml (or MAILFLOW_CONFIG), apply env overrides, validate, resolve paths.
+
+    Relative paths resolve against the config file's folder (the current folder when there is
+    no config file). rules_dir, state_machines_dir and templates_dir default to the policy
+    shipped with the package when the configuration does not name them.
+    """
     env = os.environ if env is None else env
     explicit = path is not None or bool(env.get("MAILFLOW_CONFIG"))
     config_path = Path(path or env.get("MAILFLOW_CONFIG") or DEFAULT_CONFIG)
@@ -282,15 +317,24 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     return _resolve_paths(settings, config_path.resolve().parent)
 
 
+def _policy_dir(settings: Settings, key: str, rel: Callable[[Path], Path]) -> Path:
+    """A policy folder named in the configuration, else the packaged default policy."""
+    if key in settings.model_fields_set:
+        return rel(getattr(settings, key))
+    from mailflow.policy_files import default_policy_dir
+
+    return default_policy_dir(key.removesuffix("_dir"))
+
+
 def _resolve_paths(settings: Settings, base: Path) -> Settings:
     def rel(p: Path) -> Path:
         return p if p.is_absolute() else base / p
 
     updates: dict[str, Any] = {
         "data_dir": rel(settings.data_dir),
-        "rules_dir": rel(settings.rules_dir),
-        "state_machines_dir": rel(settings.state_machines_dir),
-        "templates_dir": rel(settings.templates_dir),
+        "rules_dir": _policy_dir(settings, "rules_dir", rel),
+        "state_machines_dir": _policy_dir(settings, "state_machines_dir", rel),
+        "templates_dir": _policy_dir(settings, "templates_dir", rel),
         "signatures": settings.signatures.model_copy(
             update={"trust_roots": tuple(rel(p) for p in settings.signatures.trust_roots)}
         ),

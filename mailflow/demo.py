@@ -27,7 +27,6 @@ ACCOUNTS = (
     ("jefa", "Rosa Huamán (jefatura)", "manager", "jefa-demo-2026"),
     ("admin", "Administrador", "admin", "admin-demo-2026"),
 )
-REPO_SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
 
 @dataclass(frozen=True)
@@ -79,6 +78,26 @@ def demo_settings(base: Settings, ports: DemoPorts) -> Settings:
             ),
         }
     )
+
+
+def write_demo_config(settings: Settings) -> Path:
+    """Write the demo's settings to <demo data_dir>/config.yaml and return its path.
+
+    Every path in it is absolute, so `MAILFLOW_CONFIG=<that file> mailflow health` (or users,
+    registry) works on the demo's database from any folder.
+    """
+    import yaml
+
+    data = settings.model_dump(mode="json", exclude_none=True)
+    path = settings.data_dir / "config.yaml"
+    header = (
+        "# Configuración escrita por `mailflow demo` (rutas absolutas).\n"
+        f"# Úsela con: export MAILFLOW_CONFIG={path}\n"
+    )
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(header + yaml.safe_dump(data, allow_unicode=True, sort_keys=False), "utf-8")
+    tmp.replace(path)
+    return path
 
 
 def ensure_accounts(app: App) -> None:
@@ -143,13 +162,14 @@ def run_demo(base: Settings, *, smtp_port: int, web_port: int, exit_after_sample
     ports = DemoPorts(free_port(smtp_port), free_port(web_port))
     settings = demo_settings(base, ports)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    config_path = write_demo_config(settings)
     print(keys_demo(settings))
     app = prepare(settings)
     ensure_accounts(app)
-    registry = REPO_SAMPLES / DEMO_REGISTRY
-    if (
-        registry.is_file()
-    ):  # the registered refugees of samples 06 and 07: their oficios go straight
+    from mailflow.policy_files import samples_dir
+
+    registry = samples_dir() / DEMO_REGISTRY
+    if registry.is_file():  # the registered refugees of samples 06 and 07: oficios go straight
         for line in import_file(app.database, registry, ["Condición=status"]).lines[-1:]:
             print(f"Registro de demostración: {line}")
     stop = threading.Event()
@@ -160,7 +180,7 @@ def run_demo(base: Settings, *, smtp_port: int, web_port: int, exit_after_sample
     _wait_for_port(settings.inbound_smtp.host, ports.smtp)
     with app.database.session(readonly=True) as s:
         before = s.scalar(select(func.count()).select_from(InboxMessage)) or 0
-    messages = list(demo_messages(settings, REPO_SAMPLES, settings.data_dir / "keys"))
+    messages = list(demo_messages(settings, samples_dir(), settings.data_dir / "keys"))
     send_samples(settings, messages)
     done, pending = wait_until_drained(app, before + len(messages), timeout=120)
     url = settings.institution.public_url
@@ -173,6 +193,8 @@ def run_demo(base: Settings, *, smtp_port: int, web_port: int, exit_after_sample
     print("  Cuentas de demostración:")
     for username, name, role, password in ACCOUNTS:
         print(f"    {username:6} / {password:16} {role:8} {name}")
+    print("  Para usar los demás comandos (health, users, registry) sobre esta demostración:")
+    print(f"    export MAILFLOW_CONFIG={config_path}")
     code = 0 if pending == 0 and done >= before + len(messages) else 1
     if not exit_after_samples:
         print("\nCtrl-C para terminar.")

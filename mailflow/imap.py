@@ -8,7 +8,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
@@ -16,6 +17,9 @@ from imapclient.exceptions import IMAPClientError
 from mailflow.config import Settings, imap_credentials
 from mailflow.db import Database
 from mailflow.inbox import known_uids, store_raw
+
+if TYPE_CHECKING:
+    from mailflow.oauth import TokenSource
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +47,11 @@ class ImapTarget:
     idle: bool
     poll_seconds: float
     reconnect_max_seconds: float
+    tokens: TokenSource | None = field(default=None, compare=False)
+    """Set when imap.auth is xoauth2: log in with SASL XOAUTH2 instead of a password."""
 
 
-def imap_targets(settings: Settings) -> list[ImapTarget]:
+def imap_targets(settings: Settings, tokens: TokenSource | None = None) -> list[ImapTarget]:
     """The folders to poll: one per configured mailbox when their folders differ, else one.
 
     The inbox key (`mailbox`) is the mailbox name for per-mailbox folders, or the folder name
@@ -75,6 +81,7 @@ def imap_targets(settings: Settings) -> list[ImapTarget]:
             idle=imap.idle,
             poll_seconds=imap.poll_seconds,
             reconnect_max_seconds=imap.reconnect_max_seconds,
+            tokens=tokens if imap.auth == "xoauth2" else None,
         )
         for name, fold in pairs
     ]
@@ -102,7 +109,17 @@ class ImapPoller:
     def connect(self) -> IMAPClient:
         t = self.target
         client = IMAPClient(t.host, port=t.port, ssl=t.ssl, timeout=self.timeout)
-        client.login(t.user, t.password)
+        if t.tokens is not None:
+            try:
+                client.oauth2_login(t.user, t.tokens.token())
+            except Exception as exc:
+                with contextlib.suppress(Exception):
+                    client.shutdown()
+                if isinstance(exc, IMAPClientError):
+                    t.tokens.invalidate()  # revoked early: fetch a fresh token on the next try
+                raise
+        else:
+            client.login(t.user, t.password)
         if t.after_store != "flag" and not client.folder_exists(t.processed_folder):
             client.create_folder(t.processed_folder)
         status = client.select_folder(t.folder)

@@ -21,8 +21,10 @@ def keys_demo(settings: Settings, now: dt.datetime | None = None) -> str:
             f"  CA de prueba (raíz de confianza):  {pki.ca_pem}",
             f"  Certificado de firma (PKCS#12):    {pki.signer_p12}",
             f"  Contraseña del PKCS#12:            {password_file}",
-            "Uso: signing.pkcs12 en config.yaml (o déjelo vacío para usar estos archivos) y la "
-            f"contraseña en la variable {settings.signing.password_env}.",
+            "mailflow los usa mientras signing.pkcs12 (config.yaml) y MAILFLOW_SIGNING_PKCS12 "
+            "estén vacíos, con la contraseña del archivo de arriba.",
+            "En producción: signing.pkcs12 (o MAILFLOW_SIGNING_PKCS12) con el certificado de la "
+            f"institución y su contraseña en la variable {settings.signing.password_env}.",
             "Son solo para pruebas y demostraciones: no los use en producción.",
         ]
     )

@@ -35,6 +35,50 @@ def prepare(settings: Settings) -> App:
     return app
 
 
+def open_existing(settings: Settings) -> App:
+    """The application over an existing, migrated database, for commands that only read.
+
+    Raises ConfigError (nothing created) when the SQLite file does not exist or the schema is
+    not current, saying which database was looked at and how to point at the right one.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from mailflow.dbstatus import require_existing
+
+    require_existing(settings)
+    app = App(settings)
+    shown = app.database.url.render_as_string(hide_password=True)
+    try:
+        current = app.database.is_current()
+    except SQLAlchemyError as exc:
+        app.database.dispose()
+        detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        raise ConfigError(
+            f"no se puede leer la base de datos {shown} ({detail}); compruebe database_url o "
+            "MAILFLOW_DATABASE_URL"
+        ) from exc
+    if not current:
+        app.database.dispose()
+        raise ConfigError(
+            f"la base de datos {shown} no está en la última migración; ejecute "
+            "`mailflow run --once` para actualizarla"
+        )
+    return app
+
+
+def start(settings: Settings) -> App:
+    """`prepare` after the start-up checks (mailflow.startup): refuse to start, listing every
+    problem (StartupError), before any mail is read; warnings are logged."""
+    from mailflow.startup import verify
+
+    app = App(settings)
+    for finding in verify(app):
+        log.warning("%s", finding.message)
+    secure_data_folders(settings)
+    app.database.migrate()
+    return app
+
+
 def apply_calendar_at_startup(app: App) -> int:
     """Apply the legal calendar to the cases (as `mailflow calendar apply`); log what moved
     and return how many changes."""
@@ -48,15 +92,6 @@ def apply_calendar_at_startup(app: App) -> int:
     if moved:
         log.info("calendario aplicado: %d cambio(s) en expedientes", len(moved))
     return len(moved)
-
-
-def refuse_without_delivery(app: App) -> None:
-    """Raise ConfigError when an automatic procedure could not deliver its oficio."""
-    from mailflow.channel import migraciones_refusal
-
-    refusal = migraciones_refusal(app.settings, app.catalogue)
-    if refusal:
-        raise ConfigError(refusal)
 
 
 def run(
@@ -75,8 +110,7 @@ def run(
         )
         logging.getLogger("transitions").setLevel(logging.WARNING)  # one line per callback
     try:
-        app = prepare(settings)
-        refuse_without_delivery(app)
+        app = start(settings)
         apply_calendar_at_startup(app)
     except MailflowError as exc:
         print(f"mailflow run: {exc}", file=sys.stderr)

@@ -10,9 +10,9 @@ import smtplib
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import and_, or_, select
@@ -25,6 +25,9 @@ from mailflow.db import Database, claim_rows
 from mailflow.delivery_events import on_accepted, on_bounced
 from mailflow.errors import ConfigError
 from mailflow.models import DeliveryAttempt, OutboxMessage
+
+if TYPE_CHECKING:
+    from mailflow.oauth import TokenSource
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,8 @@ class SmtpTarget:
     user: str | None
     password: str | None
     timeout: float = 30.0
+    tokens: TokenSource | None = field(default=None, compare=False)
+    """Set when smtp.auth is xoauth2: AUTH XOAUTH2 with a bearer token instead of a password."""
 
 
 def parse_smtp_url(url: str, timeout: float = 30.0) -> SmtpTarget:
@@ -92,9 +97,26 @@ class SmtpTransport:
             if t.security == "starttls":
                 conn.starttls(context=ssl.create_default_context())
                 conn.ehlo()
-        if t.user:
+        if t.tokens is not None:
+            self._xoauth2(conn, t.user or "", t.tokens)
+        elif t.user:
             conn.login(t.user, t.password or "")
         return conn
+
+    @staticmethod
+    def _xoauth2(conn: smtplib.SMTP, user: str, tokens: TokenSource) -> None:
+        """AUTH XOAUTH2 with the initial response (Google/Microsoft SMTP OAuth2 profile)."""
+        from mailflow.oauth import xoauth2_string
+
+        conn.ehlo_or_helo_if_needed()
+        if not conn.has_extn("auth") or "XOAUTH2" not in conn.esmtp_features["auth"].upper():
+            raise smtplib.SMTPNotSupportedError("el servidor SMTP no ofrece AUTH XOAUTH2")
+        response = xoauth2_string(user, tokens.token())
+        try:
+            conn.auth("XOAUTH2", lambda challenge=None: response, initial_response_ok=True)
+        except smtplib.SMTPAuthenticationError:
+            tokens.invalidate()  # revoked early: fetch a fresh token on the next try
+            raise
 
     def send(self, row: OutboxMessage) -> str:
         if self.conn is None:
@@ -136,10 +158,18 @@ class FolderTransport:
         return None
 
 
-def transport_for(settings: Settings) -> Transport | None:
-    """SMTP when smtp.url is set, else the outbox folder when outbox_dir is set, else None."""
+def transport_for(settings: Settings, tokens: TokenSource | None = None) -> Transport | None:
+    """SMTP when smtp.url is set, else the outbox folder when outbox_dir is set, else None.
+
+    `tokens` is used for AUTH XOAUTH2 when smtp.auth is xoauth2 (see mailflow.oauth).
+    """
     if settings.smtp.url:
-        return SmtpTransport(parse_smtp_url(settings.smtp.url, settings.smtp.timeout_seconds))
+        target = parse_smtp_url(settings.smtp.url, settings.smtp.timeout_seconds)
+        if settings.smtp.auth == "xoauth2":
+            if tokens is None:
+                raise ConfigError("smtp.auth es xoauth2 pero falta la sección oauth2")
+            target = replace(target, tokens=tokens)
+        return SmtpTransport(target)
     if settings.outbox_dir is not None:
         return FolderTransport(settings.outbox_dir)
     return None
@@ -229,10 +259,14 @@ def drain_outbox(
     batch: int = 50,
     should_stop: Callable[[], bool] | None = None,
     journal: SentJournal | None = None,
+    tokens: TokenSource | None = None,
 ) -> SendStats:
-    """Send every reply due now; failures are retried later, never lost."""
+    """Send every reply due now; failures are retried later, never lost.
+
+    `tokens` (mailflow.oauth) logs in with XOAUTH2 when smtp.auth is xoauth2.
+    """
     stats = SendStats()
-    transport = transport or transport_for(settings)
+    transport = transport or transport_for(settings, tokens)
     if transport is None:
         return stats
     lease = dt.timedelta(seconds=settings.smtp.timeout_seconds * 4)

@@ -146,7 +146,7 @@ def run_once(
     lock = RunLock(app)
     try:
         stats.recovered = recover(app, lock, now_fn())
-        for target in imap_targets(app.settings):
+        for target in imap_targets(app.settings, app.mail_tokens):
             try:
                 stats.ingested += drain_once(target, app.database, now_fn)
             except Exception as exc:  # unreachable server: report, still do the rest
@@ -157,13 +157,21 @@ def run_once(
             done, aside = process_waiting(app, now_fn, worker_id, process)
             stats.processed += done
             stats.set_aside += aside
-        sent = drain_outbox(app.settings, app.database, now_fn, journal=sent_journal(app))
+        sent = drain_outbox(
+            app.settings, app.database, now_fn, journal=sent_journal(app), tokens=app.mail_tokens
+        )
         # an accepted oficio queues the applicant's copy (via a delivery timer): follow the
         # chain to its end so one run delivers the whole product
         for _ in range(DELIVERY_ROUNDS):
             if sweep is None or not sweep(app, now_fn(), worker_id):
                 break
-            more = drain_outbox(app.settings, app.database, now_fn, journal=sent_journal(app))
+            more = drain_outbox(
+                app.settings,
+                app.database,
+                now_fn,
+                journal=sent_journal(app),
+                tokens=app.mail_tokens,
+            )
             sent.sent, sent.retried, sent.failed = (
                 sent.sent + more.sent,
                 sent.retried + more.retried,
@@ -227,14 +235,21 @@ def run_forever(
         while not stop.is_set():
             wake_send.clear()
             try:
-                sent = drain_outbox(settings, db, clock, should_stop=stop.is_set, journal=journal)
+                sent = drain_outbox(
+                    settings,
+                    db,
+                    clock,
+                    should_stop=stop.is_set,
+                    journal=journal,
+                    tokens=app.mail_tokens,
+                )
                 if sent.sent and scheduler and delivery_sweep(app, clock(), sender_id):
                     continue  # accepted products fired their next step: send what it queued
             except Exception:
                 log.exception("sender loop")
             wake_send.wait(SEND_WAIT_SECONDS)
 
-    for target in imap_targets(settings):
+    for target in imap_targets(settings, app.mail_tokens):
         poller = ImapPoller(target, db, clock, on_stored)
         threads.append(_loop(f"imap-{target.mailbox}", _bind(poller.run, stop)))
     server = None

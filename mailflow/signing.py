@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,9 +17,9 @@ from pyhanko.stamp import TextStampStyle
 
 from mailflow.config import Settings
 from mailflow.errors import ConfigError
+from mailflow.signing_key import resolve_pkcs12
 
 FIELD_NAME = "FirmaInstitucional"
-DEMO_PASSWORD_FILE = "signer-password.txt"
 _RESERVED = 16384  # bytes kept for the CMS blob: skips pyhanko's trial signature
 _STAMP = TextStampStyle(
     stamp_text="Firmado digitalmente por:\n%(firmante)s\nFecha: %(ts)s",
@@ -116,24 +115,7 @@ def signer_from_settings(
     Without `signing.pkcs12`, the demo files of `mailflow keys demo` (<data_dir>/keys) are used,
     and their password file stands in for the environment variable.
     """
-    env = os.environ if env is None else env
-    path = settings.signing.pkcs12
-    password = env.get(settings.signing.password_env)
-    if path is None:
-        path = settings.data_dir / "keys" / "signer.p12"
-        if not path.exists():
-            raise ConfigError(
-                "signing.pkcs12 no está configurado; ejecute `mailflow keys demo` "
-                "o indique el certificado de la institución"
-            )
-        demo_password = path.with_name(DEMO_PASSWORD_FILE)
-        if password is None and demo_password.exists():
-            password = demo_password.read_text(encoding="utf-8").strip()
-    if password is None:
-        raise ConfigError(
-            f"signing: falta la contraseña del certificado en la variable de entorno "
-            f"{settings.signing.password_env}"
-        )
+    path, password = resolve_pkcs12(settings, env)
     institution = settings.institution
     return DocumentSigner.from_pkcs12(
         path,

@@ -36,7 +36,7 @@ listen = 127.0.0.1
 protocols = imap
 ssl = no
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {auth_mechanisms}
 default_login_user = dovenull
 default_internal_user = dovecot
 first_valid_uid = {uid}
@@ -51,14 +51,37 @@ service imap-login {{
     port = {port}
   }}
 }}
-passdb {{
-  driver = passwd-file
-  args = scheme=PLAIN {base}/passwd
-}}
+{passdb}
 userdb {{
   driver = static
   args = uid={uid} gid={gid} home={base}/home/%u
 }}
+"""
+
+
+PASSWD_PASSDB = """\
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN {base}/passwd
+}}"""
+
+# Dovecot 2.3 oauth2 passdb (doc.dovecot.org, "Open Authentication v2.0 database"): the
+# bearer token of SASL XOAUTH2/OAUTHBEARER is checked by POSTing it to an RFC 7662
+# introspection endpoint; `username` in the answer must name the user logging in.
+OAUTH2_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {base}/dovecot-oauth2.conf.ext
+}}"""
+
+OAUTH2_CONF = """\
+introspection_mode = post
+introspection_url = {introspection_url}
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
 """
 
 
@@ -148,7 +171,7 @@ class Dovecot:
         return DovecotAccount("127.0.0.1", self.port, user, PASSWORD)
 
 
-def _start(base: Path) -> Dovecot:
+def _start(base: Path, introspection_url: str | None = None) -> Dovecot:
     pw = pwd.getpwnam(MAIL_USER)
     port = free_port()
     os.chmod(base, 0o755)
@@ -158,16 +181,39 @@ def _start(base: Path) -> Dovecot:
     (base / "passwd").write_text("".join(f"{u}:{{PLAIN}}{PASSWORD}::::::\n" for u in users))
     (base / "passwd").chmod(0o644)
     server = Dovecot(base, port, pw.pw_uid, pw.pw_gid, users)
-    server.conf.write_text(CONFIG.format(base=base, port=port, uid=pw.pw_uid, gid=pw.pw_gid))
+    if introspection_url:
+        mechanisms, passdb = "xoauth2 oauthbearer", OAUTH2_PASSDB.format(base=base)
+        oauth_conf = base / "dovecot-oauth2.conf.ext"
+        oauth_conf.write_text(OAUTH2_CONF.format(introspection_url=introspection_url))
+        oauth_conf.chmod(0o644)
+    else:
+        mechanisms, passdb = "plain login", PASSWD_PASSDB.format(base=base)
+    server.conf.write_text(
+        CONFIG.format(
+            base=base,
+            port=port,
+            uid=pw.pw_uid,
+            gid=pw.pw_gid,
+            auth_mechanisms=mechanisms,
+            passdb=passdb,
+        )
+    )
     server.start()
     return server
 
 
 @contextlib.contextmanager
-def running_dovecot(prefix: str = "mailflow-dovecot-") -> Iterator[Dovecot]:
-    """A private Dovecot instance for the duration of the block (tests and benchmarks)."""
+def running_dovecot(
+    prefix: str = "mailflow-dovecot-", introspection_url: str | None = None
+) -> Iterator[Dovecot]:
+    """A private Dovecot instance for the duration of the block (tests and benchmarks).
+
+    With `introspection_url`, logins are SASL XOAUTH2/OAUTHBEARER only, checked by Dovecot's
+    oauth2 passdb against that RFC 7662 endpoint (tests.oauth_server); else PLAIN/LOGIN with
+    the shared PASSWORD.
+    """
     base = Path(tempfile.mkdtemp(prefix=prefix))
-    server = _start(base)
+    server = _start(base, introspection_url)
     try:
         yield server
     finally:

@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from mailflow.filemodes import FILE_MODE, FOLDER_MODE
+from mailflow.pki import create_demo_pki
 from tests.smtp_sink import SmtpSink
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,9 +38,18 @@ def write_config(tmp: Path, imap_url: str | None, smtp_url: str | None, **sectio
     data["migraciones"] = {**(data.get("migraciones") or {}), "address": MIGRACIONES}
     for name, values in sections.items():
         data[name] = {**data.get(name, {}), **values}
+    if "signing" not in sections:  # `mailflow keys demo` in the data dir: run refuses without a key
+        _owner_only_demo_keys(tmp / "data", data["institution"]["name"])
     path = tmp / "config.yaml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return path
+
+
+def _owner_only_demo_keys(data_dir: Path, org: str) -> None:
+    """The demo keys under data_dir/keys, owner-only as mailflow itself leaves its data."""
+    create_demo_pki(data_dir / "keys", org=org)
+    for path in (data_dir, *data_dir.rglob("*")):
+        path.chmod(FOLDER_MODE if path.is_dir() else FILE_MODE)
 
 
 def start_service(config: Path, *, once: bool, log: Path) -> subprocess.Popen[bytes]:

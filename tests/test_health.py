@@ -8,13 +8,15 @@ from pathlib import Path
 from mailflow.db import Database
 from mailflow.health import health
 from mailflow.models import OutboxMessage
+from mailflow.pki import create_demo_pki
 from tests.cases_support import MONDAY, mail, make_app, store
 
 
 def test_healthy_then_stuck_then_failed(tmp_path: Path, sqlite_db: Database) -> None:
+    create_demo_pki(tmp_path / "keys")  # data_dir/keys: documents can be signed
     app = make_app(tmp_path, sqlite_db)
     report = health(app, MONDAY)
-    assert report["ok"] and report["migrated"] and report["problems"] == []
+    assert report["ok"] and report["migrated"] and report["problems"] == [], report["problems"]
     with sqlite_db.session() as s:
         store(s, mail("Actualización de datos", "hola"))
     later = MONDAY + dt.timedelta(minutes=30)
