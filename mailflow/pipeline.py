@@ -22,7 +22,7 @@ from mailflow.identity import identity_concerns
 from mailflow.machines import IllegalTransition
 from mailflow.message import ParsedMessage
 from mailflow.models import Case, CaseEvent, CaseMessage, InboxMessage
-from mailflow.parse import parse_message
+from mailflow.reading import Reading, decide_within, read_message
 
 if TYPE_CHECKING:
     from mailflow.app import App
@@ -40,18 +40,49 @@ class Outcome:
     case_id: int | None = None
 
 
-def process_inbox_message(app: App, session: Session, row: InboxMessage, now: dt.datetime) -> None:
-    """Decide `row` and do everything that follows, in `session`'s transaction; idempotent."""
+def read_inbox_message(
+    app: App, row: InboxMessage, now: dt.datetime, session: Session | None = None
+) -> Reading:
+    """Parse `row` and make the intake decision it will need, within the per-message budget.
+
+    Call it outside any write transaction: it only reads (which case the message answers, in
+    `session` or in a short read-only one of its own). Returns the Reading that
+    `process_inbox_message` consumes; a message over budget carries `exceeded`.
+    """
+    reading = read_message(app, row.raw)
+    msg = reading.msg
+    if msg is None:
+        return reading
+    if session is None:
+        with app.database.session(readonly=True) as own:
+            threaded = _threaded_case(own, msg)
+    else:
+        threaded = _threaded_case(session, msg)
+    if threaded is None:
+        return decide_within(app, reading, row.arrived_at)
+    tramite, state = threaded
+    if state != "observado" or tramite not in app.catalogue.tramites:
+        return reading  # a follow-up outside an observation needs no intake decision
+    return decide_within(app, reading, now, app.catalogue.get(tramite).subject)
+
+
+def process_inbox_message(
+    app: App,
+    session: Session,
+    row: InboxMessage,
+    now: dt.datetime,
+    reading: Reading | None = None,
+) -> None:
+    """Decide `row` and do everything that follows, in `session`'s transaction; idempotent.
+
+    `reading` is the result of `read_inbox_message`, made before the transaction began so
+    that the write transaction holds only the writes; without it the message is read here.
+    """
     if row.status == "done":
         return
-    limits = app.settings.limits
-    msg = parse_message(
-        row.raw,
-        max_parts=limits.max_parts,
-        max_attachment_bytes=limits.max_attachment_bytes,
-        max_text_chars=limits.max_text_chars,
-    )
-    _finish(session, row, _route(app, session, row, msg, now), now)
+    if reading is None:
+        reading = read_inbox_message(app, row, now, session)
+    _finish(session, row, _route(app, session, row, reading, now), now)
 
 
 def classify_as(
@@ -59,12 +90,14 @@ def classify_as(
 ) -> Outcome:
     """Staff decided the procedure: read the message as if its subject were the official ASUNTO,
     so fields, requirements and signature are assessed exactly as for a well-titled request."""
-    msg = parse_message(row.raw, max_parts=app.settings.limits.max_parts)
-    official = dataclasses.replace(msg, subject=app.catalogue.get(tramite).subject)
-    decision = app.intake.decide(official, received=row.arrived_at)
+    subject = app.catalogue.get(tramite).subject
+    reading = decide_within(app, read_message(app, row.raw), row.arrived_at, subject)
+    if reading.msg is None or reading.decision is None:
+        raise MailflowError(reading.exceeded or "el mensaje no pudo leerse")
+    decision = reading.decision
     if decision.tramite != tramite:
         raise MailflowError(f"el mensaje no pudo leerse como {app.catalogue.get(tramite).name}")
-    outcome = _new_request(app, session, row, msg, decision, now)
+    outcome = _new_request(app, session, row, reading.msg, decision, now)
     _finish(session, row, outcome, now)
     return outcome
 
@@ -78,8 +111,12 @@ def _finish(session: Session, row: InboxMessage, outcome: Outcome, now: dt.datet
 
 
 def _route(
-    app: App, session: Session, row: InboxMessage, msg: ParsedMessage, now: dt.datetime
+    app: App, session: Session, row: InboxMessage, reading: Reading, now: dt.datetime
 ) -> Outcome:
+    msg = reading.msg
+    if msg is None:
+        _event(session, row, now, "exception", reading.exceeded or "", seconds=reading.seconds)
+        return Outcome("review")
     seen = _duplicate(session, row, msg, now)
     if seen is not None:
         return seen
@@ -91,8 +128,11 @@ def _route(
         return Outcome("ignore")
     case = _thread_case(session, msg)
     if case is not None:
-        return _follow_up(app, session, row, msg, case, now)
-    decision = intake.decide(msg, received=row.arrived_at)
+        return _follow_up(app, session, row, reading, case, now)
+    if reading.exceeded:
+        _event(session, row, now, "exception", reading.exceeded, seconds=reading.seconds)
+        return Outcome("review")
+    decision = reading.decision_for(None) or intake.decide(msg, received=row.arrived_at)
     return _new_request(app, session, row, msg, decision, now)
 
 
@@ -140,7 +180,25 @@ def _duplicate(
     return Outcome("ignore", earlier.tramite, earlier.case_id)
 
 
+def _threaded_case(session: Session, msg: ParsedMessage) -> tuple[str, str] | None:
+    """(tramite, state) of the case this message answers, read without locking; or None."""
+    case_id = _thread_case_id(session, msg)
+    if case_id is None:
+        return None
+    found = session.execute(select(Case.tramite, Case.state).where(Case.id == case_id)).first()
+    return None if found is None else (str(found[0]), str(found[1]))
+
+
 def _thread_case(session: Session, msg: ParsedMessage) -> Case | None:
+    """The case this message answers, locked for update; None when it answers none."""
+    case_id = _thread_case_id(session, msg)
+    if case_id is None:
+        return None
+    stmt = select(Case).where(Case.id == case_id).with_for_update()
+    return session.scalars(stmt.execution_options(populate_existing=True)).one()
+
+
+def _thread_case_id(session: Session, msg: ParsedMessage) -> int | None:
     """The case this message answers: by our Message-IDs, else by the number in the subject."""
     ids = [i for i in (*msg.in_reply_to, *msg.references) if i]
     case_id = None
@@ -157,10 +215,7 @@ def _thread_case(session: Session, msg: ParsedMessage) -> Case | None:
             return None
         number = f"EXP-{found.group(1)}-{found.group(2)}"
         case_id = session.scalar(select(Case.id).where(Case.number == number))
-        if case_id is None:
-            return None
-    stmt = select(Case).where(Case.id == case_id).with_for_update()
-    return session.scalars(stmt.execution_options(populate_existing=True)).one()
+    return None if case_id is None else int(case_id)
 
 
 def _record_inbound(
@@ -186,10 +241,12 @@ def _follow_up(
     app: App,
     session: Session,
     row: InboxMessage,
-    msg: ParsedMessage,
+    reading: Reading,
     case: Case,
     now: dt.datetime,
 ) -> Outcome:
+    msg = reading.msg
+    assert msg is not None  # _route answered a message that could not be read
     sender = msg.sender.lower()
     if not case.applicant_email or sender != case.applicant_email.lower():
         reason = (
@@ -200,8 +257,12 @@ def _follow_up(
         _event(session, row, now, "exception", reason, case_number=case.number, sender=sender)
         return Outcome("review", case.tramite)
     _record_inbound(session, case, row, msg, now)
+    if reading.exceeded:
+        add_flags(case, ["mensaje_nuevo"])
+        _event(session, row, now, "exception", reading.exceeded, case_id=case.id)
+        return Outcome("review", case.tramite, case.id)
     if case.state == "observado":
-        return _subsanar(app, session, row, msg, case, now)
+        return _subsanar(app, session, row, reading, case, now)
     add_flags(case, ["mensaje_nuevo"])
     reason = f"Nuevo mensaje del solicitante en el expediente {case.number} ({case.state})"
     _event(session, row, now, "message", reason, case_id=case.id, subject=msg.subject)
@@ -223,13 +284,17 @@ def _subsanar(
     app: App,
     session: Session,
     row: InboxMessage,
-    msg: ParsedMessage,
+    reading: Reading,
     case: Case,
     now: dt.datetime,
 ) -> Outcome:
     """Re-check the requirements on the reply merged with what the case already has."""
+    msg = reading.msg
+    assert msg is not None
     tramite = app.catalogue.get(case.tramite)
-    probe = app.intake.decide(dataclasses.replace(msg, subject=tramite.subject), received=now)
+    probe = reading.decision_for(tramite.subject) or app.intake.decide(
+        dataclasses.replace(msg, subject=tramite.subject), received=now
+    )
     fields = dict(case.fields or {})
     if probe.tramite == tramite.id:
         fields.update(probe.fields)

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -96,7 +97,8 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
         form = await checked_form(request)
         action = str(form.get("action", ""))
         ids = [int(str(request.path_params["id"]))]
-        return _act(request, context, ids, action, form, user.actor)
+        # re-processing parses mail: never on the event loop
+        return await run_in_threadpool(_act, request, context, ids, action, form, user.actor)
 
     async def bulk(request: Request) -> Response:
         user = require_role(request, *DESK_ROLES)
@@ -105,7 +107,8 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
         if not ids:
             flash(request, "Seleccione al menos un mensaje de la bandeja.", "error")
             return redirect("/bandeja")
-        return _act(request, context, ids, str(form.get("action", "")), form, user.actor)
+        action = str(form.get("action", ""))
+        return await run_in_threadpool(_act, request, context, ids, action, form, user.actor)
 
     return [
         Route("/bandeja", queue, methods=["GET"], name="bandeja"),
