@@ -12,12 +12,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailflow.audit import SYSTEM, record
+from mailflow.authentication import (
+    SenderAuthentication,
+    authenticate,
+    from_problem,
+    header_sender,
+)
 from mailflow.automatic import detect_automatic
 from mailflow.cases import apply_event, missing_labels, open_case
 from mailflow.decision import SIGNED_DOCUMENT, Decision
 from mailflow.documents import ReceivedFile
 from mailflow.effects import add_flags
 from mailflow.errors import MailflowError
+from mailflow.followup_policy import held_reason, merge_follow_up
 from mailflow.identity import identity_concerns
 from mailflow.machines import IllegalTransition
 from mailflow.message import ParsedMessage
@@ -126,6 +133,10 @@ def _route(
         reasons = "; ".join(h.reason for h in hits)
         _event(session, row, now, "rule", reasons, rules=[h.rule for h in hits])
         return Outcome("ignore")
+    ambiguous = from_problem(msg)
+    if ambiguous is not None:  # From: is the only identity: it must name exactly one mailbox
+        _event(session, row, now, "exception", ambiguous, sender=msg.sender)
+        return Outcome("review")
     case = _thread_case(session, msg)
     if case is not None:
         return _follow_up(app, session, row, reading, case, now)
@@ -151,7 +162,13 @@ def _event(
 def _duplicate(
     session: Session, row: InboxMessage, msg: ParsedMessage, now: dt.datetime
 ) -> Outcome | None:
-    """The same message (by Message-ID) already processed from another inbox row."""
+    """The same message (by Message-ID) already processed from another inbox row.
+
+    A Message-ID is chosen by the sender, so a stranger can reuse one: a message whose
+    Message-ID is known but whose sender is not the original's (another From: than the earlier
+    copy's, or than the applicant of the case that holds it) is never attached to that case;
+    it goes to staff unattached.
+    """
     if not msg.message_id:
         return None
     ids = (msg.message_id, f"<{msg.message_id}>")
@@ -172,12 +189,28 @@ def _duplicate(
         )
         if known is None:
             return None
+        owner = session.scalar(select(Case.applicant_email).where(Case.id == known.case_id))
+        if (owner or "").lower() != msg.sender.lower():
+            return _foreign_duplicate(session, row, msg, now)
         reason = f"Mensaje repetido (Message-ID {msg.message_id}): ya está en el expediente"
         _event(session, row, now, "duplicate", reason, case_id=known.case_id)
         return Outcome("ignore", None, known.case_id)
+    if earlier.sha256 != row.sha256 and header_sender(earlier.raw) != msg.sender.lower():
+        return _foreign_duplicate(session, row, msg, now)
     reason = f"Mensaje repetido (Message-ID {msg.message_id}): ya procesado (entrada {earlier.id})"
     _event(session, row, now, "duplicate", reason, case_id=earlier.case_id)
     return Outcome("ignore", earlier.tramite, earlier.case_id)
+
+
+def _foreign_duplicate(
+    session: Session, row: InboxMessage, msg: ParsedMessage, now: dt.datetime
+) -> Outcome:
+    reason = (
+        f"Message-ID {msg.message_id} ya usado por otro remitente; este mensaje de "
+        f"{msg.sender or 'un remitente desconocido'} no se agregó a ningún expediente"
+    )
+    _event(session, row, now, "exception", reason, sender=msg.sender)
+    return Outcome("review")
 
 
 def _threaded_case(session: Session, msg: ParsedMessage) -> tuple[str, str] | None:
@@ -257,14 +290,17 @@ def _follow_up(
         _event(session, row, now, "exception", reason, case_number=case.number, sender=sender)
         return Outcome("review", case.tramite)
     _record_inbound(session, case, row, msg, now)
+    sender_auth = authenticate(msg, app.settings.security.authserv_id)
     if reading.exceeded:
         add_flags(case, ["mensaje_nuevo"])
         _event(session, row, now, "exception", reading.exceeded, case_id=case.id)
         return Outcome("review", case.tramite, case.id)
     if case.state == "observado":
-        return _subsanar(app, session, row, reading, case, now)
+        return _subsanar(app, session, row, reading, case, now, sender_auth)
     add_flags(case, ["mensaje_nuevo"])
     reason = f"Nuevo mensaje del solicitante en el expediente {case.number} ({case.state})"
+    if not sender_auth.authenticated:
+        reason += f"; {sender_auth.reason}"
     _event(session, row, now, "message", reason, case_id=case.id, subject=msg.subject)
     return Outcome("review", case.tramite, case.id)
 
@@ -287,17 +323,31 @@ def _subsanar(
     reading: Reading,
     case: Case,
     now: dt.datetime,
+    sender_auth: SenderAuthentication,
 ) -> Outcome:
-    """Re-check the requirements on the reply merged with what the case already has."""
+    """Re-check the requirements on the reply merged with what the case already has.
+
+    The reply's values are merged under `followup_policy`: missing values are added, changes
+    of existing values are held for staff unless the sender is authenticated (identity
+    fields always are), and nothing is applied for an unauthenticated sender where sender
+    authentication is configured.
+    """
     msg = reading.msg
     assert msg is not None
     tramite = app.catalogue.get(case.tramite)
     probe = reading.decision_for(tramite.subject) or app.intake.decide(
         dataclasses.replace(msg, subject=tramite.subject), received=now
     )
-    fields = dict(case.fields or {})
-    if probe.tramite == tramite.id:
-        fields.update(probe.fields)
+    incoming = probe.fields if probe.tramite == tramite.id else {}
+    merge = merge_follow_up(dict(case.fields or {}), incoming, sender_auth)
+    if merge.held:
+        label = app.intake.vocabulary.label
+        held = held_reason(case.number, merge, sender_auth, label)
+        _event(session, row, now, "exception", held, case_id=case.id, merge=merge.audit())
+        add_flags(case, ["mensaje_nuevo"])
+    if merge.blocked:
+        return Outcome("review", case.tramite, case.id)
+    fields = merge.fields
     signature = probe.signature.status
     if signature == "absent":
         signature = _stored_signature(session, case)
@@ -319,6 +369,8 @@ def _subsanar(
         "fields": probe.fields,
         "missing": missing,
         "signature": signed or {"status": signature},
+        "sender": sender_auth.reason,
+        **merge.audit(),
     }
     reason = "; ".join((*probe.reasons, f"Subsanación: faltan {len(missing)} requisitos"))
     _event(session, row, now, "intake", reason, case_id=case.id, decision=summary)
@@ -343,6 +395,8 @@ def _subsanar(
         )
     except IllegalTransition as exc:
         _event(session, row, now, "exception", str(exc), case_id=case.id)
+        return Outcome("review", case.tramite, case.id)
+    if merge.held:  # the reply stays in the staff queue until the changes are confirmed
         return Outcome("review", case.tramite, case.id)
     return Outcome(RESULT_DISPOSITION.get(result.dest, "accept"), case.tramite, case.id)
 
@@ -386,7 +440,11 @@ def _new_request(
     if decision.disposition == "review":
         _to_review(session, app, case, reasons, common)
         return Outcome("review", case.tramite, case.id)
-    concerns = identity_concerns(session, app.catalogue.get(case.tramite), decision, msg.sender)
+    tramite = app.catalogue.get(case.tramite)
+    concerns = identity_concerns(session, tramite, decision, msg.sender)
+    sender_auth = authenticate(msg, app.settings.security.authserv_id)
+    if tramite.identity_sensitive and sender_auth.configured and not sender_auth.authenticated:
+        concerns.append(f"{tramite.name}: {sender_auth.reason}; confirme antes de aplicar")
     if concerns:
         _to_review(session, app, case, "; ".join(concerns), common)
         return Outcome("review", case.tramite, case.id)
