@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 from mailflow.audit import record
 from mailflow.errors import MailflowError
 from mailflow.models import Case, CaseEvent, InboxMessage
+from mailflow.outbox import resend, undelivered
 from mailflow.web import WebContext
 from mailflow.web.auth import require_role
 from mailflow.web.csrf import checked_form
@@ -67,13 +68,15 @@ class QueueItem:
 
 
 def routes(context: WebContext) -> Sequence[BaseRoute]:
-    """GET /bandeja, POST /bandeja/mensajes/{id}, POST /bandeja/lote."""
+    """GET /bandeja, POST /bandeja/mensajes/{id}, POST /bandeja/lote,
+    POST /bandeja/envios/{id}/reenviar (an undelivered reply, due again now)."""
 
     async def queue(request: Request) -> Response:
         require_role(request, *DESK_ROLES)
         app = app_of(request)
         with context.db.session(readonly=True) as session:
             items = queue_items(session)
+            waiting = undelivered(session)
         actions = {
             item.id: app.machines[item.case.machine].allowed_events(REVIEW_STATE, "staff")
             for item in items
@@ -89,6 +92,7 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
             actions=actions,
             tramites=tramites,
             tramite_names=dict(tramites),
+            undelivered=waiting,
             local=lambda at: at.astimezone(zone).strftime("%d/%m/%Y %H:%M"),
         )
 
@@ -110,8 +114,22 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
         action = str(form.get("action", ""))
         return await run_in_threadpool(_act, request, context, ids, action, form, user.actor)
 
+    async def resend_reply(request: Request) -> Response:
+        user = require_role(request, *DESK_ROLES)
+        await checked_form(request)
+        outbox_id = int(request.path_params["id"])
+        try:
+            with context.db.session() as session:
+                resend(session, [outbox_id], actor=user.actor, now=now(request))
+        except MailflowError as exc:
+            flash(request, f"No se pudo reenviar: {exc}.", "error")
+            return redirect("/bandeja")
+        flash(request, "Respuesta en cola de nuevo: se enviará en breve.")
+        return redirect("/bandeja")
+
     return [
         Route("/bandeja", queue, methods=["GET"], name="bandeja"),
+        Route("/bandeja/envios/{id:int}/reenviar", resend_reply, methods=["POST"]),
         Route("/bandeja/mensajes/{id:int}", message_action, methods=["POST"]),
         Route("/bandeja/lote", bulk, methods=["POST"]),
     ]
