@@ -99,8 +99,8 @@ def test_a_days_long_outage_keeps_retrying_then_delivers(
     now = NOW
     tries = 0
     while now < NOW + dt.timedelta(days=3):
-        stats = drain_outbox(settings if now < NOW + dt.timedelta(hours=6) else down, sqlite_db,
-                             lambda: now)  # fmt: skip
+        target = settings if now < NOW + dt.timedelta(hours=6) else down
+        stats = drain_outbox(target, sqlite_db, lambda at=now: at)
         assert stats.failed == 0, now
         tries += stats.retried
         now += dt.timedelta(minutes=30)
@@ -124,7 +124,7 @@ def test_temporary_failures_give_up_after_retry_for_hours(sqlite_db: Database) -
     now = NOW
     failed = 0
     while now < NOW + dt.timedelta(days=3) and not failed:
-        failed = drain_outbox(settings, sqlite_db, lambda: now).failed
+        failed = drain_outbox(settings, sqlite_db, lambda at=now: at).failed
         now += dt.timedelta(hours=1)
     assert failed == 1 and now >= NOW + dt.timedelta(hours=48)
     with sqlite_db.session(readonly=True) as s:
