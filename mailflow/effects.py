@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -202,17 +203,28 @@ def _issue_document(run: EffectRun, effect: Effect) -> None:
     })  # fmt: skip
 
 
-def replies_today(session: Session, app: App, address: str, now: dt.datetime) -> int:
-    """Automatic replies already queued to `address` since local midnight."""
+def replies_today(
+    session: Session,
+    app: App,
+    address: str,
+    now: dt.datetime,
+    authenticated: bool | None = None,
+) -> int:
+    """Automatic replies already queued to `address` since local midnight.
+
+    With `authenticated` given, only replies to messages of that kind count: replies caused
+    by unauthenticated mail (which anyone can forge) never use up the cap of the sender's
+    authenticated mail.
+    """
     cal = app.calendario
     start = deadlines.local_instant(cal, cal.local(now).date())
-    count = session.scalar(
-        select(func.count(OutboxMessage.id)).where(
-            func.lower(OutboxMessage.to_addr) == address.lower(),
-            OutboxMessage.created_at >= start,
-        )
+    stmt = select(func.count(OutboxMessage.id)).where(
+        func.lower(OutboxMessage.to_addr) == address.lower(),
+        OutboxMessage.created_at >= start,
     )
-    return int(count or 0)
+    if authenticated is not None:
+        stmt = stmt.where(OutboxMessage.sender_authenticated == authenticated)
+    return int(session.scalar(stmt) or 0)
 
 
 def thread_of(session: Session, case: Case) -> Thread:
@@ -276,7 +288,8 @@ def _send_reply(run: EffectRun, effect: Effect) -> None:
         audit(run, "reply_suppressed", "Sin respuesta: el caso no tiene correo del solicitante")
         return
     cap = app.settings.replies.daily_cap_per_address
-    if run.given.automatic and replies_today(session, app, to, run.now) >= cap:
+    authenticated = bool((run.event_row.data or {}).get("sender_authenticated"))
+    if run.given.automatic and replies_today(session, app, to, run.now, authenticated) >= cap:
         audit(run, "reply_suppressed", f"Sin respuesta automática: {to} ya recibió {cap} hoy", {
             "template": template, "to": to,
         })  # fmt: skip
@@ -296,6 +309,7 @@ def _send_reply(run: EffectRun, effect: Effect) -> None:
         domain=settings.institution.domain,
         thread=thread_of(session, case),
         attachments=_attachments(run, template),
+        nonce=secrets.token_hex(6),  # once per queued reply; resends send the stored bytes
     )
     mime = compose(reply, run.now)
     row = OutboxMessage(
@@ -309,6 +323,7 @@ def _send_reply(run: EffectRun, effect: Effect) -> None:
         raw=mime.as_bytes(),
         created_at=run.now,
         next_attempt_at=run.now,
+        sender_authenticated=authenticated,
     )
     session.add(row)
     session.flush()

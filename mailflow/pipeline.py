@@ -392,6 +392,7 @@ def _subsanar(
             missing=missing_labels(app, missing),
             received_files=_received_files(msg),
             inbox_message_id=row.id,
+            data={"sender_authenticated": sender_auth.authenticated},
         )
     except IllegalTransition as exc:
         _event(session, row, now, "exception", str(exc), case_id=case.id)
@@ -427,11 +428,13 @@ def _new_request(
         now=now,
     )
     _record_inbound(session, case, row, msg, now)
+    sender_auth = authenticate(msg, app.settings.security.authserv_id)
     common: dict[str, Any] = {
         "actor": SYSTEM,
         "now": now,
         "inbox_message_id": row.id,
         "received_files": _received_files(msg),
+        "data": {"sender_authenticated": sender_auth.authenticated},  # its own reply cap
     }
     if decision.disposition == "inform":
         tramite = app.catalogue.get(case.tramite)
@@ -442,7 +445,6 @@ def _new_request(
         return Outcome("review", case.tramite, case.id)
     tramite = app.catalogue.get(case.tramite)
     concerns = identity_concerns(session, tramite, decision, msg.sender)
-    sender_auth = authenticate(msg, app.settings.security.authserv_id)
     if tramite.identity_sensitive and sender_auth.configured and not sender_auth.authenticated:
         concerns.append(f"{tramite.name}: {sender_auth.reason}; confirme antes de aplicar")
     if concerns:

@@ -230,3 +230,22 @@ def test_merge_policy_is_pure_and_keeps_previous_values() -> None:
     merge = merge_follow_up({"telefono": "1"}, {"telefono": "2", "motivo": "m"}, nobody)
     assert merge.fields == {"telefono": "1", "motivo": "m"}
     assert merge.held == {"telefono": ("1", "2")} and not merge.blocked
+
+
+def test_forged_requests_cannot_use_up_the_authenticated_senders_reply_cap(
+    tmp_path: Path, sqlite_db: Database
+) -> None:
+    base = _app(tmp_path, sqlite_db, TRUSTED)
+    replies = base.settings.replies.model_copy(update={"daily_cap_per_address": 2})
+    app = make_app(tmp_path, sqlite_db, security=base.settings.security, replies=replies)
+    for _ in range(3):  # forged: no Authentication-Results from our server
+        _process(app, mail("Renuncia", "Motivo: me voy del país\n" + DATOS))
+    with app.database.session(readonly=True) as s:
+        assert len(outbox(s)) == 2  # the forger hit the cap for unauthenticated mail
+    genuine = f"Authentication-Results: {TRUSTED}; dmarc=pass\r\n".encode() + mail(
+        "Renuncia", "Motivo: me voy del país\n" + DATOS
+    )
+    row = _process(app, genuine)
+    with app.database.session(readonly=True) as s:
+        mine = [o for o in outbox(s) if o.case_id == row.case_id]
+    assert len(mine) == 1 and mine[0].sender_authenticated  # the real applicant is answered

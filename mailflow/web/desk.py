@@ -274,4 +274,5 @@ FLAG_TEXT = {
     "subsanacion_fuera_de_plazo": "Subsanación fuera de plazo",
     "extemporaneo": "Recurso extemporáneo",
     "identidad_no_coincide": "El remitente no coincide con el registro",
+    "contenido_activo": "PDF con contenido activo (JavaScript o archivos incrustados)",
 }
