@@ -90,6 +90,7 @@ def _child(write_end: int, fn: Callable[[], object], budget: Budget) -> NoReturn
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _close_inherited(write_end)
         limit(budget)
         try:
             payload = pickle.dumps((True, fn()))
@@ -102,6 +103,14 @@ def _child(write_end: int, fn: Callable[[], object], budget: Budget) -> NoReturn
         status = 0
     finally:
         os._exit(status)  # never run the parent's cleanup (atexit, pools, files) in the child
+
+
+def _close_inherited(keep: int) -> None:
+    """Close every descriptor but stdio and `keep`: an orphaned child (its parent killed) must
+    not hold the parent's database files, sockets or run lock (flock) while it finishes."""
+    top = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 4096
+    os.closerange(3, keep)
+    os.closerange(keep + 1, max(keep + 2, int(top)))
 
 
 def limit(budget: Budget) -> None:

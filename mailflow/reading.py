@@ -84,9 +84,10 @@ def decide_within(
     budget = budget or budget_of(app)
     left = Budget(max(1.0, budget.cpu_seconds - reading.seconds), budget.memory_bytes)
     probe = msg if subject is None else dataclasses.replace(msg, subject=subject)
+    intake = app.intake  # built here, in the parent, once: the child only uses it
 
     def decide() -> Decision:
-        return app.intake.decide(probe, received=received)
+        return intake.decide(probe, received=received)
 
     done = run_within(decide, left)
     seconds = reading.seconds + done.seconds
