@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # the heavy modules load on first use, so light commands star
     from mailflow.fields import FieldVocabulary
     from mailflow.intake import Intake
     from mailflow.machines import Lifecycle, MachineDefinition
+    from mailflow.reading import Reader
     from mailflow.signing import DocumentSigner
 
 FIELDS_FILE = "fields.yaml"
@@ -116,6 +117,13 @@ class App:
         from mailflow.db import Database
 
         return Database(self.settings.effective_database_url)
+
+    @cached_property
+    def reader(self) -> Reader:
+        """Parses and decides messages in sandboxed children under the per-message budget."""
+        from mailflow.reading import Reader
+
+        return Reader(self)
 
     def validate(self) -> None:
         """Load every definition now so a bad one fails at start-up, not on the first message."""

@@ -20,7 +20,7 @@ from typing import Generic, NoReturn, TypeVar
 
 T = TypeVar("T")
 
-MEMORY_HEADROOM = 1536 << 20  # bytes of address space the child may add to what it inherits
+MEMORY_HEADROOM = 1024 << 20  # bytes of address space the child may add to what it inherits
 WALL_FACTOR = 3.0  # a busy machine: wall-clock deadline = CPU seconds × this + 1 s
 
 
@@ -61,11 +61,12 @@ def run_within(fn: Callable[[], T], budget: Budget) -> Outcome[T]:
         os.close(read_end)
         _child(write_end, fn, budget)
     os.close(write_end)
+    received: bytes | None = None
     try:
         received = _collect(read_end, started + budget.wall_seconds)
     finally:
         os.close(read_end)
-        status = _reap(pid)
+        status = _reap(pid, kill=received is None)
     seconds = time.monotonic() - started
     if received is None:
         return Outcome(None, _over_time(budget), seconds)
@@ -90,7 +91,7 @@ def _child(write_end: int, fn: Callable[[], object], budget: Budget) -> NoReturn
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        _close_inherited(write_end)
+        close_inherited(write_end)
         limit(budget)
         try:
             payload = pickle.dumps((True, fn()))
@@ -105,18 +106,25 @@ def _child(write_end: int, fn: Callable[[], object], budget: Budget) -> NoReturn
         os._exit(status)  # never run the parent's cleanup (atexit, pools, files) in the child
 
 
-def _close_inherited(keep: int) -> None:
-    """Close every descriptor but stdio and `keep`: an orphaned child (its parent killed) must
-    not hold the parent's database files, sockets or run lock (flock) while it finishes."""
-    top = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 4096
-    os.closerange(3, keep)
-    os.closerange(keep + 1, max(keep + 2, int(top)))
+def close_inherited(*keep: int) -> None:
+    """Close every descriptor but stdio and `keep`: a child (even orphaned, its parent killed)
+    must not hold the parent's database files, sockets or run lock (flock)."""
+    top = int(os.sysconf("SC_OPEN_MAX")) if hasattr(os, "sysconf") else 4096
+    start = 3
+    for fd in sorted(keep):
+        os.closerange(start, fd)
+        start = fd + 1
+    os.closerange(start, max(start + 1, top))
+
+
+def limit_memory(budget: Budget) -> None:
+    """Cap the current process's address space at what it uses now plus `budget.memory_bytes`."""
+    _set(resource.RLIMIT_AS, _current_address_space() + budget.memory_bytes)
 
 
 def limit(budget: Budget) -> None:
     """Apply `budget` to the current process (rlimits never raised above a hard limit)."""
-    address_space = _current_address_space() + budget.memory_bytes
-    _set(resource.RLIMIT_AS, address_space)
+    limit_memory(budget)
     _set(resource.RLIMIT_CPU, int(budget.cpu_seconds) + 1)
 
 
@@ -151,12 +159,14 @@ def _collect(fd: int, deadline: float) -> bytes | None:
         chunks.append(chunk)
 
 
-def _reap(pid: int) -> int:
-    """Wait for the child (killing it if still running); its status as a return code."""
+def _reap(pid: int, *, kill: bool) -> int:
+    """Wait for the child, first killing it when `kill` (it overran); its return code. A child
+    that closed its pipe is exiting: it is waited for, not killed (its status tells why)."""
     try:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done == 0:
-            os.kill(pid, signal.SIGKILL)
+            if kill:
+                os.kill(pid, signal.SIGKILL)
             _, status = os.waitpid(pid, 0)
     except ChildProcessError:
         return 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from mailflow.identity import identity_concerns
 from mailflow.machines import IllegalTransition
 from mailflow.message import ParsedMessage
 from mailflow.models import Case, CaseEvent, CaseMessage, InboxMessage
-from mailflow.reading import Reading, decide_within, read_message
+from mailflow.reading import DecideAs, Reading, decide_within, read_message, thread_keys
 
 if TYPE_CHECKING:
     from mailflow.app import App
@@ -52,25 +51,24 @@ def read_inbox_message(
 ) -> Reading:
     """Parse `row` and make the intake decision it will need, within the per-message budget.
 
-    Call it outside any write transaction: it only reads (which case the message answers, in
-    `session` or in a short read-only one of its own). Returns the Reading that
+    Call it outside any write transaction: it only reads (which case the message answers,
+    from its threading headers, in `session` or in a short read-only one of its own), then
+    parses and decides in one child process. Returns the Reading that
     `process_inbox_message` consumes; a message over budget carries `exceeded`.
     """
-    reading = read_message(app, row.raw)
-    msg = reading.msg
-    if msg is None:
-        return reading
+    ids, subject = thread_keys(row.raw)
     if session is None:
         with app.database.session(readonly=True) as own:
-            threaded = _threaded_case(own, msg)
+            threaded = _threaded_case(own, ids, subject)
     else:
-        threaded = _threaded_case(session, msg)
+        threaded = _threaded_case(session, ids, subject)
     if threaded is None:
-        return decide_within(app, reading, row.arrived_at)
+        return read_message(app, row.raw, DecideAs(received=row.arrived_at))
     tramite, state = threaded
     if state != "observado" or tramite not in app.catalogue.tramites:
-        return reading  # a follow-up outside an observation needs no intake decision
-    return decide_within(app, reading, now, app.catalogue.get(tramite).subject)
+        return read_message(app, row.raw)  # a follow-up outside an observation: no decision
+    official = app.catalogue.get(tramite).subject
+    return read_message(app, row.raw, DecideAs(subject=official, received=now))
 
 
 def process_inbox_message(
@@ -98,7 +96,7 @@ def classify_as(
     """Staff decided the procedure: read the message as if its subject were the official ASUNTO,
     so fields, requirements and signature are assessed exactly as for a well-titled request."""
     subject = app.catalogue.get(tramite).subject
-    reading = decide_within(app, read_message(app, row.raw), row.arrived_at, subject)
+    reading = read_message(app, row.raw, DecideAs(subject=subject, received=row.arrived_at))
     if reading.msg is None or reading.decision is None:
         raise MailflowError(reading.exceeded or "el mensaje no pudo leerse")
     decision = reading.decision
@@ -143,7 +141,13 @@ def _route(
     if reading.exceeded:
         _event(session, row, now, "exception", reading.exceeded, seconds=reading.seconds)
         return Outcome("review")
-    decision = reading.decision_for(None) or intake.decide(msg, received=row.arrived_at)
+    decision = reading.decision_for(None)
+    if decision is None:  # threading headers and the full parse disagreed: decide now
+        reading = decide_within(app, reading, row.arrived_at)
+        if reading.decision is None:
+            _event(session, row, now, "exception", reading.exceeded or "", seconds=reading.seconds)
+            return Outcome("review")
+        decision = reading.decision
     return _new_request(app, session, row, msg, decision, now)
 
 
@@ -213,9 +217,9 @@ def _foreign_duplicate(
     return Outcome("review")
 
 
-def _threaded_case(session: Session, msg: ParsedMessage) -> tuple[str, str] | None:
-    """(tramite, state) of the case this message answers, read without locking; or None."""
-    case_id = _thread_case_id(session, msg)
+def _threaded_case(session: Session, ids: tuple[str, ...], subject: str) -> tuple[str, str] | None:
+    """(tramite, state) of the case these threading keys point to, read without locking."""
+    case_id = _thread_case_id(session, ids, subject)
     if case_id is None:
         return None
     found = session.execute(select(Case.tramite, Case.state).where(Case.id == case_id)).first()
@@ -224,16 +228,16 @@ def _threaded_case(session: Session, msg: ParsedMessage) -> tuple[str, str] | No
 
 def _thread_case(session: Session, msg: ParsedMessage) -> Case | None:
     """The case this message answers, locked for update; None when it answers none."""
-    case_id = _thread_case_id(session, msg)
+    case_id = _thread_case_id(session, (*msg.in_reply_to, *msg.references), msg.subject)
     if case_id is None:
         return None
     stmt = select(Case).where(Case.id == case_id).with_for_update()
     return session.scalars(stmt.execution_options(populate_existing=True)).one()
 
 
-def _thread_case_id(session: Session, msg: ParsedMessage) -> int | None:
-    """The case this message answers: by our Message-IDs, else by the number in the subject."""
-    ids = [i for i in (*msg.in_reply_to, *msg.references) if i]
+def _thread_case_id(session: Session, keys: tuple[str, ...], subject: str) -> int | None:
+    """The case a message answers: by our Message-IDs, else by the number in the subject."""
+    ids = [i for i in keys if i]
     case_id = None
     if ids:
         case_id = session.scalar(
@@ -243,7 +247,7 @@ def _thread_case_id(session: Session, msg: ParsedMessage) -> int | None:
             .limit(1)
         )
     if case_id is None:
-        found = CASE_NUMBER.search(msg.subject)
+        found = CASE_NUMBER.search(subject)
         if found is None:
             return None
         number = f"EXP-{found.group(1)}-{found.group(2)}"
@@ -335,9 +339,12 @@ def _subsanar(
     msg = reading.msg
     assert msg is not None
     tramite = app.catalogue.get(case.tramite)
-    probe = reading.decision_for(tramite.subject) or app.intake.decide(
-        dataclasses.replace(msg, subject=tramite.subject), received=now
-    )
+    if reading.decision_for(tramite.subject) is None:  # the case was found only now
+        reading = decide_within(app, reading, now, tramite.subject)
+    probe = reading.decision_for(tramite.subject)
+    if probe is None:
+        _event(session, row, now, "exception", reading.exceeded or "", case_id=case.id)
+        return Outcome("review", case.tramite, case.id)
     incoming = probe.fields if probe.tramite == tramite.id else {}
     merge = merge_follow_up(dict(case.fields or {}), incoming, sender_auth)
     if merge.held:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -19,6 +20,8 @@ from mailflow.config import load_settings
 from mailflow.db import Database
 from mailflow.inbox import claim_batch, process_claimed, store_raw
 from mailflow.models import CaseEvent, InboxMessage
+from mailflow.reading import DecideAs
+from mailflow.sandbox import Sandbox
 from tests.mail_requests import request
 
 NOW = dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)
@@ -90,7 +93,7 @@ def test_parsing_and_deciding_happen_with_no_write_lock_held(
     writable: list[bool] = []
     real = pipeline.read_message
 
-    def probing(app_: App, raw: bytes, budget: Budget | None = None) -> pipeline.Reading:
+    def probing(app_: App, raw: bytes, decide: DecideAs | None = None) -> pipeline.Reading:
         other = sqlite3.connect(path, timeout=0, isolation_level=None)
         try:
             other.execute("BEGIN IMMEDIATE")  # fails at once if anyone holds the write lock
@@ -100,7 +103,7 @@ def test_parsing_and_deciding_happen_with_no_write_lock_held(
             writable.append(False)
         finally:
             other.close()
-        return real(app_, raw, budget)
+        return real(app_, raw, decide)
 
     monkeypatch.setattr(pipeline, "read_message", probing)
     row_id = _store(app, request(3))
@@ -110,3 +113,28 @@ def test_parsing_and_deciding_happen_with_no_write_lock_held(
     with app.database.session(readonly=True) as s:
         row = s.get(InboxMessage, row_id)
         assert row is not None and row.disposition in ("accept", "observe", "inform")
+
+
+def _task(kind: str) -> object:
+    if kind == "spin":
+        _spin()
+    if kind == "hungry":
+        return bytearray(4 << 30)
+    return os.getpid()
+
+
+def test_a_sandbox_child_serves_many_tasks_and_is_replaced_after_an_overrun() -> None:
+    box = Sandbox(_task, Budget(1, memory_bytes=256 << 20))
+    try:
+        first, second = box.run("pid"), box.run("pid")
+        assert first.value == second.value != os.getpid()  # one child, reused
+        started = time.monotonic()
+        over = box.run("spin")
+        assert over.value is None and "tiempo de proceso" in (over.exceeded or "")
+        assert time.monotonic() - started < GENEROUS_SECONDS
+        hungry = box.run("hungry")
+        assert hungry.value is None and "memoria" in (hungry.exceeded or "")
+        again = box.run("pid")
+        assert again.value not in (None, first.value)  # a fresh child after each failure
+    finally:
+        box.close()
