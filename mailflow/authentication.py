@@ -118,7 +118,8 @@ def authenticate(msg: ParsedMessage, trusted: tuple[str, ...]) -> SenderAuthenti
         for name, result, props in results:
             if name != method or result != "pass":
                 continue
-            if _aligned(domain, _claimed_domain(method, props) or domain):
+            claimed = _claimed_domain(method, props) or (domain if method == "dmarc" else "")
+            if _aligned(domain, claimed):
                 return SenderAuthentication(
                     True, True, method, f"remitente autenticado ({method.upper()} de {domain})"
                 )
@@ -169,8 +170,7 @@ def _claimed_domain(method: str, props: dict[str, str]) -> str:
         return props.get("header.from", "")
     if method == "dkim":
         return props.get("header.d", "") or props.get("header.i", "").rpartition("@")[2]
-    mailfrom = props.get("smtp.mailfrom", "") or props.get("smtp.helo", "")
-    return mailfrom.rpartition("@")[2]
+    return props.get("smtp.mailfrom", "").rpartition("@")[2]  # HELO is no DMARC identifier
 
 
 def _aligned(from_domain: str, other: str) -> bool:
