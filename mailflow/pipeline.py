@@ -23,7 +23,7 @@ from mailflow.decision import SIGNED_DOCUMENT, Decision
 from mailflow.documents import ReceivedFile
 from mailflow.effects import add_flags
 from mailflow.errors import MailflowError
-from mailflow.followup_policy import held_reason, merge_follow_up
+from mailflow.followup_policy import Merge, held_reason, merge_follow_up
 from mailflow.identity import identity_concerns
 from mailflow.machines import IllegalTransition
 from mailflow.message import ParsedMessage
@@ -347,13 +347,8 @@ def _subsanar(
         return Outcome("review", case.tramite, case.id)
     incoming = probe.fields if probe.tramite == tramite.id else {}
     merge = merge_follow_up(dict(case.fields or {}), incoming, sender_auth)
-    if merge.held:
-        label = app.intake.vocabulary.label
-        held = held_reason(case.number, merge, sender_auth, label)
-        _event(session, row, now, "exception", held, case_id=case.id, merge=merge.audit())
-        add_flags(case, ["mensaje_nuevo"])
     if merge.blocked:
-        return Outcome("review", case.tramite, case.id)
+        return _hold(app, session, row, case, merge, sender_auth, now)
     fields = merge.fields
     signature = probe.signature.status
     if signature == "absent":
@@ -404,9 +399,27 @@ def _subsanar(
     except IllegalTransition as exc:
         _event(session, row, now, "exception", str(exc), case_id=case.id)
         return Outcome("review", case.tramite, case.id)
-    if merge.held:  # the reply stays in the staff queue until the changes are confirmed
-        return Outcome("review", case.tramite, case.id)
+    if merge.held:
+        return _hold(app, session, row, case, merge, sender_auth, now)
     return Outcome(RESULT_DISPOSITION.get(result.dest, "accept"), case.tramite, case.id)
+
+
+def _hold(
+    app: App,
+    session: Session,
+    row: InboxMessage,
+    case: Case,
+    merge: Merge,
+    sender_auth: SenderAuthentication,
+    now: dt.datetime,
+) -> Outcome:
+    """Changes that need staff: the reply goes to the staff queue (an inbox message without
+    a case of its own; it stays in the case's thread) with the held values as the reason,
+    recorded last so the queue shows it."""
+    held = held_reason(case.number, merge, sender_auth, app.intake.vocabulary.label)
+    _event(session, row, now, "exception", held, case_id=case.id, merge=merge.audit())
+    add_flags(case, ["mensaje_nuevo"])
+    return Outcome("review", case.tramite, None)
 
 
 def _new_request(

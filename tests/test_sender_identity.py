@@ -13,9 +13,10 @@ from mailflow.authentication import authenticate, from_problem
 from mailflow.config import SecuritySettings
 from mailflow.db import Database
 from mailflow.followup_policy import merge_follow_up
-from mailflow.models import Case, CaseEvent, InboxMessage
+from mailflow.models import Case, CaseEvent, CaseMessage, InboxMessage
 from mailflow.parse import parse_message
 from mailflow.pipeline import process_inbox_message
+from mailflow.web.desk import queue_items
 from tests.cases_support import APPLICANT, DATOS, MONDAY, mail, make_app, outbox, store
 
 TUESDAY = MONDAY + dt.timedelta(days=1)
@@ -75,7 +76,14 @@ def test_forged_reply_adds_missing_values_but_changes_go_to_staff(
     )
     row = _process(app, forged, TUESDAY)
     after = _case(app, case.id)
-    assert (row.disposition, row.case_id) == ("review", case.id)  # in the staff queue
+    assert (row.disposition, row.case_id) == ("review", None)  # in the staff queue
+    with app.database.session(readonly=True) as s:
+        [item] = [i for i in queue_items(s) if i.kind == "mensaje"]
+        assert item.id == row.id and "datos por confirmar" in item.reason
+        thread = s.scalars(
+            select(CaseMessage.inbox_message_id).where(CaseMessage.case_id == case.id)
+        )
+        assert row.id in set(thread)  # still part of the case's thread
     assert after.fields["nacionalidad"]  # added: the subsanación flow keeps working
     assert after.fields["telefono"] == "+51987654321"  # never overwritten silently
     assert after.fields["nombres_apellidos"] == case.fields["nombres_apellidos"]
