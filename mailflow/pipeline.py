@@ -90,13 +90,26 @@ def process_inbox_message(
     _finish(session, row, _route(app, session, row, reading, now), now)
 
 
+def read_as(app: App, row: InboxMessage, tramite: str) -> Reading:
+    """Read `row` as if its subject were `tramite`'s official ASUNTO (outside transactions)."""
+    subject = app.catalogue.get(tramite).subject
+    return read_message(app, row.raw, DecideAs(subject=subject, received=row.arrived_at))
+
+
 def classify_as(
-    app: App, session: Session, row: InboxMessage, tramite: str, now: dt.datetime
+    app: App,
+    session: Session,
+    row: InboxMessage,
+    tramite: str,
+    now: dt.datetime,
+    reading: Reading | None = None,
 ) -> Outcome:
     """Staff decided the procedure: read the message as if its subject were the official ASUNTO,
-    so fields, requirements and signature are assessed exactly as for a well-titled request."""
-    subject = app.catalogue.get(tramite).subject
-    reading = read_message(app, row.raw, DecideAs(subject=subject, received=row.arrived_at))
+    so fields, requirements and signature are assessed exactly as for a well-titled request.
+    `reading` is `read_as(app, row, tramite)` made before the transaction, else made here."""
+    official = app.catalogue.get(tramite).subject
+    if reading is None or reading.decision_for(official) is None:
+        reading = read_as(app, row, tramite)
     if reading.msg is None or reading.decision is None:
         raise MailflowError(reading.exceeded or "el mensaje no pudo leerse")
     decision = reading.decision

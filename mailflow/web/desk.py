@@ -23,7 +23,7 @@ from mailflow.outbox import resend, undelivered
 from mailflow.web import WebContext
 from mailflow.web.auth import require_role
 from mailflow.web.csrf import checked_form
-from mailflow.web.engine import app_of, process
+from mailflow.web.engine import app_of, process, read_for_desk
 from mailflow.web.pages import flash, now, redirect, render
 
 DESK_ROLES = ("staff", "manager", "admin")
@@ -157,8 +157,15 @@ def _act(
         return redirect("/bandeja")
     done, failed = 0, []
     at = now(request)
+    forced = tramite if action == "clasificar" else None
     for message_id in ids:
         try:
+            reading = None
+            if action != "ignorar":  # parse and decide before the write transaction
+                with context.db.session(readonly=True) as session:
+                    found = session.get(InboxMessage, message_id)
+                if found is not None and in_queue(found):
+                    reading = read_for_desk(app, found, at, forced)
             with context.db.session() as session:
                 message = session.get(InboxMessage, message_id)
                 if message is None or not in_queue(message):
@@ -166,8 +173,9 @@ def _act(
                 if action == "ignorar":
                     ignore(session, message, actor=actor, now=at, reason=reason)
                 else:
-                    forced = tramite if action == "clasificar" else None
-                    process(session, app, message, actor=actor, now=at, tramite=forced)
+                    process(
+                        session, app, message, actor=actor, now=at, tramite=forced, reading=reading
+                    )
             done += 1
         except MailflowError as exc:
             failed.append(f"mensaje {message_id}: {exc}")
