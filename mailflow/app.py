@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # the heavy modules load on first use, so light commands star
     from mailflow.intake import Intake
     from mailflow.machines import Lifecycle, MachineDefinition
     from mailflow.oauth import TokenSource
+    from mailflow.reading import Reader
     from mailflow.signing import DocumentSigner
 
 FIELDS_FILE = "fields.yaml"
@@ -145,6 +146,13 @@ class App:
         from mailflow.oauth import token_source
 
         return token_source(self.settings, os.environ)
+
+    @cached_property
+    def reader(self) -> Reader:
+        """Parses and decides messages in sandboxed children under the per-message budget."""
+        from mailflow.reading import Reader
+
+        return Reader(self)
 
     def validate(self) -> None:
         """Load every definition now so a bad one fails at start-up, not on the first message."""

@@ -9,22 +9,15 @@ from typing import Any
 
 from mailflow.app import App
 from mailflow.decision import Decision
-from mailflow.parse import parse_message
+from mailflow.reading import decide_raw
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
 
 def check_bytes(app: App, raw: bytes, *, now: dt.datetime | None = None) -> Decision:
-    """Decide one raw message; the receipt time is its Date header, else `now`."""
-    limits = app.settings.limits
-    msg = parse_message(
-        raw,
-        max_parts=limits.max_parts,
-        max_attachment_bytes=limits.max_attachment_bytes,
-        max_text_chars=limits.max_text_chars,
-    )
-    received = msg.date or now or dt.datetime.now(dt.UTC)
-    return app.intake.decide(msg, received=received)
+    """Decide one raw message within the per-message CPU budget (`limits.decide_cpu_seconds`);
+    the receipt time is its Date header, else `now`. Over budget: "review" with the reason."""
+    return decide_raw(app, raw, now)
 
 
 def check_files(app: App, files: Iterable[Path]) -> list[dict[str, Any]]:

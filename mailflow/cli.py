@@ -308,6 +308,52 @@ def users_list(ctx: click.Context) -> None:
             click.echo(f"{user.username:16} {user.role:8} {state:12} {user.full_name}")
 
 
+@cli.group()
+def outbox() -> None:
+    """Respuestas no entregadas: listar y reenviar."""
+
+
+@outbox.command("list")
+@click.pass_context
+def outbox_list(ctx: click.Context) -> None:
+    """Lista las respuestas que fallaron o esperan reintento."""
+    from mailflow.outbox import undelivered
+    from mailflow.runcmd import prepare
+
+    app = prepare(_settings(ctx))
+    with app.database.session(readonly=True) as session:
+        rows = undelivered(session)
+        for row in rows:
+            error = (row.last_error or "").splitlines()[0][:80] if row.last_error else ""
+            click.echo(
+                f"{row.id:6} {row.status:8} intentos={row.attempts:<3} {row.to_addr:30} "
+                f"{row.subject[:50]}  {error}"
+            )
+    if not rows:
+        click.echo("No hay respuestas pendientes de entrega.")
+
+
+@outbox.command("retry")
+@click.option("--all", "retry_all", is_flag=True, help="Todas las respuestas fallidas.")
+@click.argument("ids", nargs=-1, type=int)
+@click.pass_context
+def outbox_retry(ctx: click.Context, retry_all: bool, ids: tuple[int, ...]) -> None:
+    """Vuelve a poner en cola las respuestas IDS (o --all las fallidas); las envía `run`."""
+    from mailflow.outbox import resend
+    from mailflow.runcmd import prepare
+
+    if retry_all == bool(ids):
+        raise click.UsageError("indique los números de las respuestas o --all (no ambos)")
+    app = prepare(_settings(ctx))
+    with app.database.session() as session:
+        done = resend(session, None if retry_all else ids, actor="operador (CLI)", now=_now())
+    click.echo(f"{len(done)} respuesta(s) en cola de nuevo: {', '.join(map(str, done)) or '—'}")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 @cli.command()
 @click.pass_context
 def health(ctx: click.Context) -> None:

@@ -74,6 +74,7 @@ class SmtpSettings(_Strict):
     timeout_seconds: float = Field(30.0, gt=0)
     max_attempts: int = Field(12, ge=1)
     retry_base_seconds: float = Field(5.0, gt=0)
+    retry_for_hours: float = Field(120.0, gt=0)  # connection-level failures: keep trying
 
 
 class InboundSmtpSettings(_Strict):
@@ -147,6 +148,7 @@ class LimitSettings(_Strict):
     max_pdf_pages: int = Field(20, ge=1)
     pdf_seconds: float = Field(5.0, gt=0)
     max_text_chars: int = Field(200_000, ge=1000)
+    decide_cpu_seconds: float = Field(8.0, ge=1, le=600)  # per message, then it goes to staff
 
 
 class ReplySettings(_Strict):
@@ -170,6 +172,13 @@ class MigracionesSettings(_Strict):
         if value.count("@") != 1 or value.startswith("@") or value.endswith("@"):
             raise ValueError(f"dirección de correo inválida: {value!r}")
         return value
+
+
+class SecuritySettings(_Strict):
+    """Sender authentication: the authserv-ids (RFC 8601) of our own receiving servers whose
+    Authentication-Results headers are trusted; empty trusts none."""
+
+    authserv_id: tuple[str, ...] = ()
 
 
 class WebSettings(_Strict):
@@ -209,6 +218,7 @@ class Settings(_Strict):
     limits: LimitSettings = LimitSettings()
     replies: ReplySettings = ReplySettings()
     migraciones: MigracionesSettings = MigracionesSettings()
+    security: SecuritySettings = SecuritySettings()
     web: WebSettings = WebSettings()
     outbox_dir: Path | None = None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -218,17 +219,28 @@ def _issue_document(run: EffectRun, effect: Effect) -> None:
     })  # fmt: skip
 
 
-def replies_today(session: Session, app: App, address: str, now: dt.datetime) -> int:
-    """Automatic replies already queued to `address` since local midnight."""
+def replies_today(
+    session: Session,
+    app: App,
+    address: str,
+    now: dt.datetime,
+    authenticated: bool | None = None,
+) -> int:
+    """Automatic replies already queued to `address` since local midnight.
+
+    With `authenticated` given, only replies to messages of that kind count: replies caused
+    by unauthenticated mail (which anyone can forge) never use up the cap of the sender's
+    authenticated mail.
+    """
     cal = app.calendario
     start = deadlines.local_instant(cal, cal.local(now).date())
-    count = session.scalar(
-        select(func.count(OutboxMessage.id)).where(
-            func.lower(OutboxMessage.to_addr) == address.lower(),
-            OutboxMessage.created_at >= start,
-        )
+    stmt = select(func.count(OutboxMessage.id)).where(
+        func.lower(OutboxMessage.to_addr) == address.lower(),
+        OutboxMessage.created_at >= start,
     )
-    return int(count or 0)
+    if authenticated is not None:
+        stmt = stmt.where(OutboxMessage.sender_authenticated == authenticated)
+    return int(session.scalar(stmt) or 0)
 
 
 def thread_of(session: Session, case: Case) -> Thread:
@@ -305,7 +317,12 @@ def _send_reply(run: EffectRun, effect: Effect) -> None:
     machine = app.machines[case.machine]
     filing_events = {machine.event_for(role) for role in FILING_ROLES}
     filing = run.event_row.event in filing_events or template in FILING_TEMPLATES
-    if run.given.automatic and not filing and replies_today(session, app, to, run.now) >= cap:
+    authenticated = bool((run.event_row.data or {}).get("sender_authenticated"))
+    if (
+        run.given.automatic
+        and not filing
+        and replies_today(session, app, to, run.now, authenticated) >= cap
+    ):
         record(
             session,
             "reply_suppressed",
@@ -333,6 +350,7 @@ def _send_reply(run: EffectRun, effect: Effect) -> None:
         domain=settings.institution.domain,
         thread=thread_of(session, case),
         attachments=_attachments(run, template),
+        nonce=secrets.token_hex(6),  # once per queued reply; resends send the stored bytes
     )
     mime = compose(reply, run.now)
     row = OutboxMessage(
@@ -346,6 +364,7 @@ def _send_reply(run: EffectRun, effect: Effect) -> None:
         raw=mime.as_bytes(),
         created_at=run.now,
         next_attempt_at=run.now,
+        sender_authenticated=authenticated,
     )
     session.add(row)
     session.flush()

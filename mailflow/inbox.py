@@ -165,18 +165,29 @@ def process_claimed(
     *,
     process: Processor | None = None,
 ) -> str:
-    """Process one claimed row in one transaction; return its resulting status.
+    """Process one claimed row; return its resulting status.
 
+    With the default processor the message is first read (parsed and decided, under the
+    per-message CPU budget) with no write transaction open, then its effects are written in
+    one short transaction. A custom `process` runs whole inside that transaction.
     On an exception the transaction is rolled back and, in a new one, the attempt is counted
     and the error kept; after MAX_ATTEMPTS the row is set aside with an exception event for
     the staff queue. A row no longer claimed by this worker is left alone ("lost").
     """
-    if process is None:
-        from mailflow.pipeline import process_inbox_message
-
-        process = process_inbox_message
     db = app.database
     try:
+        if process is None:
+            from mailflow.pipeline import process_inbox_message, read_inbox_message
+
+            with db.session(readonly=True) as session:
+                row = session.get(InboxMessage, row_id)
+                if row is None or row.status != "processing" or row.claimed_by != worker_id:
+                    return "lost"
+            reading = read_inbox_message(app, row, now)  # no transaction open while parsing
+
+            def process(app: App, session: Session, row: InboxMessage, now: dt.datetime) -> None:
+                process_inbox_message(app, session, row, now, reading)
+
         with db.session() as session:
             row = session.get(InboxMessage, row_id)
             if row is None or row.status != "processing" or row.claimed_by != worker_id:

@@ -22,10 +22,12 @@ from mailflow.fields import (
     strip_quoted,
 )
 from mailflow.message import Attachment, ParsedMessage
+from mailflow.pdfactive import active_content
 from mailflow.pdftext import PdfContent, read_pdf
 from mailflow.signature import verify_attachments
 from mailflow.values import normalise
 
+ACTIVE_CONTENT = "contenido_activo"  # case flag: an attached PDF carries active content
 SOFT_DEFECT_MARKERS = ("juego de caracteres", "charset", "codificación", "decodific")
 
 
@@ -116,6 +118,14 @@ class Intake:
         flags: list[str] = ["refugiado"] if evidence.refugiado else []
         review: list[str] = [f"Problema en el mensaje: {d}" for d in defects]
         review += [f"Adjunto ilegible: {e}" for e in evidence.pdf_errors]
+        for att in msg.pdfs:
+            active = active_content(att.data)
+            if active:
+                flags.append(ACTIVE_CONTENT)
+                review.append(
+                    f"PDF con contenido activo ({', '.join(active)}): {att.filename or 'adjunto'}; "
+                    "ábralo solo en un visor seguro"
+                )
         if not msg.sender:
             review.append("El mensaje no tiene un remitente válido al que responder")
         if tramite.signature_required:

@@ -89,6 +89,7 @@ class Reply:
     domain: str
     thread: Thread = Thread()
     attachments: Sequence[Attachment] = field(default_factory=tuple)
+    nonce: str = ""  # 12 random hex digits drawn once when queued: Message-IDs not guessable
 
 
 def render_text(env: jinja2.Environment, template: str, context: Mapping[str, Any]) -> str:
@@ -108,9 +109,16 @@ def subject_for(case_number: str, tramite_name: str, template: str) -> str:
     return f"[{case_number}] {tramite_name}: {what}"
 
 
-def message_id_for(case_number: str, dedupe_key: str, domain: str) -> str:
-    """A bare Message-ID (no <>) that is the same every time the same reply is composed."""
+def message_id_for(case_number: str, dedupe_key: str, domain: str, nonce: str = "") -> str:
+    """A bare Message-ID (no <>): the same for the same reply and nonce (RFC 5322 §3.6.4).
+
+    The nonce (random, drawn once when the reply is queued and kept with the outbox row's
+    bytes) makes it unpredictable; resends reuse the stored bytes, so the Message-ID of a
+    reply never changes.
+    """
     digest = hashlib.sha256(dedupe_key.encode("utf-8")).hexdigest()[:20]
+    if nonce:  # same length as without: a References line stays within 78 characters
+        digest = digest[:8] + nonce[:12]
     return f"mf.{case_number.lower()}.{digest}@{domain}"
 
 
@@ -149,7 +157,8 @@ def compose(reply: Reply, now: dt.datetime) -> EmailMessage:
     msg["From"] = _address(reply.from_name, reply.from_addr)
     msg["To"] = _address(reply.to_name, reply.to_addr) if "@" in reply.to_addr else reply.to_addr
     msg["Date"] = email.utils.format_datetime(now)
-    msg["Message-ID"] = f"<{message_id_for(reply.case_number, reply.dedupe_key, reply.domain)}>"
+    bare = message_id_for(reply.case_number, reply.dedupe_key, reply.domain, reply.nonce)
+    msg["Message-ID"] = f"<{bare}>"
     if reply.thread.in_reply_to:
         msg["In-Reply-To"] = f"<{reply.thread.in_reply_to}>"
     refs = _references(reply.thread)

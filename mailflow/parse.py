@@ -20,6 +20,7 @@ for _name in ("flanker.addresslib._parser.parser", "flanker.addresslib", "flanke
 
 from flanker import mime as flanker_mime  # noqa: E402  (loggers must be quiet first)
 
+from mailflow.headerguard import cap_parts, guard_headers  # noqa: E402
 from mailflow.htmltext import html_to_text  # noqa: E402
 from mailflow.message import Attachment, ParsedMessage  # noqa: E402
 
@@ -54,9 +55,11 @@ def parse_message(
     max_text_chars: int = 200_000,
 ) -> ParsedMessage:
     """Parse one message; every problem found becomes a Spanish entry in `defects`."""
-    defects: list[str] = []
+    guarded = guard_headers(raw)
+    capped = cap_parts(guarded.raw, max_parts)
+    defects: list[str] = [*guarded.problems, *capped.problems]
     try:
-        text = raw.decode("latin-1")  # one character per byte: offsets and bytes survive
+        text = capped.raw.decode("latin-1")  # one character per byte: offsets and bytes survive
         pairs, body_start = _read_headers(text, 0, len(text))
         leaves = _leaves(text, pairs, body_start, max_parts, defects)
         return _build(raw, pairs, leaves, defects, max_attachment_bytes, max_text_chars)
@@ -221,7 +224,7 @@ def _read_headers(text: str, start: int, end: int) -> tuple[list[tuple[str, str]
             break
         if line[0] in " \t":
             if pairs:
-                pairs[-1][1] += " " + line.strip(" \t")
+                pairs[-1].append(line.strip(" \t"))
         elif line.startswith("From ") and not pairs:
             pass
         elif match := _HEADER_NAME.match(line):
@@ -230,7 +233,7 @@ def _read_headers(text: str, start: int, end: int) -> tuple[list[tuple[str, str]
         else:
             break  # no blank line before the body
         pos = line_end
-    return [(name, value) for name, value in pairs], pos
+    return [(p[0], " ".join(p[1:])) for p in pairs], pos
 
 
 def _decode_bytes(data: bytes, label: str | None, defects: list[str]) -> str:

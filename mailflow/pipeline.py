@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -13,6 +12,12 @@ from sqlalchemy.orm import Session
 
 from mailflow import answers, followup
 from mailflow.audit import SYSTEM, record
+from mailflow.authentication import (
+    SenderAuthentication,
+    authenticate,
+    from_problem,
+    header_sender,
+)
 from mailflow.automatic import detect_automatic
 from mailflow.bounces import is_bounce, returned_delivery
 from mailflow.cases import apply_event, disposition_of, engine_event, missing_labels, open_case
@@ -21,13 +26,14 @@ from mailflow.decision import SIGNED_DOCUMENT, Decision
 from mailflow.documents import ReceivedFile
 from mailflow.effects import add_flags
 from mailflow.errors import MailflowError
+from mailflow.followup_policy import Merge, held_reason, merge_follow_up
 from mailflow.identity import identity_concerns
 from mailflow.issuance import case_overrides
 from mailflow.machines import IllegalTransition
 from mailflow.message import ParsedMessage
 from mailflow.migraciones_inbound import from_migraciones, join_migraciones_reply
 from mailflow.models import Case, CaseEvent, CaseMessage, InboxMessage
-from mailflow.parse import parse_message
+from mailflow.reading import DecideAs, Reading, decide_within, read_message, thread_keys
 
 if TYPE_CHECKING:
     from mailflow.app import App
@@ -44,31 +50,76 @@ class Outcome:
     case_id: int | None = None
 
 
-def process_inbox_message(app: App, session: Session, row: InboxMessage, now: dt.datetime) -> None:
-    """Decide `row` and do everything that follows, in `session`'s transaction; idempotent."""
+def read_inbox_message(
+    app: App, row: InboxMessage, now: dt.datetime, session: Session | None = None
+) -> Reading:
+    """Parse `row` and make the intake decision it will need, within the per-message budget.
+
+    Call it outside any write transaction: it only reads (which case the message answers,
+    from its threading headers, in `session` or in a short read-only one of its own), then
+    parses and decides in one child process. Returns the Reading that
+    `process_inbox_message` consumes; a message over budget carries `exceeded`.
+    """
+    ids, subject = thread_keys(row.raw)
+    if session is None:
+        with app.database.session(readonly=True) as own:
+            threaded = _threaded_case(own, ids, subject)
+    else:
+        threaded = _threaded_case(session, ids, subject)
+    if threaded is None:
+        return read_message(app, row.raw, DecideAs(received=row.arrived_at))
+    tramite, state = threaded
+    if state != "observado" or tramite not in app.catalogue.tramites:
+        return read_message(app, row.raw)  # a follow-up outside an observation: no decision
+    official = app.catalogue.get(tramite).subject
+    return read_message(app, row.raw, DecideAs(subject=official, received=now))
+
+
+def process_inbox_message(
+    app: App,
+    session: Session,
+    row: InboxMessage,
+    now: dt.datetime,
+    reading: Reading | None = None,
+) -> None:
+    """Decide `row` and do everything that follows, in `session`'s transaction; idempotent.
+
+    `reading` is the result of `read_inbox_message`, made before the transaction began so
+    that the write transaction holds only the writes; without it the message is read here.
+    """
     if row.status == "done":
         return
-    limits = app.settings.limits
-    msg = parse_message(
-        row.raw,
-        max_parts=limits.max_parts,
-        max_attachment_bytes=limits.max_attachment_bytes,
-        max_text_chars=limits.max_text_chars,
-    )
-    _finish(session, row, _route(app, session, row, msg, now), now)
+    if reading is None:
+        reading = read_inbox_message(app, row, now, session)
+    _finish(session, row, _route(app, session, row, reading, now), now)
+
+
+def read_as(app: App, row: InboxMessage, tramite: str) -> Reading:
+    """Read `row` as if its subject were `tramite`'s official ASUNTO (outside transactions)."""
+    subject = app.catalogue.get(tramite).subject
+    return read_message(app, row.raw, DecideAs(subject=subject, received=row.arrived_at))
 
 
 def classify_as(
-    app: App, session: Session, row: InboxMessage, tramite: str, now: dt.datetime
+    app: App,
+    session: Session,
+    row: InboxMessage,
+    tramite: str,
+    now: dt.datetime,
+    reading: Reading | None = None,
 ) -> Outcome:
     """Staff decided the procedure: read the message as if its subject were the official ASUNTO,
-    so fields, requirements and signature are assessed exactly as for a well-titled request."""
-    msg = parse_message(row.raw, max_parts=app.settings.limits.max_parts)
-    official = dataclasses.replace(msg, subject=app.catalogue.get(tramite).subject)
-    decision = app.intake.decide(official, received=row.arrived_at)
+    so fields, requirements and signature are assessed exactly as for a well-titled request.
+    `reading` is `read_as(app, row, tramite)` made before the transaction, else made here."""
+    official = app.catalogue.get(tramite).subject
+    if reading is None or reading.decision_for(official) is None:
+        reading = read_as(app, row, tramite)
+    if reading.msg is None or reading.decision is None:
+        raise MailflowError(reading.exceeded or "el mensaje no pudo leerse")
+    decision = reading.decision
     if decision.tramite != tramite:
         raise MailflowError(f"el mensaje no pudo leerse como {app.catalogue.get(tramite).name}")
-    outcome = _new_request(app, session, row, msg, decision, now)
+    outcome = _new_request(app, session, row, reading.msg, decision, now)
     _finish(session, row, outcome, now)
     return outcome
 
@@ -83,7 +134,10 @@ def link_to_case(
     already belongs to a case."""
     if row.case_id is not None:
         raise MailflowError("el mensaje ya pertenece a un expediente")
-    msg = parse_message(row.raw, max_parts=app.settings.limits.max_parts)
+    reading = read_as(app, row, case.tramite)
+    msg = reading.msg
+    if msg is None:
+        raise MailflowError(reading.exceeded or "el mensaje no pudo leerse")
     _record_inbound(session, case, row, msg, now)
     received = app.calendario.legal_receipt_day(row.arrived_at)
     record(
@@ -100,7 +154,8 @@ def link_to_case(
     if case.state == "observado":
         until = (case.sla or {}).get("subsanacion_deadline")
         late = until is not None and received > dt.date.fromisoformat(until)
-        outcome = _subsanar(app, session, row, msg, case, now, window_expired=late)
+        sender_auth = authenticate(msg, app.settings.security.authserv_id)
+        outcome = _subsanar(app, session, row, reading, case, now, sender_auth, window_expired=late)
     else:
         add_flags(case, ["mensaje_nuevo"])
         outcome = Outcome("review", case.tramite, case.id)
@@ -117,8 +172,12 @@ def _finish(session: Session, row: InboxMessage, outcome: Outcome, now: dt.datet
 
 
 def _route(
-    app: App, session: Session, row: InboxMessage, msg: ParsedMessage, now: dt.datetime
+    app: App, session: Session, row: InboxMessage, reading: Reading, now: dt.datetime
 ) -> Outcome:
+    msg = reading.msg
+    if msg is None:
+        _event(session, row, now, "exception", reading.exceeded or "", seconds=reading.seconds)
+        return Outcome("review")
     seen = _duplicate(session, row, msg, now)
     if seen is not None:
         return seen
@@ -143,11 +202,24 @@ def _route(
     if hits:
         _event(session, row, now, "rule", reasons, rules=[h.rule for h in hits])
         return Outcome("ignore")
+    ambiguous = from_problem(msg)
+    if ambiguous is not None:  # From: is the only identity: it must name exactly one mailbox
+        _event(session, row, now, "exception", ambiguous, sender=msg.sender)
+        return Outcome("review")
     case = _thread_case(session, msg)
     if case is not None:
-        return _follow_up(app, session, row, msg, case, now)
-    decision = intake.decide(msg, received=row.arrived_at)
-    joined = _on_file(app, session, row, msg, decision, now)
+        return _follow_up(app, session, row, reading, case, now)
+    if reading.exceeded:
+        _event(session, row, now, "exception", reading.exceeded, seconds=reading.seconds)
+        return Outcome("review")
+    decision = reading.decision_for(None)
+    if decision is None:  # threading headers and the full parse disagreed: decide now
+        reading = decide_within(app, reading, row.arrived_at)
+        if reading.decision is None:
+            _event(session, row, now, "exception", reading.exceeded or "", seconds=reading.seconds)
+            return Outcome("review")
+        decision = reading.decision
+    joined = _on_file(app, session, row, reading, decision, now)
     if joined is not None:
         return joined
     return _new_request(app, session, row, msg, decision, now)
@@ -157,12 +229,14 @@ def _on_file(
     app: App,
     session: Session,
     row: InboxMessage,
-    msg: ParsedMessage,
+    reading: Reading,
     decision: Decision,
     now: dt.datetime,
 ) -> Outcome | None:
     """A message without a case reference about the sender's open case: a resend of the same
     procedure joins it; a status question gets the state of the newest one."""
+    msg = reading.msg
+    assert msg is not None  # _route reads the message before deciding
     if decision.disposition == "ignore" or not msg.sender:
         return None
     if decision.tramite is not None and decision.disposition != "inform":
@@ -170,7 +244,7 @@ def _on_file(
         if same:
             case = same[0]
             if case.state == "observado":  # resent with the missing data: it is the subsanación
-                return _follow_up(app, session, row, msg, case, now)
+                return _follow_up(app, session, row, reading, case, now)
             _record_inbound(session, case, row, msg, now)
             followup.join_resend(app, session, case, row, msg, now)
             return Outcome("review", case.tramite, case.id)
@@ -198,7 +272,13 @@ def _event(
 def _duplicate(
     session: Session, row: InboxMessage, msg: ParsedMessage, now: dt.datetime
 ) -> Outcome | None:
-    """The same message (by Message-ID) already processed from another inbox row."""
+    """The same message (by Message-ID) already processed from another inbox row.
+
+    A Message-ID is chosen by the sender, so a stranger can reuse one: a message whose
+    Message-ID is known but whose sender is not the original's (another From: than the earlier
+    copy's, or than the applicant of the case that holds it) is never attached to that case;
+    it goes to staff unattached.
+    """
     if not msg.message_id:
         return None
     ids = (msg.message_id, f"<{msg.message_id}>")
@@ -219,17 +299,51 @@ def _duplicate(
         )
         if known is None:
             return None
+        owner = session.scalar(select(Case.applicant_email).where(Case.id == known.case_id))
+        if (owner or "").lower() != msg.sender.lower():
+            return _foreign_duplicate(session, row, msg, now)
         reason = f"Mensaje repetido (Message-ID {msg.message_id}): ya está en el expediente"
         _event(session, row, now, "duplicate", reason, case_id=known.case_id)
         return Outcome("ignore", None, known.case_id)
+    if earlier.sha256 != row.sha256 and header_sender(earlier.raw) != msg.sender.lower():
+        return _foreign_duplicate(session, row, msg, now)
     reason = f"Mensaje repetido (Message-ID {msg.message_id}): ya procesado (entrada {earlier.id})"
     _event(session, row, now, "duplicate", reason, case_id=earlier.case_id)
     return Outcome("ignore", earlier.tramite, earlier.case_id)
 
 
+def _foreign_duplicate(
+    session: Session, row: InboxMessage, msg: ParsedMessage, now: dt.datetime
+) -> Outcome:
+    reason = (
+        f"Message-ID {msg.message_id} ya usado por otro remitente; este mensaje de "
+        f"{msg.sender or 'un remitente desconocido'} no se agregó a ningún expediente"
+    )
+    _event(session, row, now, "exception", reason, sender=msg.sender)
+    return Outcome("review")
+
+
+def _threaded_case(session: Session, ids: tuple[str, ...], subject: str) -> tuple[str, str] | None:
+    """(tramite, state) of the case these threading keys point to, read without locking."""
+    case_id = _thread_case_id(session, ids, subject)
+    if case_id is None:
+        return None
+    found = session.execute(select(Case.tramite, Case.state).where(Case.id == case_id)).first()
+    return None if found is None else (str(found[0]), str(found[1]))
+
+
 def _thread_case(session: Session, msg: ParsedMessage) -> Case | None:
-    """The case this message answers: by our Message-IDs, else by the number in the subject."""
-    ids = [i for i in (*msg.in_reply_to, *msg.references) if i]
+    """The case this message answers, locked for update; None when it answers none."""
+    case_id = _thread_case_id(session, (*msg.in_reply_to, *msg.references), msg.subject)
+    if case_id is None:
+        return None
+    stmt = select(Case).where(Case.id == case_id).with_for_update()
+    return session.scalars(stmt.execution_options(populate_existing=True)).one()
+
+
+def _thread_case_id(session: Session, keys: tuple[str, ...], subject: str) -> int | None:
+    """The case a message answers: by our Message-IDs, else by the number in the subject."""
+    ids = [i for i in keys if i]
     case_id = None
     if ids:
         case_id = session.scalar(
@@ -239,15 +353,12 @@ def _thread_case(session: Session, msg: ParsedMessage) -> Case | None:
             .limit(1)
         )
     if case_id is None:
-        found = CASE_NUMBER.search(msg.subject)
+        found = CASE_NUMBER.search(subject)
         if found is None:
             return None
         number = f"EXP-{found.group(1)}-{found.group(2)}"
         case_id = session.scalar(select(Case.id).where(Case.number == number))
-        if case_id is None:
-            return None
-    stmt = select(Case).where(Case.id == case_id).with_for_update()
-    return session.scalars(stmt.execution_options(populate_existing=True)).one()
+    return None if case_id is None else int(case_id)
 
 
 def _record_inbound(
@@ -273,17 +384,24 @@ def _follow_up(
     app: App,
     session: Session,
     row: InboxMessage,
-    msg: ParsedMessage,
+    reading: Reading,
     case: Case,
     now: dt.datetime,
 ) -> Outcome:
+    msg = reading.msg
+    assert msg is not None  # _route answered a message that could not be read
     sender = msg.sender.lower()
     if not case.applicant_email or sender != case.applicant_email.lower():
         followup.third_party(app, session, case, row, msg, now)
         return Outcome("review", case.tramite)
     _record_inbound(session, case, row, msg, now)
+    sender_auth = authenticate(msg, app.settings.security.authserv_id)
+    if reading.exceeded:
+        add_flags(case, ["mensaje_nuevo"])
+        _event(session, row, now, "exception", reading.exceeded, case_id=case.id)
+        return Outcome("review", case.tramite, case.id)
     if case.state == "observado":
-        return _subsanar(app, session, row, msg, case, now)
+        return _subsanar(app, session, row, reading, case, now, sender_auth)
     if followup.is_status_question(msg):
         followup.answer_status(app, session, case, row, now)
     else:
@@ -315,20 +433,36 @@ def _subsanar(
     app: App,
     session: Session,
     row: InboxMessage,
-    msg: ParsedMessage,
+    reading: Reading,
     case: Case,
     now: dt.datetime,
+    sender_auth: SenderAuthentication,
     window_expired: bool | None = None,
 ) -> Outcome:
-    """Re-check the requirements on the reply merged with what the case already has;
-    `window_expired` overrides the window check (a message that counts from its receipt)."""
+    """Re-check the requirements on the reply merged with what the case already has.
+
+    The reply's values are merged under `followup_policy`: missing values are added, changes
+    of existing values are held for staff unless the sender is authenticated (identity
+    fields always are), and nothing is applied for an unauthenticated sender where sender
+    authentication is configured. `window_expired` overrides the window check (a message
+    that counts from its own receipt, linked by staff).
+    """
+    msg = reading.msg
+    assert msg is not None
     if window_expired is None:
         window_expired = subsanacion_expired(session, case, now)
     tramite = app.catalogue.get(case.tramite)
-    probe = app.intake.decide(dataclasses.replace(msg, subject=tramite.subject), received=now)
-    fields = dict(case.fields or {})
-    if probe.tramite == tramite.id:
-        fields.update(probe.fields)
+    if reading.decision_for(tramite.subject) is None:  # the case was found only now
+        reading = decide_within(app, reading, now, tramite.subject)
+    probe = reading.decision_for(tramite.subject)
+    if probe is None:
+        _event(session, row, now, "exception", reading.exceeded or "", case_id=case.id)
+        return Outcome("review", case.tramite, case.id)
+    incoming = probe.fields if probe.tramite == tramite.id else {}
+    merge = merge_follow_up(dict(case.fields or {}), incoming, sender_auth)
+    if merge.blocked:
+        return _hold(app, session, row, case, merge, sender_auth, now)
+    fields = merge.fields
     signature = probe.signature.status
     if signature == "absent":
         signature = _stored_signature(session, case)
@@ -350,6 +484,8 @@ def _subsanar(
         "fields": probe.fields,
         "missing": missing,
         "signature": signed or {"status": signature},
+        "sender": sender_auth.reason,
+        **merge.audit(),
     }
     reason = "; ".join((*probe.reasons, f"Subsanación: faltan {len(missing)} requisitos"))
     _event(session, row, now, "intake", reason, case_id=case.id, decision=summary)
@@ -388,11 +524,32 @@ def _subsanar(
             missing=missing_labels(app, missing),
             received_files=_received_files(msg),
             inbox_message_id=row.id,
+            data={"sender_authenticated": sender_auth.authenticated},
         )
     except IllegalTransition as exc:
         _event(session, row, now, "exception", str(exc), case_id=case.id)
         return Outcome("review", case.tramite, case.id)
+    if merge.held:
+        return _hold(app, session, row, case, merge, sender_auth, now)
     return Outcome(disposition_of(app, case), case.tramite, case.id)
+
+
+def _hold(
+    app: App,
+    session: Session,
+    row: InboxMessage,
+    case: Case,
+    merge: Merge,
+    sender_auth: SenderAuthentication,
+    now: dt.datetime,
+) -> Outcome:
+    """Changes that need staff: the reply goes to the staff queue (an inbox message without
+    a case of its own; it stays in the case's thread) with the held values as the reason,
+    recorded last so the queue shows it."""
+    held = held_reason(case.number, merge, sender_auth, app.intake.vocabulary.label)
+    _event(session, row, now, "exception", held, case_id=case.id, merge=merge.audit())
+    add_flags(case, ["mensaje_nuevo"])
+    return Outcome("review", case.tramite, None)
 
 
 def _new_request(
@@ -433,11 +590,13 @@ def _new_request(
         now=now,
     )
     _record_inbound(session, case, row, msg, now)
+    sender_auth = authenticate(msg, app.settings.security.authserv_id)
     common: dict[str, Any] = {
         "actor": SYSTEM,
         "now": now,
         "inbox_message_id": row.id,
         "received_files": _received_files(msg),
+        "data": {"sender_authenticated": sender_auth.authenticated},  # its own reply cap
     }
     if decision.disposition == "inform":
         tramite = app.catalogue.get(case.tramite)
@@ -447,7 +606,10 @@ def _new_request(
     if decision.disposition == "review":
         _to_review(session, app, case, reasons, common)
         return Outcome("review", case.tramite, case.id)
-    concerns = identity_concerns(session, app.catalogue.get(case.tramite), decision, msg.sender)
+    tramite = app.catalogue.get(case.tramite)
+    concerns = identity_concerns(session, tramite, decision, msg.sender)
+    if tramite.identity_sensitive and sender_auth.configured and not sender_auth.authenticated:
+        concerns.append(f"{tramite.name}: {sender_auth.reason}; confirme antes de aplicar")
     if concerns:
         _to_review(session, app, case, "; ".join(concerns), common)
         return Outcome("review", case.tramite, case.id)

@@ -299,7 +299,8 @@ def _deliver(
         answer = transport.send(row)
     except Exception as exc:  # any failure of the next hop is a failed try, retried later
         transport.close()
-        _record(settings, db, clock(), row_id, None, f"{type(exc).__name__}: {exc}", stats)
+        error = f"{type(exc).__name__}: {exc}"
+        _record(settings, db, clock(), row_id, None, error, stats, permanent=is_permanent(exc))
         return
     # The server has the message: recording that must survive a dropped database connection,
     # or the row stays "sending" and the reply goes out again when its lease runs out.
@@ -316,6 +317,17 @@ def _deliver(
             time.sleep(RECORD_PAUSE_SECONDS * (attempt + 1))
 
 
+def is_permanent(exc: BaseException) -> bool:
+    """Whether the next hop refused for good: a 5xx reply (RFC 5321 §4.2.1), for the sender,
+    the data or every recipient. Connection failures, timeouts and 4xx replies are temporary."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        return bool(codes) and all(500 <= code < 600 for code in codes)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return 500 <= exc.smtp_code < 600
+    return False
+
+
 def _record(
     settings: Settings,
     db: Database,
@@ -324,7 +336,12 @@ def _record(
     answer: str | None,
     error: str | None,
     stats: SendStats,
+    *,
+    permanent: bool = False,
 ) -> None:
+    """Record one try. A permanent refusal fails the row after `smtp.max_attempts` tries; a
+    temporary one (server unreachable, 4xx) is retried with back-off capped at one hour until
+    `smtp.retry_for_hours` have passed since the reply was queued."""
     with db.session() as session:
         row = session.get(OutboxMessage, row_id)
         if row is None or (error is None and row.status == "sent"):  # recorded by a retry
@@ -348,14 +365,18 @@ def _record(
             return
         row.last_error = error[:ERROR_CHARS]
         stats.errors.append(error)
-        if row.attempts >= settings.smtp.max_attempts:
+        smtp = settings.smtp
+        queued = _aware(row.created_at)
+        expired = now - queued >= dt.timedelta(hours=smtp.retry_for_hours)
+        if (permanent and row.attempts >= smtp.max_attempts) or (not permanent and expired):
             row.status = "failed"
             stats.failed += 1
             record(
                 session,
                 "exception",
                 f"No se pudo enviar la respuesta «{row.subject}» a {row.to_addr} "
-                f"tras {row.attempts} intentos: {error[:300]}",
+                f"tras {row.attempts} intentos: {error[:300]}. Puede reenviarse desde la "
+                "bandeja o con «mailflow outbox retry».",
                 at=now,
                 case_id=row.case_id,
                 inbox_message_id=row.inbox_message_id,
@@ -366,6 +387,10 @@ def _record(
         row.status = "pending"
         row.next_attempt_at = now + backoff(settings.smtp.retry_base_seconds, row.attempts)
         stats.retried += 1
+
+
+def _aware(at: dt.datetime) -> dt.datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)  # SQLite drops the zone
 
 
 def next_due(db: Database) -> dt.datetime | None:

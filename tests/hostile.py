@@ -108,6 +108,40 @@ def _raw(name: str, headers: str, body: bytes = b"hola\r\n") -> bytes:
     return (headers + f"Message-ID: <{name}@hostile.example>\r\n\r\n").encode("utf-8") + body
 
 
+def _html_only(name: str, html: str) -> bytes:
+    head = f"From: {SENDER}\r\nSubject: Actualización de datos\r\nDate: {DATE}\r\n"
+    head += "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n"
+    return _raw(name, head, html.encode("utf-8"))
+
+
+def _tiny_parts(name: str, count: int) -> bytes:
+    head = f"From: {SENDER}\r\nSubject: Actualización de datos\r\nDate: {DATE}\r\n"
+    head += 'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="t"\r\n'
+    part = b"--t\r\nContent-Type: text/plain\r\n\r\nx\r\n"
+    return _raw(name, head, part * count + b"--t--\r\n")
+
+
+def quadratic_shapes(scale: int = 1) -> list[tuple[str, bytes]]:
+    """Inputs whose cost grew with the square of their size (issue 14): unclosed tags, deep
+    inline nesting, a header folded over 240,000 lines, 100,000 tiny parts; `scale` multiplies
+    the sizes."""
+    folded = f"From: {SENDER}\r\nSubject: Actualización de datos\r\nX-Plegado: a\r\n"
+    folded += " b\r\n" * (240_000 * scale)
+    return [
+        ("html_etiquetas_abiertas", _html_only("html_etiquetas_abiertas", "<a " * 200_000 * scale)),
+        (
+            "html_anidado_profundo",
+            _html_only("html_anidado_profundo", "<b><i><span>" * 100_000 * scale + BODY),
+        ),
+        (
+            "html_tablas_abiertas",
+            _html_only("html_tablas_abiertas", "<table><tr><td>" * 50_000 * scale + BODY),
+        ),
+        ("cabecera_plegada_240k", _raw("cabecera_plegada_240k", folded, BODY.encode())),
+        ("partes_diminutas", _tiny_parts("partes_diminutas", 100_000 * scale)),
+    ]
+
+
 def hostile_corpus() -> list[Hostile]:
     """Every hostile message, in a fixed order."""
     crlf_subject = encode_subject(f"Actualización de datos\r\nBcc: {EVIL}\r\nX-Inyectada: sí", "B")
@@ -259,6 +293,7 @@ def hostile_corpus() -> list[Hostile]:
             QUIET | ANSWERED,
         ),
     ]
+    items += [(name, raw, QUIET | ANSWERED) for name, raw in quadratic_shapes()]
     return [Hostile(name, raw, allowed) for name, raw, allowed in items]
 
 

@@ -31,9 +31,11 @@ class Captured:
 
 @dataclass
 class SmtpSink:
-    """aiosmtpd handler: keeps every accepted message; `refuse = True` answers 451 (down)."""
+    """aiosmtpd handler: keeps every accepted message; `refuse = True` answers `refusal`
+    (451, temporary, by default)."""
 
     refuse: bool = False
+    refusal: str = "451 4.3.0 Servidor no disponible (prueba)"
     messages: list[Captured] = field(default_factory=list)
     refused: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -43,7 +45,7 @@ class SmtpSink:
         with self.lock:
             if self.refuse:
                 self.refused += 1
-                return "451 4.3.0 Servidor no disponible (prueba)"
+                return self.refusal
             self.messages.append(
                 Captured(
                     envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content)

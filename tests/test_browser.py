@@ -18,6 +18,7 @@ from mailflow.app import App
 from mailflow.db import Database
 from mailflow.models import Case
 from mailflow.web.engine import fire
+from tests.waiting import GENEROUS_SECONDS
 from tests.web_seed import NOW, PASSWORD, ROOT, SPAM, UNCLASSIFIED, build, seed_users, settings_for
 from tests.web_seed import store as store_message
 
@@ -73,7 +74,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + GENEROUS_SECONDS
     while not server.started:
         assert time.monotonic() < deadline, "the web server did not start"
         time.sleep(0.02)
@@ -97,7 +98,7 @@ def _launch(p: Playwright) -> Browser:
 def page(browser: Browser, base_url: str) -> Iterator[Page]:
     """A fresh browser context (no cookies) at desktop size; dialogs are accepted."""
     context = browser.new_context(base_url=base_url, viewport=DESKTOP, locale="es-PE")
-    context.set_default_timeout(5000)
+    context.set_default_timeout(30_000)  # ms per browser step: generous on a busy machine
     tab = context.new_page()
     tab.on("dialog", lambda dialog: dialog.accept())
     yield tab

@@ -13,6 +13,7 @@ from mailflow.imap import ImapPoller, ImapTarget, drain_once, imap_targets
 from mailflow.models import InboxMessage
 from tests.dovecot import Dovecot, DovecotAccount
 from tests.mail_requests import request
+from tests.waiting import GENEROUS_SECONDS
 
 NOW = dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)
 
@@ -86,11 +87,11 @@ def test_idle_wakes_up_and_survives_a_server_restart(
     thread.start()
     try:
         imap_account.append([request(1)])
-        assert stored.acquire(timeout=5)
+        assert stored.acquire(timeout=GENEROUS_SECONDS)
         dovecot.stop()
         dovecot.start()
         imap_account.append([request(2)])
-        assert stored.acquire(timeout=10)
+        assert stored.acquire(timeout=GENEROUS_SECONDS)
     finally:
         stop.set()
         thread.join(10)

@@ -72,6 +72,14 @@ def test_message_id_is_stable_per_dedupe_key() -> None:
     assert one.startswith("<mf.exp-2026-000123.") and one.endswith("@cepr.example>")
 
 
+def test_message_id_carries_the_queued_nonce() -> None:
+    one = compose(_reply(nonce="9f3a0c1d2e4b"), NOW)["Message-ID"]
+    assert one == compose(_reply(nonce="9f3a0c1d2e4b"), NOW)["Message-ID"]
+    assert one != compose(_reply(nonce="000000000000"), NOW)["Message-ID"]
+    assert one.endswith("9f3a0c1d2e4b@cepr.example>")
+    assert len(one) == len(compose(_reply(), NOW)["Message-ID"])  # no longer than before
+
+
 def test_plain_and_html_alternatives_and_pdf_attachments() -> None:
     pdf = b"%PDF-1.7 fake"
     msg = _parse(compose(_reply(attachments=(Attachment("oficio.pdf", pdf),)), NOW))

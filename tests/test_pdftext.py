@@ -18,6 +18,7 @@ from tests.pdfs import (
     raw_pdf,
     xobject_bomb_pdf,
 )
+from tests.waiting import BUSY_MACHINE_SECONDS
 
 
 def test_reads_text_lines_in_order() -> None:
@@ -108,7 +109,7 @@ def test_deeply_nested_objects_are_reported() -> None:
     started = time.monotonic()
     content = read_pdf(nested_arrays_pdf(depth=100_000))
     assert content.error is not None and content.error.startswith("PDF dañado")
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < BUSY_MACHINE_SECONDS
 
 
 @pytest.mark.parametrize("isolate", [False, True])
@@ -117,7 +118,7 @@ def test_flate_bomb_stops_at_the_inflate_limit(isolate: bool) -> None:
     assert len(bomb) < 100_000
     started = time.monotonic()
     content = read_pdf(bomb, isolate=isolate)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < BUSY_MACHINE_SECONDS
     assert content.error is not None
     assert content.error.startswith("PDF sospechoso: excede los límites de lectura")
 
@@ -125,7 +126,7 @@ def test_flate_bomb_stops_at_the_inflate_limit(isolate: bool) -> None:
 def test_exponential_form_xobjects_are_cut_short() -> None:
     started = time.monotonic()
     content = read_pdf(xobject_bomb_pdf(depth=12, fan_out=10))  # 10**12 draws if followed
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < BUSY_MACHINE_SECONDS
     assert 0 < content.text.count("nivel") <= 1000
 
 
@@ -134,7 +135,7 @@ def test_deadline_stops_a_slow_read_and_keeps_partial_text(isolate: bool) -> Non
     slow = xobject_bomb_pdf(depth=12, fan_out=10, pages=20)  # ~70 ms a page
     started = time.monotonic()
     content = read_pdf(slow, seconds=0.2, isolate=isolate)
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < BUSY_MACHINE_SECONDS  # the error below proves the cut
     assert content.error == "lectura del PDF excedió el tiempo límite (0.2 s)"
     assert content.pages == 20
     assert "nivel" in content.text
@@ -154,7 +155,7 @@ def test_isolated_read_is_killed_when_it_hangs(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(pdftext, "_read_guarded", _hang)
     started = time.monotonic()
     content = read_pdf(make_pdf(["x"]), seconds=0.1, isolate=True)
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < BUSY_MACHINE_SECONDS  # the child sleeps 30 s
     assert content.error == "lectura del PDF excedió el tiempo límite (0.1 s)"
 
 

@@ -12,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 from tests.mailservice import write_config
+from tests.waiting import GENEROUS_SECONDS
 
 
 def _free_port() -> int:
@@ -37,7 +38,7 @@ def test_run_serves_the_desk_and_stops_on_sigterm(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + GENEROUS_SECONDS
         status, body = 0, ""
         while time.monotonic() < deadline:
             try:
@@ -49,8 +50,8 @@ def test_run_serves_the_desk_and_stops_on_sigterm(tmp_path: Path) -> None:
         status, _ = _get(f"http://127.0.0.1:{port}/verificar/XXXXX-00000")
         assert status == 404
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
+        assert proc.wait(GENEROUS_SECONDS) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait(10)
+            proc.wait(GENEROUS_SECONDS)

@@ -33,6 +33,7 @@ def _outbox(db: Database, n: int) -> None:
                     subject=f"Cargo {i}",
                     raw=raw,
                     next_attempt_at=NOW,
+                    created_at=NOW,
                 )
             )
 
@@ -61,11 +62,12 @@ def test_sends_each_reply_once_and_records_the_attempt(
         assert [a.ok for a in s.scalars(select(DeliveryAttempt))] == [True] * 3
 
 
-def test_server_down_backs_off_then_fails_to_the_exception_queue(
+def test_permanent_refusal_backs_off_then_fails_to_the_exception_queue(
     sqlite_db: Database, smtp_sink: SmtpSink
 ) -> None:
     _outbox(sqlite_db, 1)
     smtp_sink.refuse = True
+    smtp_sink.refusal = "554 5.7.1 Rechazado (prueba)"
     settings = _settings(smtp_sink.url)
     now = NOW
     assert drain_outbox(settings, sqlite_db, lambda: now).retried == 1
@@ -84,6 +86,50 @@ def test_server_down_backs_off_then_fails_to_the_exception_queue(
         event = s.scalars(select(CaseEvent)).one()
         assert event.kind == "exception" and "tras 3 intentos" in event.reason
     assert smtp_sink.snapshot() == []
+
+
+def test_a_days_long_outage_keeps_retrying_then_delivers(
+    sqlite_db: Database, smtp_sink: SmtpSink
+) -> None:
+    """Connection-level failures are temporary: hourly tries for days, never given up early."""
+    _outbox(sqlite_db, 2)
+    smtp_sink.refuse = True  # 451 for a while, then nobody listening at all
+    settings = _settings(smtp_sink.url)  # max_attempts 3: only for permanent refusals
+    down = Settings.model_validate({"smtp": {"url": "smtp://127.0.0.1:9", "max_attempts": 3}})
+    now = NOW
+    tries = 0
+    while now < NOW + dt.timedelta(days=3):
+        target = settings if now < NOW + dt.timedelta(hours=6) else down
+        stats = drain_outbox(target, sqlite_db, lambda at=now: at)
+        assert stats.failed == 0, now
+        tries += stats.retried
+        now += dt.timedelta(minutes=30)
+    with sqlite_db.session(readonly=True) as s:
+        rows = s.scalars(select(OutboxMessage)).all()
+        assert {r.status for r in rows} == {"pending"}
+        gaps = [r.next_attempt_at - now for r in rows]
+    assert all(gap <= dt.timedelta(hours=1) for gap in gaps)  # back-off capped at one hour
+    assert tries >= 2 * 60  # about one try an hour each, for three days
+    smtp_sink.refuse = False
+    now += dt.timedelta(hours=1)
+    assert drain_outbox(settings, sqlite_db, lambda: now).sent == 2
+    assert len(smtp_sink.snapshot()) == 2
+
+
+def test_temporary_failures_give_up_after_retry_for_hours(sqlite_db: Database) -> None:
+    _outbox(sqlite_db, 1)
+    settings = Settings.model_validate(
+        {"smtp": {"url": "smtp://127.0.0.1:9", "retry_for_hours": 48, "retry_base_seconds": 60}}
+    )
+    now = NOW
+    failed = 0
+    while now < NOW + dt.timedelta(days=3) and not failed:
+        failed = drain_outbox(settings, sqlite_db, lambda at=now: at).failed
+        now += dt.timedelta(hours=1)
+    assert failed == 1 and now >= NOW + dt.timedelta(hours=48)
+    with sqlite_db.session(readonly=True) as s:
+        event = s.scalars(select(CaseEvent)).one()
+        assert "mailflow outbox retry" in event.reason
 
 
 def test_without_smtp_url_replies_are_written_to_the_outbox_folder(

@@ -18,6 +18,7 @@ from tests.dovecot import Dovecot, DovecotAccount
 from tests.mail_requests import auto_reply, bounce, request
 from tests.mailservice import replies_per_request, start_service, write_config
 from tests.smtp_sink import SmtpSink
+from tests.waiting import GENEROUS_SECONDS, PROCESS_EXIT_SECONDS, wait_for
 
 
 def _mixed(n_requests: int, n_auto: int) -> tuple[list[bytes], set[str]]:
@@ -80,15 +81,6 @@ def test_run_once_answers_each_request_once(
     assert len(smtp_sink.snapshot()) == 30
 
 
-def _wait(predicate: object, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_sigkill_at_random_points_loses_and_repeats_nothing(
     tmp_path: Path, imap_account: DovecotAccount, smtp_sink: SmtpSink
 ) -> None:
@@ -103,12 +95,12 @@ def test_sigkill_at_random_points_loses_and_repeats_nothing(
         proc = start_service(config, once=False, log=log)
         time.sleep(rng.uniform(0.6, 1.8))
         proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
+        proc.wait(GENEROUS_SECONDS)
         if len(smtp_sink.snapshot()) < len(request_ids):
             interrupted += 1
     assert interrupted >= 3, "the kills must interrupt real work; use more messages"
     final = start_service(config, once=True, log=log)
-    assert final.wait(300) == 0, log.read_text()[-3000:]
+    assert final.wait(PROCESS_EXIT_SECONDS) == 0, log.read_text()[-3000:]
     _assert_exactly_once(app, smtp_sink, request_ids, len(raws))
     assert imap_account.count("INBOX") == 0
 
@@ -130,9 +122,9 @@ def test_smtp_down_and_imap_restart_mid_run(
                 n = s.scalar(select(func.count(OutboxMessage.id)))
             return n == 40
 
-        assert _wait(outbox_full, 180), log.read_text()[-3000:]
+        assert wait_for(outbox_full), log.read_text()[-3000:]
         # the sender has tried (and been refused) at least once; nothing got through
-        assert _wait(lambda: smtp_sink.refused > 0, 180), log.read_text()[-3000:]
+        assert wait_for(lambda: smtp_sink.refused > 0), log.read_text()[-3000:]
         assert smtp_sink.snapshot() == []
         dovecot.stop()
         time.sleep(0.5)
@@ -141,14 +133,14 @@ def test_smtp_down_and_imap_restart_mid_run(
         imap_account.append(second)
         ids2 = {str(message_from_bytes(r)["Message-ID"]) for r in second}
         smtp_sink.refuse = False
-        assert _wait(lambda: len(smtp_sink.snapshot()) >= 50, 180), log.read_text()[-3000:]
+        assert wait_for(lambda: len(smtp_sink.snapshot()) >= 50), log.read_text()[-3000:]
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(15) == 0
+        assert proc.wait(GENEROUS_SECONDS) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
     final = start_service(config, once=True, log=log)
-    assert final.wait(300) == 0
+    assert final.wait(PROCESS_EXIT_SECONDS) == 0, log.read_text()[-3000:]
     _assert_exactly_once(app, smtp_sink, ids1 | ids2, len(first) + 10)
     with app.database.session(readonly=True) as s:
         retried = s.scalar(select(func.max(OutboxMessage.attempts)))

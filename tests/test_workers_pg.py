@@ -21,6 +21,7 @@ from mailflow.sweep import SWEEP_LOCK_KEY
 from tests.mail_requests import auto_reply, request
 from tests.mailservice import replies_per_request, start_service, write_config
 from tests.smtp_sink import SmtpSink
+from tests.waiting import GENEROUS_SECONDS, PROCESS_EXIT_SECONDS, wait_for
 
 NOW = dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)
 
@@ -83,7 +84,7 @@ def test_two_run_once_processes_share_the_inbox(
     logs = [tmp_path / "a.log", tmp_path / "b.log"]
     procs = [start_service(config, once=True, log=log) for log in logs]
     for proc, log in zip(procs, logs, strict=True):
-        assert proc.wait(240) == 0, log.read_text()[-3000:]
+        assert proc.wait(PROCESS_EXIT_SECONDS) == 0, log.read_text()[-3000:]
     counts = [_processed(log.read_text())[-1] for log in logs]
     assert sum(counts) == 400 and min(counts) > 0, counts  # both worked, none twice
     _assert_each_once(pg_db, smtp_sink, request_ids, 400)
@@ -105,15 +106,6 @@ def _leaders(db: Database) -> int:
         )
 
 
-def _wait(predicate: object, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def test_two_services_elect_one_sweep_leader_and_fire_each_timer_once(
     tmp_path: Path, pg_db: Database, pg_url: str, smtp_sink: SmtpSink
 ) -> None:
@@ -123,8 +115,8 @@ def test_two_services_elect_one_sweep_leader_and_fire_each_timer_once(
     procs: list[subprocess.Popen[bytes]] = []
     try:
         procs = [start_service(config, once=False, log=log) for log in logs]
-        assert _wait(lambda: len(smtp_sink.snapshot()) >= 80, 90), logs[0].read_text()[-3000:]
-        assert _wait(lambda: _leaders(pg_db) == 1, 10)
+        assert wait_for(lambda: len(smtp_sink.snapshot()) >= 80), logs[0].read_text()[-3000:]
+        assert wait_for(lambda: _leaders(pg_db) == 1)
         with pg_db.session() as s:  # the observations' subsanación windows end now
             result = s.execute(
                 update(Timer)
@@ -143,7 +135,7 @@ def test_two_services_elect_one_sweep_leader_and_fire_each_timer_once(
                 )
             return pending == 0 and len(smtp_sink.snapshot()) >= 80 + observed
 
-        assert _wait(all_fired, 60), logs[1].read_text()[-3000:]
+        assert wait_for(all_fired), logs[1].read_text()[-3000:]
         assert _leaders(pg_db) == 1
         time.sleep(1.5)  # further sweeps by either process must not fire anything again
     finally:
@@ -151,7 +143,7 @@ def test_two_services_elect_one_sweep_leader_and_fire_each_timer_once(
             proc.send_signal(signal.SIGTERM)
         for proc in procs:
             try:
-                proc.wait(20)
+                proc.wait(GENEROUS_SECONDS)
             except subprocess.TimeoutExpired:
                 proc.kill()
     assert [p.returncode for p in procs] == [0, 0]

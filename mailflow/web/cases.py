@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, or_, select
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -86,11 +87,16 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
     async def case_page(request: Request) -> Response:
         require_role(request, *DESK_ROLES)
         app = app_of(request)
-        with context.db.session(readonly=True) as session:
-            case = session.get(Case, int(request.path_params["id"]))
-            if case is None:
-                raise HTTPException(404, "No existe ese expediente.")
-            data = case_file(session, app, case, now(request))
+        at = now(request)
+
+        def read() -> dict[str, Any]:  # parses the case's mail: in a thread, not the loop
+            with context.db.session(readonly=True) as session:
+                case = session.get(Case, int(request.path_params["id"]))
+                if case is None:
+                    raise HTTPException(404, "No existe ese expediente.")
+                return case_file(session, app, case, at)
+
+        data = await run_in_threadpool(read)
         return render(request, "case.html", section="expedientes", **data)
 
     async def case_event(request: Request) -> Response:
@@ -124,8 +130,12 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
     async def attachment(request: Request) -> Response:
         require_role(request, *DESK_ROLES)
         p = request.path_params
-        with context.db.session(readonly=True) as session:
-            return download_attachment(session, int(p["id"]), int(p["msg"]), int(p["n"]))
+
+        def read() -> Response:  # parses the message: in a thread, not the loop
+            with context.db.session(readonly=True) as session:
+                return download_attachment(session, int(p["id"]), int(p["msg"]), int(p["n"]))
+
+        return await run_in_threadpool(read)
 
     async def document(request: Request) -> Response:
         require_role(request, *DESK_ROLES)

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -18,10 +19,11 @@ from starlette.routing import BaseRoute, Route
 from mailflow.audit import record
 from mailflow.errors import MailflowError
 from mailflow.models import Case, CaseEvent, InboxMessage
+from mailflow.outbox import resend, undelivered
 from mailflow.web import WebContext
 from mailflow.web.auth import require_role
 from mailflow.web.csrf import checked_form
-from mailflow.web.engine import app_of, process
+from mailflow.web.engine import app_of, process, read_for_desk
 from mailflow.web.pages import flash, now, redirect, render
 
 DESK_ROLES = ("staff", "manager", "admin")
@@ -81,7 +83,8 @@ class QueueItem:
 
 
 def routes(context: WebContext) -> Sequence[BaseRoute]:
-    """GET /bandeja, POST /bandeja/mensajes/{id}, POST /bandeja/lote."""
+    """GET /bandeja, POST /bandeja/mensajes/{id}, POST /bandeja/lote,
+    POST /bandeja/envios/{id}/reenviar (an undelivered reply, due again now)."""
 
     async def queue(request: Request) -> Response:
         require_role(request, *DESK_ROLES)
@@ -89,6 +92,7 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
         with context.db.session(readonly=True) as session:
             queued = {s for m in app.machines.values() for s in m.queue_states}
             items = queue_items(session, tuple(sorted(queued)))
+            waiting = undelivered(session)
         actions = {
             item.id: app.machines[item.case.machine].allowed_events(item.case.state, "staff")
             for item in items
@@ -104,6 +108,7 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
             actions=actions,
             tramites=tramites,
             tramite_names=dict(tramites),
+            undelivered=waiting,
             local=lambda at: at.astimezone(zone).strftime("%d/%m/%Y %H:%M"),
         )
 
@@ -112,7 +117,8 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
         form = await checked_form(request)
         action = str(form.get("action", ""))
         ids = [int(str(request.path_params["id"]))]
-        return _act(request, context, ids, action, form, user.actor)
+        # re-processing parses mail: never on the event loop
+        return await run_in_threadpool(_act, request, context, ids, action, form, user.actor)
 
     async def bulk(request: Request) -> Response:
         user = require_role(request, *DESK_ROLES)
@@ -121,10 +127,25 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
         if not ids:
             flash(request, "Seleccione al menos un mensaje de la bandeja.", "error")
             return redirect("/bandeja")
-        return _act(request, context, ids, str(form.get("action", "")), form, user.actor)
+        action = str(form.get("action", ""))
+        return await run_in_threadpool(_act, request, context, ids, action, form, user.actor)
+
+    async def resend_reply(request: Request) -> Response:
+        user = require_role(request, *DESK_ROLES)
+        await checked_form(request)
+        outbox_id = int(request.path_params["id"])
+        try:
+            with context.db.session() as session:
+                resend(session, [outbox_id], actor=user.actor, now=now(request))
+        except MailflowError as exc:
+            flash(request, f"No se pudo reenviar: {exc}.", "error")
+            return redirect("/bandeja")
+        flash(request, "Respuesta en cola de nuevo: se enviará en breve.")
+        return redirect("/bandeja")
 
     return [
         Route("/bandeja", queue, methods=["GET"], name="bandeja"),
+        Route("/bandeja/envios/{id:int}/reenviar", resend_reply, methods=["POST"]),
         Route("/bandeja/mensajes/{id:int}", message_action, methods=["POST"]),
         Route("/bandeja/lote", bulk, methods=["POST"]),
     ]
@@ -152,8 +173,16 @@ def _act(
         return redirect("/bandeja")
     done, failed = 0, []
     at = now(request)
+    forced = tramite if action == "clasificar" else None
     for message_id in ids:
         try:
+            reading = None
+            if action != "ignorar":  # parse and decide before the write transaction
+                with context.db.session(readonly=True) as session:
+                    found = session.get(InboxMessage, message_id)
+                    queued_now = found is not None and in_queue(found, session)
+                if found is not None and queued_now:
+                    reading = read_for_desk(app, found, at, forced)
             with context.db.session() as session:
                 message = session.get(InboxMessage, message_id)
                 if message is None or not in_queue(message, session):
@@ -161,8 +190,9 @@ def _act(
                 if action == "ignorar":
                     ignore(session, message, actor=actor, now=at, reason=reason)
                 else:
-                    forced = tramite if action == "clasificar" else None
-                    process(session, app, message, actor=actor, now=at, tramite=forced)
+                    process(
+                        session, app, message, actor=actor, now=at, tramite=forced, reading=reading
+                    )
             done += 1
         except MailflowError as exc:
             failed.append(f"mensaje {message_id}: {exc}")
@@ -287,4 +317,5 @@ FLAG_TEXT = {
     "notificacion_fallida": "Un correo al solicitante rebotó: no fue notificado",
     "respuesta_migraciones": "Migraciones respondió sobre este expediente",
     "mensaje_nuevo": "Mensaje nuevo del solicitante",
+    "contenido_activo": "PDF con contenido activo (JavaScript o archivos incrustados)",
 }

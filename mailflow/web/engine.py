@@ -10,6 +10,7 @@ from starlette.requests import Request
 from mailflow.app import App
 from mailflow.audit import record
 from mailflow.models import Case, InboxMessage
+from mailflow.reading import Reading
 
 
 def app_of(request: Request) -> App:
@@ -39,6 +40,18 @@ def fire(
     apply_event(session, app, case, event, actor=actor, now=now, reason=reason)
 
 
+def read_for_desk(
+    app: App, message: InboxMessage, now: dt.datetime, tramite: str | None = None
+) -> Reading:
+    """Parse and decide `message` for a desk action, outside any write transaction (in the
+    sandbox, under the per-message budget)."""
+    from mailflow.pipeline import read_as, read_inbox_message
+
+    if tramite is None:
+        return read_inbox_message(app, message, now)
+    return read_as(app, message, tramite)
+
+
 def process(
     session: Session,
     app: App,
@@ -47,19 +60,21 @@ def process(
     actor: str,
     now: dt.datetime,
     tramite: str | None = None,
+    reading: Reading | None = None,
 ) -> None:
     """Run an inbox message through the pipeline again, optionally forcing its procedure.
 
     Forcing reads the message as if its subject were the procedure's official ASUNTO, so the
     fields, requirements and signature are assessed exactly as for a well-titled request.
+    `reading` (from `read_for_desk`, made before the write transaction) saves reading it here.
     """
     from mailflow.pipeline import classify_as, process_inbox_message
 
     message.status = "processing"
     if tramite is None:
-        process_inbox_message(app, session, message, now)
+        process_inbox_message(app, session, message, now, reading)
     else:
-        classify_as(app, session, message, tramite, now)
+        classify_as(app, session, message, tramite, now, reading)
     what = f"Clasificado como {app.catalogue.get(tramite).name}" if tramite else "Reprocesado"
     record(
         session,

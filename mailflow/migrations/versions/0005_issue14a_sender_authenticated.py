@@ -1,0 +1,31 @@
+"""Outbox rows remember whether the message they answer came from an authenticated sender,
+so the daily automatic-reply cap is counted per authenticated sender (issue 14).
+
+Revision ID: 0005_issue14a
+Revises: 0004_issue14b
+Create Date: 2026-11-29
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0005_issue14a"
+down_revision: str | Sequence[str] | None = "0004_issue14b"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("outbox_messages") as batch:
+        batch.add_column(
+            sa.Column(
+                "sender_authenticated", sa.Boolean(), nullable=False, server_default=sa.false()
+            )
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("outbox_messages") as batch:
+        batch.drop_column("sender_authenticated")
