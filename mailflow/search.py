@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -44,6 +45,19 @@ def search_text(
                 parts.append(str(inner))
     words = dict.fromkeys(fold(" ".join(parts)).split())
     return " " + " ".join(words) + " "
+
+
+_CASE_NUMBER = re.compile(r"^\s*([A-Za-z]{2,6})[\s-]+(20\d\d)[\s-]+(\d{1,8})\s*$")
+
+
+def case_number(query: str) -> str | None:
+    """The case number a query spells in full ('exp 2026 000123' → 'EXP-2026-000123'), or None.
+
+    A full case number is searched exactly, so it does not also find the documents and
+    carnés that contain its digits.
+    """
+    found = _CASE_NUMBER.match(query)
+    return f"{found[1].upper()}-{found[2]}-{int(found[3]):06d}" if found else None
 
 
 def terms(query: str) -> list[str]:

@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 from mailflow.errors import MailflowError
 from mailflow.labels import Labels
 from mailflow.models import Case
-from mailflow.search import matches
+from mailflow.search import case_number, matches
 from mailflow.web import WebContext
 from mailflow.web.auth import require_role
 from mailflow.web.casefile import case_file, download_attachment, download_document
@@ -243,7 +243,10 @@ def _filtered(
             else:
                 stmt = stmt.where(Case.received_at < edge + dt.timedelta(days=1))
     text = q.get("q", "").strip()
-    if text:
+    number = case_number(text)
+    if number is not None:
+        stmt = stmt.where(Case.number == number)
+    elif text:
         stmt = stmt.where(matches(Case.search_text, text))
     open_ = Case.closed_at.is_(None)
     sla = q.get("sla", "")

@@ -16,7 +16,7 @@ from mailflow.app import App
 from mailflow.audit import record
 from mailflow.message import ParsedMessage
 from mailflow.models import Case, CaseMessage, InboxMessage, OutboxMessage
-from mailflow.outgoing import Reply, Thread, compose, render_text, sender_address
+from mailflow.outgoing import Reply, Thread, compose, sender_address
 
 DESK_DIR = "desk"
 MAX_TEXT = 20_000
@@ -55,7 +55,8 @@ def template_text(app: App, template: str, applicant_name: str) -> str:
         "institution": app.settings.institution.model_dump(),
         "tramites": sorted(t.name for t in app.catalogue if not t.informative),
     }
-    return render_text(app.templates, f"{DESK_DIR}/{template}", context).replace("replies/", "")
+    text = app.templates.get_template(f"{DESK_DIR}/{template}.txt.j2").render(**context)
+    return re.sub(r"\n{3,}", "\n\n", text.replace("\r\n", "\n")).strip() + "\n"
 
 
 def draft_for(
