@@ -85,11 +85,12 @@ def seed_volume(
     cases in other states, spread over the 60 days before `now`. Returns what was written."""
     rng = random.Random(seed)
     known = "José Gregorio López Rivas"
-    msg_rows, msg_events = [], []
+    msg_rows, msg_events, subjects = [], [], []
     for i in range(messages):
         name = known if i == 0 else person(rng)
         address = f"persona{start_uid + i}@example.org"
         subject = rng.choice(SUBJECTS)
+        subjects.append(subject)
         raw = raw_message(start_uid + i, name, address, subject)
         arrived = now - dt.timedelta(minutes=rng.randint(30, 60 * 24 * 60))
         msg_rows.append(
@@ -110,8 +111,7 @@ def seed_volume(
                     chunk,
                 )
             )
-        for mid, row in zip(message_ids, msg_rows, strict=True):
-            subject = "consulta"
+        for mid, row, subject in zip(message_ids, msg_rows, subjects, strict=True):
             msg_events.append(
                 {
                     "inbox_message_id": mid, "case_id": None, "at": row["arrived_at"],

@@ -28,7 +28,7 @@ from mailflow.parse import parse_message
 from mailflow.web import WebContext
 from mailflow.web import reply as replies
 from mailflow.web.auth import require_role
-from mailflow.web.casefile import inline_attachment
+from mailflow.web.casefile import KIND_NAMES, inline_attachment
 from mailflow.web.confirm import transition_summary
 from mailflow.web.csrf import checked_form
 from mailflow.web.engine import app_of, fire, process
@@ -86,6 +86,15 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
             **data,
         )  # fmt: skip
 
+    def message_view(
+        request: Request, app: App, data: dict[str, Any], text: str, template: str, back: str
+    ) -> Response:
+        return render(
+            request, "message.html", section="bandeja", local=local, text=text,
+            chosen=template, templates=replies.desk_templates(app.settings.templates_dir),
+            back=back, **data,
+        )  # fmt: skip
+
     async def message_page(request: Request) -> Response:
         require_role(request, *DESK_ROLES)
         app = app_of(request)
@@ -100,11 +109,8 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
                 text = replies.template_text(app, template, data["parsed"].sender_name)
             except KeyError:
                 flash(request, "Esa plantilla de respuesta no existe.", "error")
-        return render(
-            request, "message.html", section="bandeja", local=local, text=text,
-            chosen=template, templates=replies.desk_templates(app.settings.templates_dir),
-            back=_back(request.query_params.get("volver", "")), **data,
-        )  # fmt: skip
+        back = _back(request.query_params.get("volver", ""))
+        return message_view(request, app, data, text, template, back)
 
     async def message_attachment(request: Request) -> Response:
         require_role(request, *DESK_ROLES)
@@ -130,6 +136,8 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
         text = str(form.get("text", ""))
         back = _back(str(form.get("back", "")))
         data = await run_in_threadpool(_message_data, context, app, message_id)
+        if form.get("paso") == "editar":
+            return message_view(request, app, data, text, "", back)
         try:
             with context.db.session(readonly=True) as session:
                 draft = replies.draft_for(session, app, data["message"], data["parsed"], text)
@@ -281,6 +289,7 @@ def _message_data(context: WebContext, app: App, message_id: int) -> dict[str, A
         "sent": replies_sent,
         "case": case,
         "tramites": sorted(labels.tramites.items(), key=lambda kv: kv[1]),
+        "kind_names": KIND_NAMES,
         **labels.as_context(),
     }
 
