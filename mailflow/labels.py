@@ -6,6 +6,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from mailflow.app import App
@@ -90,6 +91,7 @@ def reason_text(reason: str) -> str:
     return "; ".join(p for p in parts if p)
 
 
+@lru_cache(maxsize=4096)
 def reason_group(reason: str) -> str:
     """The queue group of a reason: a known family, else its first real clause (≤ 60 chars)."""
     clauses = [c for c in reason.split("; ") if c and not _NOT_REASONS.match(c)]

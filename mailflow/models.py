@@ -181,7 +181,9 @@ class CaseEvent(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
-    inbox_message_id: Mapped[int | None] = mapped_column(ForeignKey("inbox_messages.id"))
+    inbox_message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("inbox_messages.id"), index=True
+    )
     at: Mapped[dt.datetime]
     actor: Mapped[str] = mapped_column(String)
     kind: Mapped[str] = mapped_column(String(40))

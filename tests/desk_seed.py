@@ -80,9 +80,11 @@ def seed_volume(
     now: dt.datetime,
     seed: int = 15,
     start_uid: int = 100_000,
+    events_per_case: int = 0,
 ) -> Seeded:
     """Write `messages` unclassified messages, `review_cases` cases in review and `other_cases`
-    cases in other states, spread over the 60 days before `now`. Returns what was written."""
+    cases in other states, spread over the 60 days before `now`, plus `events_per_case` extra
+    audit events per case (a realistic audit table for benchmarks). Returns what was written."""
     rng = random.Random(seed)
     known = "José Gregorio López Rivas"
     msg_rows, msg_events, subjects = [], [], []
@@ -169,6 +171,15 @@ def seed_volume(
             }
             for cid, row, state in zip(case_ids, case_rows, states, strict=True)
             if state == "en_revision"
+        ]  # fmt: skip
+        events += [
+            {
+                "inbox_message_id": None, "case_id": cid, "at": row["received_at"],
+                "actor": "sistema", "kind": "intake", "event": None, "from_state": None,
+                "to_state": None, "reason": "Requisitos completos", "data": {},
+            }
+            for cid, row in zip(case_ids, case_rows, strict=True)
+            for _ in range(events_per_case)
         ]  # fmt: skip
         for chunk in _chunks(events, 2000):
             session.execute(insert(CaseEvent), chunk)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import email.header
 import email.parser
 import email.policy
 from collections.abc import Mapping, Sequence
@@ -52,7 +53,7 @@ MESSAGE_ACTIONS = {
 }
 NOTE_KIND = "nota"
 MAX_NOTE = 4000
-_HEADERS = email.parser.BytesHeaderParser(policy=email.policy.default)
+_HEADERS = email.parser.BytesHeaderParser(policy=email.policy.compat32)  # fast: no parsing
 
 
 def in_queue(message: InboxMessage) -> bool:
@@ -405,11 +406,21 @@ def ignore(
 
 
 def _headline(raw: bytes) -> tuple[str, str]:
+    """(From, Subject) decoded (RFC 2047) from the first 64 KiB, for one queue line."""
     try:
         head = _HEADERS.parsebytes(raw[:65536])
-        return str(head.get("From", "") or ""), str(head.get("Subject", "") or "(sin asunto)")
+        sender = _decoded(head.get("From", ""))
+        return " ".join(sender.split()), " ".join(_decoded(head.get("Subject", "")).split()) or (
+            "(sin asunto)"
+        )
     except Exception:  # hostile headers: the queue still shows the line
         return "", "(cabeceras ilegibles)"
+
+
+def _decoded(value: object) -> str:
+    if not value:
+        return ""
+    return str(email.header.make_header(email.header.decode_header(str(value))))
 
 
 __all__ = ["QUEUED", "add_note", "ignore", "in_queue", "labels_of", "routes"]

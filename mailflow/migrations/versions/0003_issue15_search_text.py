@@ -1,4 +1,5 @@
-"""Cases get a folded search column (accents, case and word order ignored by the desk search).
+"""Cases get a folded search column (accents, case and word order ignored by the desk search);
+audit events get an index on their inbox message (the exception queue reads the latest reason).
 
 Revision ID: 0003_issue15
 Revises: 0002
@@ -19,6 +20,9 @@ BATCH = 2000
 
 
 def upgrade() -> None:
+    op.create_index(
+        "ix_case_events_inbox_message_id", "case_events", ["inbox_message_id"], unique=False
+    )
     with op.batch_alter_table("cases") as batch:
         batch.add_column(sa.Column("search_text", sa.Text(), nullable=False, server_default=""))
     _backfill()
@@ -81,6 +85,7 @@ def _trigram_index(bind: sa.engine.Connection) -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_case_events_inbox_message_id", table_name="case_events")
     op.execute("DROP INDEX IF EXISTS ix_cases_search_text_trgm")
     with op.batch_alter_table("cases") as batch:
         batch.drop_column("search_text")
