@@ -114,7 +114,7 @@ class Case(Base):
     applicant_name: Mapped[str | None] = mapped_column(String)
     applicant_document: Mapped[str | None] = mapped_column(String)
     mailbox: Mapped[str | None] = mapped_column(String)
-    received_at: Mapped[dt.datetime]
+    received_at: Mapped[dt.datetime] = mapped_column(index=True)
     legal_receipt_day: Mapped[dt.date] = mapped_column(Date)
     due_date: Mapped[dt.date | None] = mapped_column(Date, index=True)
     closed_at: Mapped[dt.datetime | None]

@@ -255,3 +255,29 @@ def test_constancia_of_a_travel_authorisation_shows_destination_and_dates(
     settings = settings_for(tmp_path)
     client = TestClient(build(settings, sqlite_db))  # type: ignore[arg-type]
     assert "Quito, Ecuador" in client.get("/verificar/7K3M9-QX2RT").text
+
+
+def test_bulk_action_on_cases_in_review(sqlite_db: Database, tmp_path: Path) -> None:
+    seeded = seed_volume(sqlite_db, messages=0, review_cases=12, other_cases=0, now=NOW)
+    with sqlite_db.session(readonly=True) as session:
+        general = session.scalars(
+            select(Case.id).where(Case.id.in_(seeded.review_case_ids), Case.machine == "general")
+        ).all()
+    chosen = list(general[:2])
+    assert len(chosen) == 2
+    client = _client(sqlite_db, tmp_path)
+    token = _token(client, "/bandeja?tipo=expediente")
+    form = {"csrf_token": token, "event": "rechazar", "reason": "", "casos": [str(i) for i in chosen],
+            "back": "/bandeja?tipo=expediente"}  # fmt: skip
+    refused = client.post("/bandeja/lote", data=form)
+    assert refused.status_code == 303 and refused.headers["location"] == "/bandeja?tipo=expediente"
+    assert "Indique el motivo" in client.get("/bandeja?tipo=expediente").text
+    done = client.post("/bandeja/lote", data={**form, "event": "admitir"})
+    assert done.status_code == 303
+    with sqlite_db.session(readonly=True) as session:
+        states = session.scalars(select(Case.state).where(Case.id.in_(chosen))).all()
+        others = session.scalars(
+            select(Case.state).where(Case.id.in_(set(seeded.review_case_ids) - set(chosen)))
+        ).all()
+    assert set(states) == {"en_tramite"} and set(others) == {"en_revision"}
+    assert "2 expedientes atendidos" in client.get("/bandeja").text

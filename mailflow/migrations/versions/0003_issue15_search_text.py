@@ -1,5 +1,6 @@
 """Cases get a folded search column (accents, case and word order ignored by the desk search);
-audit events get an index on their inbox message (the exception queue reads the latest reason).
+audit events get an index on their inbox message (the exception queue reads the latest reason);
+cases an index on received_at (the case list's default order).
 
 Revision ID: 0003_issue15
 Revises: 0002
@@ -20,6 +21,7 @@ BATCH = 2000
 
 
 def upgrade() -> None:
+    op.create_index("ix_cases_received_at", "cases", ["received_at"], unique=False)
     op.create_index(
         "ix_case_events_inbox_message_id", "case_events", ["inbox_message_id"], unique=False
     )
@@ -85,6 +87,7 @@ def _trigram_index(bind: sa.engine.Connection) -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_cases_received_at", table_name="cases")
     op.drop_index("ix_case_events_inbox_message_id", table_name="case_events")
     op.execute("DROP INDEX IF EXISTS ix_cases_search_text_trgm")
     with op.batch_alter_table("cases") as batch:
