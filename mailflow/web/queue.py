@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -75,15 +75,15 @@ class Page:
 
 def load_rows(session: Session) -> list[Row]:
     """Every queued message and case in review (columns only: no raw message is read)."""
-    queued_ids = select(InboxMessage.id).where(QUEUED).scalar_subquery()
-    reasons: dict[int, str] = {}
-    for message_id, reason in session.execute(
-        select(CaseEvent.inbox_message_id, CaseEvent.reason)
-        .where(CaseEvent.inbox_message_id.in_(queued_ids), CaseEvent.reason != "")
-        .order_by(CaseEvent.id)
-    ):
-        if message_id is not None:
-            reasons[message_id] = reason
+    # Joins from the few pending rows to their events (index on the event's message / case),
+    # no ORDER BY: the latest event wins by id here, so the database never walks all events.
+    reasons = _latest(
+        session.execute(
+            select(CaseEvent.inbox_message_id, CaseEvent.id, CaseEvent.reason)
+            .join(InboxMessage, InboxMessage.id == CaseEvent.inbox_message_id)
+            .where(QUEUED, CaseEvent.reason != "")
+        )
+    )
     rows: list[Row] = []
     for mid, arrived, mailbox, tramite, last_error in session.execute(
         select(
@@ -97,15 +97,13 @@ def load_rows(session: Session) -> list[Row]:
         reason = reasons.get(mid) or last_error or "No se pudo decidir automáticamente."
         group = "Error al procesar" if mid not in reasons and last_error else reason_group(reason)
         rows.append(Row("mensaje", mid, arrived, mailbox, tramite, reason, group))
-    review_ids = select(Case.id).where(Case.state == REVIEW_STATE).scalar_subquery()
-    case_reasons: dict[int, str] = {}
-    for case_id, reason in session.execute(
-        select(CaseEvent.case_id, CaseEvent.reason)
-        .where(CaseEvent.case_id.in_(review_ids), CaseEvent.to_state == REVIEW_STATE)
-        .order_by(CaseEvent.id)
-    ):
-        if case_id is not None:
-            case_reasons[case_id] = reason
+    case_reasons = _latest(
+        session.execute(
+            select(CaseEvent.case_id, CaseEvent.id, CaseEvent.reason)
+            .join(Case, Case.id == CaseEvent.case_id)
+            .where(Case.state == REVIEW_STATE, CaseEvent.to_state == REVIEW_STATE)
+        )
+    )
     for cid, received, box, kind_of, due, number, name, email, flags in session.execute(
         select(
             Case.id,
@@ -129,6 +127,15 @@ def load_rows(session: Session) -> list[Row]:
             )
         )  # fmt: skip
     return rows
+
+
+def _latest(rows: Iterable[Any]) -> dict[int, str]:
+    """{owner id: reason of its latest event} from (owner id, event id, reason) rows."""
+    best: dict[int, tuple[int, str]] = {}
+    for owner, event_id, reason in rows:
+        if owner is not None and (owner not in best or event_id > best[owner][0]):
+            best[owner] = (event_id, reason)
+    return {owner: reason for owner, (_, reason) in best.items()}
 
 
 def select_page(rows: Sequence[Row], q: Mapping[str, str], now: dt.datetime) -> Page:
