@@ -11,6 +11,7 @@ from typing import Any
 
 from mailflow.app import App
 from mailflow.decision import SIGNED_DOCUMENT, SIGNED_DOCUMENT_LABEL
+from mailflow.verification import KIND_NAMES
 
 FLAGS = {
     "firma_no_valida": "Firma por verificar",
@@ -34,11 +35,33 @@ SIGNATURE = {
     "absent": "Sin documento",
     "indeterminate": "Por verificar",
 }
-DOCUMENTS = {
-    "cargo": "Cargo de recepción",
-    "oficio": "Oficio",
-    "autorizacion_viaje": "Autorización de viaje",
+DOCUMENTS = KIND_NAMES  # document kinds, as the public constancia names them
+EVENTS = {
+    "intake": "Ingreso de la solicitud",
+    "transition": "Cambio de estado",
+    "sla": "Plazo",
+    "reply": "Respuesta al solicitante",
+    "reply_suppressed": "Respuesta no enviada",
+    "personal": "Acción del personal",
+    "ignorado": "Descartado por el personal",
+    "exception": "Enviado a la bandeja de excepciones",
+    "notify": "Aviso al personal",
+    "assign": "Asignación",
+    "flag": "Alerta",
+    "document": "Documento emitido",
+    "timer": "Vencimiento de plazo",
+    "timer_noop": "Vencimiento sin efecto",
+    "data_update": "Actualización en el registro",
+    "message": "Correo vinculado",
+    "duplicate": "Correo duplicado",
+    "review": "Derivado a revisión",
+    "accept": "Aceptado",
+    "inform": "Comunicación informativa",
+    "ignore": "Ignorado",
+    "nota": "Nota interna",
+    "rule": "Regla automática",
 }
+"""Audit event kinds (case_events.kind) → timeline heading."""
 MAILBOX_NAMES = {
     "mesadepartes": "Mesa de partes",
     "solicitantesrefugio": "Solicitantes de refugio",

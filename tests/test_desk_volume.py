@@ -92,7 +92,7 @@ def test_labels_give_spanish_for_every_code(app: App) -> None:
     assert labels.actor("usuario:ana") == "Ana Quispe"
     assert labels.actor("sistema") == "Sistema"
     assert labels.missing(["documento_firmado"]) != ["documento_firmado"]
-    assert labels.document("autorizacion_viaje") == "Autorización de viaje"
+    assert labels.document("autorizacion_viaje") == "Autorización de Viaje"
     assert dmy(dt.date(2026, 3, 9)) == "09/03/2026" and dmy("2026-03-09") == "09/03/2026"
 
 

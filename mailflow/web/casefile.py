@@ -14,37 +14,13 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from mailflow.app import App
-from mailflow.labels import WARNING_FLAGS, Labels
+from mailflow.labels import EVENTS, WARNING_FLAGS, Labels
 from mailflow.models import Case, CaseEvent, CaseMessage, Document, InboxMessage, OutboxMessage
 from mailflow.parse import parse_message
 from mailflow.web.confirm import transition_summary
 from mailflow.web.plazo import left_text, plazo
 
-KIND_NAMES = {
-    "intake": "Ingreso de la solicitud",
-    "transition": "Cambio de estado",
-    "sla": "Plazo",
-    "reply": "Respuesta al solicitante",
-    "reply_suppressed": "Respuesta no enviada",
-    "personal": "Acción del personal",
-    "ignorado": "Descartado por el personal",
-    "exception": "Enviado a la bandeja de excepciones",
-    "notify": "Aviso al personal",
-    "assign": "Asignación",
-    "flag": "Alerta",
-    "document": "Documento emitido",
-    "timer": "Vencimiento de plazo",
-    "timer_noop": "Vencimiento sin efecto",
-    "data_update": "Actualización en el registro",
-    "message": "Correo vinculado",
-    "duplicate": "Correo duplicado",
-    "review": "Derivado a revisión",
-    "accept": "Aceptado",
-    "inform": "Comunicación informativa",
-    "ignore": "Ignorado",
-    "nota": "Nota interna",
-    "rule": "Regla automática",
-}
+KIND_NAMES = EVENTS  # one vocabulary: mailflow.labels
 
 
 def case_file(
