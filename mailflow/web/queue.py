@@ -17,6 +17,7 @@ from mailflow.search import all_terms
 
 REVIEW_STATE = "en_revision"
 PAGE_SIZE = 25
+CHUNK = 900  # ids per IN (…) list: below SQLite's 999 bound parameters of old builds
 AGES = {"1": 1, "3": 3, "7": 7, "15": 15}
 """Age filter `edad`: items waiting at least this many calendar days."""
 SORTS = ("antiguos", "recientes", "vence")
@@ -97,14 +98,7 @@ def load_rows(session: Session) -> list[Row]:
         reason = reasons.get(mid) or last_error or "No se pudo decidir automáticamente."
         group = "Error al procesar" if mid not in reasons and last_error else reason_group(reason)
         rows.append(Row("mensaje", mid, arrived, mailbox, tramite, reason, group))
-    case_reasons = _latest(
-        session.execute(
-            select(CaseEvent.case_id, CaseEvent.id, CaseEvent.reason)
-            .join(Case, Case.id == CaseEvent.case_id)
-            .where(Case.state == REVIEW_STATE, CaseEvent.to_state == REVIEW_STATE)
-        )
-    )
-    for cid, received, box, kind_of, due, number, name, email, flags in session.execute(
+    cases = session.execute(
         select(
             Case.id,
             Case.received_at,
@@ -116,7 +110,21 @@ def load_rows(session: Session) -> list[Row]:
             Case.applicant_email,
             Case.flags,
         ).where(Case.state == REVIEW_STATE)
-    ):
+    ).all()
+    case_reasons: dict[int, str] = {}
+    ids = [c[0] for c in cases]
+    for start in range(0, len(ids), CHUNK):  # by the case_id index, never a scan of all events
+        case_reasons.update(
+            _latest(
+                session.execute(
+                    select(CaseEvent.case_id, CaseEvent.id, CaseEvent.reason).where(
+                        CaseEvent.case_id.in_(ids[start : start + CHUNK]),
+                        CaseEvent.to_state == REVIEW_STATE,
+                    )
+                )
+            )
+        )
+    for cid, received, box, kind_of, due, number, name, email, flags in cases:
         reason = case_reasons.get(cid) or "Requiere revisión del personal."
         flagged = [FLAG_GROUPS[f] for f in flags or () if f in FLAG_GROUPS]
         group = flagged[0] if flagged else reason_group(reason)
