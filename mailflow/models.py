@@ -166,7 +166,7 @@ class InboxMessage(Base):
     processed_at: Mapped[dt.datetime | None]
     disposition: Mapped[str | None] = mapped_column(String(20))
     tramite: Mapped[str | None] = mapped_column(String(80))
-    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
 
 
 class CaseEvent(Base):

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -222,16 +222,20 @@ def _queue_page(
     machines = {name: m.allowed_events(REVIEW_STATE, "staff") for name, m in app.machines.items()
                 if REVIEW_STATE in {s.name for s in m.states}}  # fmt: skip
     with context.db.session(readonly=True) as session:
-        machine_of = {
-            k: v
-            for k, v in session.execute(select(Case.id, Case.machine).where(Case.id.in_(case_ids)))
-        }
-        emails = {
-            k: v
-            for k, v in session.execute(
-                select(Case.id, Case.applicant_email).where(Case.id.in_(case_ids))
-            )
-        }
+        machine_of: dict[int, str] = {}
+        emails: dict[int, str | None] = {}
+        for cid, machine, email in session.execute(
+            select(Case.id, Case.machine, Case.applicant_email).where(Case.id.in_(case_ids))
+        ):
+            machine_of[cid], emails[cid] = machine, email
+        first_message: dict[int, int] = {}
+        for owner, mid in session.execute(
+            select(InboxMessage.case_id, func.min(InboxMessage.id))
+            .where(InboxMessage.case_id.in_(case_ids))
+            .group_by(InboxMessage.case_id)
+        ):
+            if owner is not None:
+                first_message[owner] = mid
     actions = {cid: machines.get(machine_of.get(cid, ""), []) for cid in case_ids}
     bulk_events: dict[str, str] = {}
     for offered in machines.values():
@@ -241,6 +245,7 @@ def _queue_page(
         "page": page,
         "rows": with_headlines(page.rows, {i: _headline(raw) for i, raw in raws.items()}),
         "actions": actions,
+        "first_message": first_message,
         "summaries": {
             (cid, t.event): transition_summary(t, emails.get(cid), labels)
             for cid, offered in actions.items()

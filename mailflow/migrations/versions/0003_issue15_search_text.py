@@ -1,6 +1,7 @@
 """Cases get a folded search column (accents, case and word order ignored by the desk search);
 audit events get an index on their inbox message (the exception queue reads the latest reason);
-cases an index on received_at (the case list's default order).
+cases an index on received_at (the case list's default order); inbox messages one on case_id
+(a case's messages, shown from the queue and the case page).
 
 Revision ID: 0003_issue15
 Revises: 0002
@@ -21,6 +22,7 @@ BATCH = 2000
 
 
 def upgrade() -> None:
+    op.create_index("ix_inbox_messages_case_id", "inbox_messages", ["case_id"], unique=False)
     op.create_index("ix_cases_received_at", "cases", ["received_at"], unique=False)
     op.create_index(
         "ix_case_events_inbox_message_id", "case_events", ["inbox_message_id"], unique=False
@@ -87,6 +89,7 @@ def _trigram_index(bind: sa.engine.Connection) -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_inbox_messages_case_id", table_name="inbox_messages")
     op.drop_index("ix_cases_received_at", table_name="cases")
     op.drop_index("ix_case_events_inbox_message_id", table_name="case_events")
     op.execute("DROP INDEX IF EXISTS ix_cases_search_text_trgm")
