@@ -254,3 +254,21 @@ def test_verification_page_has_a_form(page: Page) -> None:
 def _events(db: Database, case_id: int) -> int:
     with db.session(readonly=True) as session:
         return int(session.scalar(select(func.count()).where(CaseEvent.case_id == case_id)) or 0)
+
+
+def test_closed_case_says_whether_it_was_answered_in_time(
+    page: Page, desk: tuple[str, Database, Seeded]
+) -> None:
+    _, db, _ = desk
+    with db.session(readonly=True) as session:
+        closed = session.scalars(
+            select(Case).where(Case.state == "archivado", Case.closed_at.is_not(None)).limit(1)
+        ).one()
+        case_id, due = closed.id, closed.due_date
+    login(page, "ana")
+    page.goto(f"/expedientes/{case_id}")
+    sla = page.locator(".sla")
+    expect(sla).to_contain_text("Atendido")
+    expect(sla).to_contain_text(due.strftime("%d/%m/%Y") if due else "")
+    expect(sla).not_to_contain_text("El plazo no corre")
+    shot(page, "volumen-expediente-concluido")
