@@ -281,3 +281,41 @@ def test_bulk_action_on_cases_in_review(sqlite_db: Database, tmp_path: Path) -> 
         ).all()
     assert set(states) == {"en_tramite"} and set(others) == {"en_revision"}
     assert "2 expedientes atendidos" in client.get("/bandeja").text
+
+
+def test_attachments_open_in_the_browser_only_when_safe(
+    sqlite_db: Database, tmp_path: Path
+) -> None:
+    from email.message import EmailMessage
+
+    from mailflow.models import InboxMessage
+
+    mail = EmailMessage()
+    mail["From"] = "Ana <ana@example.org>"
+    mail["To"] = "mesadepartes@cepr.mailflow.localhost"
+    mail["Subject"] = "documentos"
+    mail.set_content("Adjunto mis documentos.")
+    mail.add_attachment(b"%PDF-1.4 prueba", maintype="application", subtype="pdf",
+                        filename="carne.pdf")  # fmt: skip
+    mail.add_attachment(b"<script>alert(1)</script>", maintype="text", subtype="html",
+                        filename="pagina.html")  # fmt: skip
+    raw = mail.as_bytes()
+    with sqlite_db.session() as session:
+        row = InboxMessage(mailbox="mesadepartes", uidvalidity=1, uid=1, message_id="<a@b>",
+                           sha256="0" * 64, raw=raw, size=len(raw), source="file",
+                           arrived_at=NOW, status="set_aside")  # fmt: skip
+        session.add(row)
+        session.flush()
+        message_id = row.id
+    client = _client(sqlite_db, tmp_path)
+    page = client.get(f"/bandeja/mensajes/{message_id}").text
+    assert "carne.pdf" in page and "Adjunto mis documentos." in page
+    pdf = client.get(f"/bandeja/mensajes/{message_id}/adjuntos/0")
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.headers["content-disposition"].startswith("inline")
+    html = client.get(f"/bandeja/mensajes/{message_id}/adjuntos/1")
+    assert html.headers["content-type"] == "application/octet-stream"
+    assert html.headers["content-disposition"].startswith("attachment")
+    assert client.get(f"/bandeja/mensajes/{message_id}/adjuntos/9").status_code == 404
+    fragment = client.get(f"/bandeja/mensajes/{message_id}?parcial=1").text
+    assert "<html" not in fragment and "Adjunto mis documentos." in fragment
