@@ -12,6 +12,8 @@ from mailflow.errors import DefinitionError
 if TYPE_CHECKING:  # the heavy modules load on first use, so light commands start fast
     import jinja2
 
+    from mailflow.calendar_rules import CalendarRules
+    from mailflow.calendarios import Calendarios
     from mailflow.catalogue import Catalogue
     from mailflow.classify import Classifier
     from mailflow.db import Database
@@ -44,10 +46,27 @@ class App:
         return load_catalogue(self.settings.rules_dir, self.vocabulary.ids())
 
     @cached_property
-    def calendario(self) -> Calendario:
-        from mailflow.dias_habiles import Calendario
+    def calendar_rules(self) -> CalendarRules:
+        """rules/calendar.yaml: offices, días no laborables, regional holidays, suspensions."""
+        from mailflow.calendar_rules import CALENDAR_FILE, load_calendar_rules
 
-        return Calendario.from_settings(self.settings.calendar)
+        return load_calendar_rules(self.settings.rules_dir / CALENDAR_FILE)
+
+    @cached_property
+    def calendarios(self) -> Calendarios:
+        """The legal calendar of every office (the receiving unit's calendar applies)."""
+        from mailflow.calendarios import Calendarios
+
+        return Calendarios.from_settings(self.settings, self.calendar_rules)
+
+    @cached_property
+    def calendario(self) -> Calendario:
+        """The default office's calendar (Lima unless `calendar.default_office` says otherwise)."""
+        return self.calendarios.default
+
+    def calendario_de(self, office: str | None) -> Calendario:
+        """The calendar of a case's office (`Case.office`; None: the default office)."""
+        return self.calendarios.for_office(office)
 
     @cached_property
     def classifier(self) -> Classifier:
@@ -120,6 +139,7 @@ class App:
     def validate(self) -> None:
         """Load every definition now so a bad one fails at start-up, not on the first message."""
         _ = self.intake
+        _ = self.calendarios
         for tramite in self.catalogue:
             if tramite.machine not in self.machines:
                 raise DefinitionError(

@@ -15,11 +15,12 @@ from mailflow.decision import SIGNED_DOCUMENT, SIGNED_DOCUMENT_LABEL, Decision
 from mailflow.documents import ReceivedFile
 from mailflow.effects import EffectInput, add_flags, run_effects
 from mailflow.machines import GuardContext, TransitionResult
-from mailflow.models import Case
+from mailflow.models import Case, InboxMessage
 from mailflow.numbering import format_expediente, next_number
 
 if TYPE_CHECKING:
     from mailflow.app import App
+    from mailflow.dias_habiles import Calendario
 
 EXPEDIENTE_COUNTER = "expediente"
 STAFF_PREFIX = "usuario:"
@@ -56,7 +57,8 @@ def open_case(
     """Create the case for a classified request (number taken last: it serialises workers)."""
     if decision.tramite is None:
         raise ValueError("no se puede abrir un expediente sin trámite identificado")
-    app_cal = app.calendario
+    office = receiving_office(session, app, inbox_message_id, decision.tramite)
+    app_cal = app.calendario_de(office)
     tramite = app.catalogue.get(decision.tramite)
     definition = app.machines[tramite.machine]
     fields = dict(decision.fields)
@@ -74,6 +76,7 @@ def open_case(
         applicant_name=fields.get("nombres_apellidos") or applicant_name or None,
         applicant_document=fields.get("documento_identidad") or fields.get("carne_extranjeria"),
         mailbox=tramite.mailbox,
+        office=office,
         received_at=received,
         legal_receipt_day=app_cal.legal_receipt_day(received),
         fields=fields,
@@ -83,6 +86,8 @@ def open_case(
         updated_at=now,
     )
     add_flags(case, decision.flags)
+    if office != app.calendarios.default_office:
+        recheck_extemporaneo(app, case, app_cal)
     session.add(case)
     session.flush()
     record(
@@ -96,6 +101,38 @@ def open_case(
         data={"decision": decision.as_json(), "number": case.number},
     )
     return case
+
+
+def receiving_office(session: Session, app: App, inbox_message_id: int | None, tramite: str) -> str:
+    """The office whose legal calendar applies: that of the mailbox that received the message
+    (config `mailboxes[].office`), else that of the procedure's mailbox, else the default."""
+    cals = app.calendarios
+    received_by = None
+    if inbox_message_id is not None:
+        row = session.get(InboxMessage, inbox_message_id)
+        received_by = row.mailbox if row is not None else None
+    if received_by in cals.mailbox_offices:
+        return cals.office_of_mailbox(received_by)
+    return cals.office_of_mailbox(app.catalogue.get(tramite).mailbox)
+
+
+def recheck_extemporaneo(app: App, case: Case, cal: Calendario) -> bool | None:
+    """Set or clear the case's `extemporaneo` flag by `cal`; returns the new value, or None
+    when the procedure has no filing limit or the case no valid fecha_notificacion."""
+    tramite = app.catalogue.tramites.get(case.tramite)
+    raw = (case.fields or {}).get("fecha_notificacion")
+    if isinstance(raw, dict):
+        raw = raw.get("value")
+    if tramite is None or not tramite.filing_limit_days or not isinstance(raw, str):
+        return None
+    try:
+        notified = dt.date.fromisoformat(raw)
+    except ValueError:
+        return None
+    late = cal.is_extemporaneo(notified, case.received_at, tramite.filing_limit_days)
+    flags = [f for f in (case.flags or []) if f != "extemporaneo"]
+    case.flags = [*flags, "extemporaneo"] if late else flags
+    return late
 
 
 def guard_context(

@@ -77,9 +77,16 @@ def calendar() -> None:
 @calendar.command("due")
 @click.option("--received", required=True, help="Fecha y hora de recepción (ISO 8601).")
 @click.option("--days", required=True, type=click.IntRange(0, 3650), help="Plazo en días hábiles.")
-@click.option("--explain", is_flag=True, help="Explica el cómputo del plazo.")
+@click.option("--explain", is_flag=True, help="Explica el cómputo del plazo y sus fuentes legales.")
+@click.option(
+    "--office",
+    default=None,
+    help="Oficina receptora (rules/calendar.yaml; por defecto la de calendar.default_office).",
+)
 @click.pass_context
-def calendar_due(ctx: click.Context, received: str, days: int, explain: bool) -> None:
+def calendar_due(
+    ctx: click.Context, received: str, days: int, explain: bool, office: str | None
+) -> None:
     """Imprime la fecha de vencimiento (AAAA-MM-DD)."""
     try:
         when = dt.datetime.fromisoformat(received)
@@ -88,10 +95,54 @@ def calendar_due(ctx: click.Context, received: str, days: int, explain: bool) ->
             f"fecha ISO inválida: {received!r}", param_hint="--received"
         ) from exc
     app = App(_settings(ctx))
-    click.echo(app.calendario.due_date(when, days).isoformat())
+    try:
+        cals = app.calendarios
+    except MailflowError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if office is not None and office not in cals.rules.offices:
+        raise click.BadParameter(
+            f"oficina desconocida {office!r} (definidas: {', '.join(cals.rules.offices)})",
+            param_hint="--office",
+        )
+    cal = cals.for_office(office)
+    click.echo(cal.due_date(when, days).isoformat())
     if explain:
-        for line in app.calendario.explain_due(when, days):
+        for line in cal.explain_due(when, days):
             click.echo(f"  {line}", err=True)
+
+
+@calendar.command("check")
+@click.pass_context
+def calendar_check(ctx: click.Context) -> None:
+    """Valida rules/calendar.yaml y las oficinas de los buzones (archivo:línea: mensaje)."""
+    app = App(_settings(ctx))
+    try:
+        cals = app.calendarios
+    except MailflowError as exc:
+        raise click.ClickException(str(exc)) from exc
+    rules = cals.rules
+    click.echo(
+        f"{rules.path}: {len(rules.offices)} oficina(s), {len(rules.entries)} entrada(s): correcto"
+    )
+
+
+@calendar.command("apply")
+@click.pass_context
+def calendar_apply(ctx: click.Context) -> None:
+    """Recalcula los expedientes afectados por un cambio del calendario legal e informa qué
+    se movió (también se hace al iniciar el servicio)."""
+    from mailflow.recalculo import apply_calendar
+    from mailflow.runcmd import prepare
+
+    try:
+        app = prepare(_settings(ctx))
+    except MailflowError as exc:
+        raise click.ClickException(str(exc)) from exc
+    moved = apply_calendar(app, dt.datetime.now(dt.UTC))
+    for m in moved:
+        click.echo(m.line())
+    cases = len({m.case_number for m in moved})
+    click.echo(f"calendario aplicado: {cases} expediente(s) con cambios, {len(moved)} cambio(s)")
 
 
 @cli.group()
@@ -236,6 +287,9 @@ def health(ctx: click.Context) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors print a clear message and exit 2, never a traceback."""
+    from mailflow.filemodes import restrict_new_files
+
+    restrict_new_files()  # every data file this command creates is owner-only
     try:
         cli.main(args=argv, prog_name="mailflow", standalone_mode=False)
     except click.exceptions.Abort:

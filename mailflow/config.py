@@ -47,6 +47,7 @@ class Mailbox(_Strict):
     name: str
     address: str
     folder: str = "INBOX"
+    office: str | None = None  # receiving unit (rules/calendar.yaml offices); None: default
 
 
 class ImapSettings(_Strict):
@@ -75,9 +76,17 @@ class InboundSmtpSettings(_Strict):
 
 
 class CalendarSettings(_Strict):
+    """Días hábiles. No cutoff by default (Ley N° 31465; Indecopi Res. 0518-2024/SEL-INDECOPI);
+    `cutoff` only for an institution under a special regime, `cutoff_source` naming its basis."""
+
     country: str = "PE"
     timezone: str = "America/Lima"
-    cutoff: dt.time = dt.time(17, 0)
+    cutoff: dt.time | None = None
+    cutoff_source: str = ""
+    non_business_day_filing: Literal["next_business_day", "term_from_next_business_day"] = (
+        "next_business_day"
+    )
+    default_office: str = Field("lima", min_length=1)
     extra_non_working_days: tuple[dt.date, ...] = ()
 
     @field_validator("timezone")
@@ -130,6 +139,14 @@ class WebSettings(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     secret_key_env: str = "MAILFLOW_SECRET_KEY"
+    # request bodies larger than this are refused with 413 before they are read (bytes)
+    max_body_bytes: int = Field(1024 * 1024, ge=1024)
+    # the same for file uploads (registry import: a 20 MB sheet plus the form around it)
+    max_upload_bytes: int = Field(21 * 1024 * 1024, ge=1024)
+    # failed logins allowed per client address / per username within the sliding window
+    login_failures_per_address: int = Field(20, ge=1)
+    login_failures_per_account: int = Field(10, ge=1)
+    login_window_seconds: float = Field(900.0, gt=0)
 
 
 class Settings(_Strict):

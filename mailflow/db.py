@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from mailflow.errors import ConfigError
+from mailflow.filemodes import create_private_file
 
 T = TypeVar("T")
 
@@ -84,7 +85,7 @@ def _create_engine(url: URL, pool_size: int, echo: bool) -> Engine:
             echo=echo,
         )
     else:
-        Path(str(url.database)).parent.mkdir(parents=True, exist_ok=True)
+        create_private_file(Path(str(url.database)))  # 0600: its WAL and SHM files follow
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, echo=echo)
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)

@@ -16,6 +16,7 @@ SUBSANACION = "subsanacion_expiry"
 REMINDER = "reminder"
 ESCALATION = "escalation"
 REMINDER_HOUR = dt.time(8, 0)
+SNAPSHOT_MARGIN_DAYS = 45  # calendar days after the due date kept in a case's snapshot
 
 
 def clock_to_json(clock: SlaClock) -> dict[str, Any]:
@@ -63,10 +64,41 @@ def store_clock(case: Case, clock: SlaClock, *, stopped_on: dt.date | None = Non
     """Save the clock on the case (a new dict, so the JSON column is written)."""
     data = clock_to_json(clock)
     data["subsanacion_deadline"] = (case.sla or {}).get("subsanacion_deadline")
+    if "calendario" in (case.sla or {}):
+        data["calendario"] = case.sla["calendario"]
     if stopped_on is not None:
         data["stopped_on"] = stopped_on.isoformat()
     case.sla = data
     case.due_date = clock.due
+
+
+def rule_key(cal: Calendario) -> str:
+    """The receipt rule in force as a short key: "sin_corte" or "corte 17:00", plus the
+    non-business-day filing setting."""
+    cut = "sin_corte" if cal.cutoff is None else f"corte {cal.cutoff:%H:%M}"
+    return f"{cut}; {cal.non_business_day_filing}"
+
+
+def snapshot(cal: Calendario, first: dt.date, last: dt.date) -> dict[str, Any]:
+    """The calendar as a case was computed with: rule key and each non-counted weekday (and
+    its reason with source) from `first` to `last` + SNAPSHOT_MARGIN_DAYS."""
+    days: dict[str, str] = {}
+    day, end = first, last + dt.timedelta(days=SNAPSHOT_MARGIN_DAYS)
+    while day <= end:
+        if day.weekday() < 5:
+            reason = cal.non_working_reason(day)
+            if reason is not None:
+                days[day.isoformat()] = reason
+        day += dt.timedelta(days=1)
+    return {"regla": rule_key(cal), "dias": days, "hasta": end.isoformat()}
+
+
+def stamp(case: Case, cal: Calendario) -> None:
+    """Record on `case.sla` the calendar its dates were computed with (call after storing the
+    clock): the next `apply_calendar` names what changed since."""
+    last = case.due_date or case.legal_receipt_day
+    first = cal.local(case.received_at).date()
+    case.sla = {**(case.sla or {}), "calendario": snapshot(cal, first, last)}
 
 
 def local_instant(cal: Calendario, day: dt.date, at: dt.time = dt.time(0, 0)) -> dt.datetime:

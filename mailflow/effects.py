@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from mailflow import deadlines, sla
 from mailflow.audit import SYSTEM, record
+from mailflow.dias_habiles import fecha_en_letras
 from mailflow.documents import CaseData, ReceivedFile
 from mailflow.machines import Effect, TransitionResult
 from mailflow.models import Case, CaseEvent, CaseMessage, Document, OutboxMessage
@@ -107,10 +108,12 @@ def _start_clock(run: EffectRun, _: Effect) -> None:
     )
     if term is None:
         return
-    clock = sla.start(app.calendario, case.received_at, term)
+    cal = app.calendario_de(case.office)
+    clock = sla.start(cal, case.received_at, term)
     deadlines.store_clock(case, clock)
+    deadlines.stamp(case, cal)
     deadlines.schedule_deadline_timers(
-        run.session, case, app.calendario, clock.due, app.settings.sla.reminder_days_before
+        run.session, case, cal, clock.due, app.settings.sla.reminder_days_before
     )
     audit(run, "sla", clock.note, {"op": "start", "clock": deadlines.clock_to_json(clock)})
 
@@ -119,7 +122,7 @@ def _pause_clock(run: EffectRun, _: Effect) -> None:
     clock = deadlines.clock_from_json(run.case.sla)
     if clock is None or clock.is_paused:
         return
-    clock = sla.pause(clock, run.app.calendario, run.now)
+    clock = sla.pause(clock, run.app.calendario_de(run.case.office), run.now)
     deadlines.store_clock(run.case, clock)
     deadlines.cancel(run.session, run.case, CLOCK_TIMERS, run.now)
     audit(run, "sla", clock.note, {"op": "pause", "clock": deadlines.clock_to_json(clock)})
@@ -131,10 +134,12 @@ def _resume_clock(run: EffectRun, _: Effect) -> None:
     deadlines.cancel(run.session, case, (deadlines.SUBSANACION,), run.now)
     if clock is None or not clock.is_paused:
         return
-    clock = sla.resume(clock, app.calendario, run.now)
+    cal = app.calendario_de(case.office)
+    clock = sla.resume(clock, cal, run.now)
     deadlines.store_clock(case, clock)
+    deadlines.stamp(case, cal)
     deadlines.schedule_deadline_timers(
-        run.session, case, app.calendario, clock.due, app.settings.sla.reminder_days_before
+        run.session, case, cal, clock.due, app.settings.sla.reminder_days_before
     )
     audit(run, "sla", clock.note, {"op": "resume", "clock": deadlines.clock_to_json(clock)})
 
@@ -145,7 +150,7 @@ def _stop_clock(run: EffectRun, _: Effect) -> None:
     clock = deadlines.clock_from_json(case.sla)
     if clock is None:
         return
-    day = run.app.calendario.local(run.now).date()
+    day = run.app.calendario_de(case.office).local(run.now).date()
     deadlines.store_clock(case, clock, stopped_on=day)
     note = f"Plazo concluido el {day.isoformat()} (vencía el {clock.due.isoformat()})."
     audit(run, "sla", note, {"op": "stop"})
@@ -154,15 +159,16 @@ def _stop_clock(run: EffectRun, _: Effect) -> None:
 def _open_subsanacion_window(run: EffectRun, _: Effect) -> None:
     app, case = run.app, run.case
     days = app.settings.sla.subsanacion_days
-    last_day = sla.subsanacion_deadline(app.calendario, run.now, days)
-    ends = deadlines.local_instant(app.calendario, last_day + dt.timedelta(days=1))
+    cal = app.calendario_de(case.office)
+    last_day = sla.subsanacion_deadline(cal, run.now, days)
+    ends = deadlines.local_instant(cal, last_day + dt.timedelta(days=1))
     deadlines.schedule(run.session, case, deadlines.SUBSANACION, ends)
     case.sla = {**(case.sla or {}), "subsanacion_deadline": last_day.isoformat()}
     note = (
         f"Plazo de subsanación de {days} días hábiles: el solicitante puede responder "
         f"hasta el {last_day.isoformat()}."
     )
-    audit(run, "sla", note, {"op": "subsanacion", "until": last_day.isoformat()})
+    audit(run, "sla", note, {"op": "subsanacion", "until": last_day.isoformat(), "days": days})
 
 
 # -- documents, replies ------------------------------------------------------------------
@@ -251,10 +257,13 @@ def reply_context(run: EffectRun) -> dict[str, Any]:
     app, case = run.app, run.case
     tramite = app.catalogue.get(case.tramite)
     until = (case.sla or {}).get("subsanacion_deadline")
+    cal = app.calendario_de(case.office)
     return {
         "case": {
             "number": case.number,
             "due_date": fecha_larga(case.due_date) if case.due_date else "",
+            "legal_receipt_day": fecha_en_letras(case.legal_receipt_day),
+            "receipt_rule": cal.receipt_rule(case.received_at),
         },
         "applicant": {"name": case.applicant_name or ""},
         "tramite": {"id": tramite.id, "name": tramite.name},

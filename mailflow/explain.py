@@ -11,8 +11,10 @@ from mailflow.models import Case, CaseEvent
 
 
 def explain_deadline(session: Session, case: Case, cal: Calendario) -> list[str]:
-    """One line per step: when it arrived, how the term was counted, each suspension, the due
-    date now. Every line after the first comes from the case's `sla` audit events."""
+    """One line per step: when it arrived, which receipt and counting rules applied and their
+    legal sources (`Calendario.explain_due`, recomputed with `cal`, the case office's calendar),
+    each suspension and each recomputation after a calendar change, the due date now. The steps
+    after the receipt come from the case's `sla` audit events, in order."""
     events = session.scalars(
         select(CaseEvent)
         .where(CaseEvent.case_id == case.id, CaseEvent.kind == "sla")
@@ -30,6 +32,7 @@ def explain_deadline(session: Session, case: Case, cal: Calendario) -> list[str]
         lines.append(event.reason)
     if clock is None:
         lines.append("Este expediente no tiene plazo (trámite sin plazo de atención).")
+        lines.append(f"Recepción: {cal.receipt_rule(case.received_at)}")
     elif (case.sla or {}).get("stopped_on"):
         lines.append(f"El plazo terminó el {case.sla['stopped_on']}.")
     elif clock.is_paused:

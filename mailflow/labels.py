@@ -21,11 +21,18 @@ FLAGS = {
     "refugiado": "Refugiado reconocido",
     "enviado_migraciones": "Enviado a Migraciones",
     "asignado_staff": "Asignado al personal",
+    "subsanacion_ampliada": "Plazo de subsanación ampliado por el calendario",
 }
 """Case flags (effects `flag:` / `assign:`, intake flags) → badge text."""
 
 WARNING_FLAGS = frozenset(
-    {"firma_no_valida", "subsanacion_fuera_de_plazo", "extemporaneo", "identidad_no_coincide"}
+    {
+        "firma_no_valida",
+        "subsanacion_fuera_de_plazo",
+        "extemporaneo",
+        "identidad_no_coincide",
+        "subsanacion_ampliada",
+    }
 )
 SIGNATURE = {
     "valid": "Válida",

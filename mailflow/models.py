@@ -114,6 +114,7 @@ class Case(Base):
     applicant_name: Mapped[str | None] = mapped_column(String)
     applicant_document: Mapped[str | None] = mapped_column(String)
     mailbox: Mapped[str | None] = mapped_column(String)
+    office: Mapped[str | None] = mapped_column(String(40))  # receiving unit; None: default office
     received_at: Mapped[dt.datetime] = mapped_column(index=True)
     legal_receipt_day: Mapped[dt.date] = mapped_column(Date)
     due_date: Mapped[dt.date | None] = mapped_column(Date, index=True)
@@ -330,6 +331,8 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[dt.datetime | None]
+    # raised by logout and password changes: a cookie with an older version is refused
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 

@@ -6,7 +6,6 @@ import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
 from reportlab.lib.enums import TA_CENTER, TA_JUSTIFY, TA_LEFT, TA_RIGHT
@@ -26,6 +25,7 @@ from reportlab.platypus import (
 )
 
 from mailflow.documents import DocumentText
+from mailflow.pdfmarkup import text_paragraph
 from mailflow.qr import display_code, draw_qr
 
 PAGE_W, PAGE_H = A4
@@ -102,7 +102,7 @@ class _SignatureSpace(Flowable):
 
 
 def _p(text: str, style: str) -> Paragraph:
-    return Paragraph(escape(text).replace("\n", "<br/>"), STYLES[style])
+    return text_paragraph(text, STYLES[style])
 
 
 def _grid(data: list[list[Any]], widths: list[float], *, header: bool) -> Table:

@@ -27,6 +27,7 @@ from mailflow.metrics import Compliance, Pending, Summary
 from mailflow.models import OutboxMessage, User
 from mailflow.outgoing import sender_address
 from mailflow.pdf_charts import GREY, INK, LATE, LINE, backlog_chart, compliance_chart, volume_chart
+from mailflow.pdfmarkup import text_paragraph
 
 if TYPE_CHECKING:
     from mailflow.app import App
@@ -94,9 +95,9 @@ def sla_pdf(summary: Summary, labels: Labels, institution: str, generated_at: st
     styles = _styles()
     period = f"Periodo: {_d(summary.since)} al {_d(summary.today)}"
     story: list[object] = [
-        Paragraph(institution, styles["inst"]),
-        Paragraph("Reporte de cumplimiento de plazos", styles["title"]),
-        Paragraph(f"{period} · generado el {generated_at}", styles["meta"]),
+        text_paragraph(institution, styles["inst"]),
+        text_paragraph("Reporte de cumplimiento de plazos", styles["title"]),
+        text_paragraph(f"{period} · generado el {generated_at}", styles["meta"]),
         Spacer(1, 5 * mm),
         _kpis(summary),
         Spacer(1, 6 * mm),
@@ -161,7 +162,7 @@ def _block(title: str, styles: dict[str, ParagraphStyle], flowable: object) -> K
 
 
 def _section(title: str, styles: dict[str, ParagraphStyle]) -> Paragraph:
-    return Paragraph(title, styles["h2"])
+    return text_paragraph(title, styles["h2"])
 
 
 def _kpis(summary: Summary) -> Table:
@@ -240,7 +241,7 @@ def _pending_table(
     items: Sequence[Pending], labels: Labels, kind: str, styles: dict[str, ParagraphStyle]
 ) -> object:
     if not items:
-        return Paragraph("Ninguno.", styles["empty"])
+        return text_paragraph("Ninguno.", styles["empty"])
     days_header = "Retraso (d.h.)" if kind == "vencido" else "Restan (d.h.)"
     rows: list[list[object]] = [
         ["Expediente", "Procedimiento", "Solicitante", "Vence", days_header]
@@ -249,8 +250,8 @@ def _pending_table(
         rows.append(
             [
                 p.number,
-                Paragraph(labels.tramite(p.tramite), styles["cell"]),
-                Paragraph(p.applicant, styles["cell"]),
+                text_paragraph(labels.tramite(p.tramite), styles["cell"]),
+                text_paragraph(p.applicant, styles["cell"]),
                 _d(p.due_date),
                 p.days,
             ]

@@ -11,6 +11,7 @@ from types import FrameType
 from mailflow.app import App
 from mailflow.config import Settings
 from mailflow.errors import MailflowError
+from mailflow.filemodes import restrict_new_files, secure_data_folders
 from mailflow.inbox import Processor
 from mailflow.service import RunStats, default_sweep, run_forever, run_once
 
@@ -27,10 +28,26 @@ def _summary(stats: RunStats) -> str:
 
 def prepare(settings: Settings) -> App:
     """The application with every definition validated and the database migrated."""
+    secure_data_folders(settings)
     app = App(settings)
     app.validate()
     app.database.migrate()
     return app
+
+
+def apply_calendar_at_startup(app: App) -> int:
+    """Apply the legal calendar to the cases (as `mailflow calendar apply`); log what moved
+    and return how many changes."""
+    import datetime as dt
+
+    from mailflow.recalculo import apply_calendar
+
+    moved = apply_calendar(app, dt.datetime.now(dt.UTC))
+    for m in moved:
+        log.info("calendario: %s", m.line())
+    if moved:
+        log.info("calendario aplicado: %d cambio(s) en expedientes", len(moved))
+    return len(moved)
 
 
 def run(
@@ -42,6 +59,7 @@ def run(
     scheduler: bool = True,
 ) -> int:
     """Run the service; return the process exit code (0 ok, 1 part failed, 2 cannot start)."""
+    restrict_new_files()  # data files owner-only (0600 / 0700)
     if not logging.getLogger().handlers:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -49,6 +67,7 @@ def run(
         logging.getLogger("transitions").setLevel(logging.WARNING)  # one line per callback
     try:
         app = prepare(settings)
+        apply_calendar_at_startup(app)
     except MailflowError as exc:
         print(f"mailflow run: {exc}", file=sys.stderr)
         return 2

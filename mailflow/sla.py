@@ -47,11 +47,14 @@ class SlaClock:
 
 
 def start(cal: Calendario, received: dt.datetime, term_days: int) -> SlaClock:
-    """Open the clock of a request received at `received` with a term of `term_days`."""
+    """Open the clock of a request received at `received` with a term of `term_days`
+    días hábiles (`Calendario.due_date`: TUO Ley 27444 arts. 144-145, no cutoff by default).
+
+    Raises SlaError when `term_days` < 0."""
     if term_days < 0:
         raise SlaError(f"plazo inválido: {term_days} días hábiles (debe ser 0 o más)")
     started_on = cal.legal_receipt_day(received)
-    due = cal.add_business_days(started_on, term_days)
+    due = cal.due_date(received, term_days)
     note = (
         f"Plazo de {_dias(term_days)}: se tiene por recibido el {started_on.isoformat()}, "
         f"vence el {due.isoformat()}."
@@ -63,7 +66,8 @@ def pause(clock: SlaClock, cal: Calendario, on: dt.datetime) -> SlaClock:
     """Suspend the clock (case observado) and record the business days still remaining.
 
     The day of the observation is its legal day (next business day if it is sent on a
-    non-business day or after the cutoff); the days up to and including it are used.
+    non-business day or, with a configured cutoff, after it); the days up to and including
+    it are used.
     """
     if clock.paused_on is not None:
         raise SlaError(f"el plazo ya está suspendido desde el {clock.paused_on.isoformat()}")

@@ -68,28 +68,39 @@ def add_user(session: Session, username: str, full_name: str, role: str, passwor
         password_hash=hash_password(password),
         active=True,
         failed_logins=0,
+        session_version=0,
     )
     session.add(user)
     session.flush()
     return user
 
 
+def revoke_sessions(user: User) -> None:
+    """End every web session of `user`: the desk refuses cookies of an older session version."""
+    user.session_version = (user.session_version or 0) + 1
+
+
 def set_password(session: Session, username: str, password: str) -> User:
-    """Replace the password and lift any lockout; raise UserError if the user is unknown."""
+    """Replace the password, lift any lockout and end the user's open web sessions; raise
+    UserError if the user is unknown or the password too short."""
     user = find_user(session, username)
     if user is None:
         raise UserError(f"no existe el usuario {username!r}")
     user.password_hash = hash_password(password)
     user.failed_logins = 0
     user.locked_until = None
+    revoke_sessions(user)
     return user
 
 
 def set_active(session: Session, username: str, active: bool) -> User:
-    """Enable or disable an account (a disabled account cannot log in)."""
+    """Enable or disable an account (a disabled account cannot log in and its web sessions
+    end for good: enabling it again does not revive them)."""
     user = find_user(session, username)
     if user is None:
         raise UserError(f"no existe el usuario {username!r}")
+    if user.active and not active:
+        revoke_sessions(user)
     user.active = active
     return user
 

@@ -111,4 +111,8 @@ def _build(
             lines[(*path, index)] = item.start_mark.line + 1
             items.append(_build(loader, item, (*path, index), lines, source, inside))
         return items
-    return loader.construct_object(node, deep=True)
+    try:
+        return loader.construct_object(node, deep=True)
+    except ValueError as exc:  # e.g. a timestamp like 2026-13-01: not a date
+        line = node.start_mark.line + 1
+        raise DefinitionError(f"{source}:{line}: valor inválido {node.value!r}: {exc}") from exc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -83,7 +84,10 @@ def test_check_trust_root_must_exist(tmp_path: Path) -> None:
     ("received", "days", "due"),
     [
         ("2026-11-23T10:00", "15", "2026-12-16"),
-        ("2026-11-27T17:30-05:00", "1", "2026-12-01"),
+        # Friday 17:30 counts that Friday (no cutoff): day 1 is Monday 30
+        ("2026-11-27T17:30-05:00", "1", "2026-11-30"),
+        ("2026-11-27T18:30-05:00", "15", "2026-12-22"),  # issue 12's first example
+        ("2026-12-01T17:30-05:00", "5", "2026-12-10"),  # issue 12's second example
         ("2026-12-30T09:00", "3", "2027-01-05"),
     ],
 )
@@ -91,6 +95,45 @@ def test_calendar_due(received: str, days: str, due: str) -> None:
     result = mailflow("calendar", "due", "--received", received, "--days", days)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == due
+
+
+def test_calendar_due_explain_names_the_rule_and_its_source() -> None:
+    result = mailflow(
+        "calendar", "due", "--received", "2026-11-27T18:30-05:00", "--days", "15", "--explain"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "2026-12-22"
+    assert "sin hora de corte" in result.stderr
+    assert "Ley N° 31465" in result.stderr and "0518-2024/SEL-INDECOPI" in result.stderr
+    assert "TUO de la Ley N° 27444" in result.stderr
+    assert "Se tiene por recibido el 2026-11-27 (viernes)." in result.stderr
+    assert "Vence el 2026-12-22 (martes)." in result.stderr
+
+
+def test_calendar_due_unknown_office_is_a_usage_error() -> None:
+    result = mailflow(
+        "calendar", "due", "--received", "2026-11-23", "--days", "1", "--office", "marte"
+    )
+    assert result.returncode == 2
+    assert "oficina desconocida 'marte'" in result.stderr
+
+
+def test_calendar_check_reports_file_and_line(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(ROOT / "rules", rules)
+    (rules / "calendar.yaml").write_text(
+        "offices:\n  lima: {name: Lima, region: Lima}\n"
+        "dias_no_laborables:\n  - date: 2026-12-24\n    name: Nochebuena\n",
+        encoding="utf-8",
+    )
+    config = tmp_path / "config.yaml"
+    config.write_text(f"rules_dir: {rules}\n", encoding="utf-8")
+    result = mailflow("--config", str(config), "calendar", "check")
+    assert result.returncode != 0
+    assert f"{rules / 'calendar.yaml'}:4: falta source" in result.stderr
+    good = mailflow("calendar", "check")
+    assert good.returncode == 0, good.stderr
+    assert "calendar.yaml: 1 oficina(s)" in good.stdout
 
 
 def test_calendar_due_extra_non_working_day_from_env() -> None:

@@ -21,7 +21,9 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 def test_repository_config_loads() -> None:
     settings = load_settings(ROOT / "config.yaml", env={})
-    assert settings.calendar.cutoff == dt.time(17, 0)
+    assert settings.calendar.cutoff is None  # Ley 31465: no office-hours cutoff by default
+    assert settings.calendar.non_business_day_filing == "next_business_day"
+    assert settings.calendar.default_office == "lima"
     assert {m.name for m in settings.mailboxes} == {
         "mesadepartes",
         "solicitantesrefugio",

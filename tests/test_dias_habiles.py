@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailflow.config import CalendarSettings
-from mailflow.dias_habiles import Calendario
+from mailflow.dias_habiles import RULE_COUNTING, Calendario
 from mailflow.errors import ConfigError
 
 D = dt.date
@@ -82,20 +82,24 @@ def test_extra_non_working_day_from_config() -> None:
     [
         (T(2026, 11, 23, 10, 0), D(2026, 11, 23), D(2026, 12, 16)),  # the brief's example
         (T(2026, 11, 23, 0, 0), D(2026, 11, 23), D(2026, 12, 16)),
-        (T(2026, 11, 20, 16, 59, 59), D(2026, 11, 20), D(2026, 12, 15)),  # Friday before cutoff
-        (T(2026, 11, 20, 17, 0), D(2026, 11, 23), D(2026, 12, 16)),  # cutoff exactly: after
-        (T(2026, 11, 20, 17, 30), D(2026, 11, 23), D(2026, 12, 16)),  # Friday after cutoff
+        # no cutoff (Ley 31465): a Friday filing counts that Friday at any hour
+        (T(2026, 11, 20, 16, 59, 59), D(2026, 11, 20), D(2026, 12, 15)),
+        (T(2026, 11, 20, 17, 0), D(2026, 11, 20), D(2026, 12, 15)),
+        (T(2026, 11, 20, 23, 59), D(2026, 11, 20), D(2026, 12, 15)),
         (T(2026, 11, 21, 9, 0), D(2026, 11, 23), D(2026, 12, 16)),  # Saturday
         (T(2026, 11, 22, 23, 59), D(2026, 11, 23), D(2026, 12, 16)),  # Sunday
         (T(2026, 12, 8, 10, 0), D(2026, 12, 10), D(2027, 1, 4)),  # holiday, next one too
         (T(2026, 12, 30, 10, 0), D(2026, 12, 30), D(2027, 1, 21)),  # crosses 1 January
-        (T(2026, 12, 31, 18, 0), D(2027, 1, 4), D(2027, 1, 25)),  # after cutoff at year end
-        (T(2026, 4, 1, 17, 30), D(2026, 4, 6), D(2026, 4, 27)),  # before Holy Week
-        # a UTC instant: 23:30Z is 18:30 in Lima, after the cutoff
-        (T(2026, 11, 23, 23, 30, tzinfo=UTC), D(2026, 11, 24), D(2026, 12, 17)),
+        # Thu 31 Dec 18:00 counts that day: 4-8, 11-15, 18-22 January 2027
+        (T(2026, 12, 31, 18, 0), D(2026, 12, 31), D(2027, 1, 22)),
+        # Wed 1 April 17:30 counts that day; 2-3 April (Holy Week) skipped: 6-10, 13-17, 20-24
+        (T(2026, 4, 1, 17, 30), D(2026, 4, 1), D(2026, 4, 24)),
+        # UTC instants are read in Lima time: 23:30Z is 18:30 of the same Monday
+        (T(2026, 11, 23, 23, 30, tzinfo=UTC), D(2026, 11, 23), D(2026, 12, 16)),
         (T(2026, 11, 23, 21, 59, tzinfo=UTC), D(2026, 11, 23), D(2026, 12, 16)),  # 16:59 Lima
-        (T(2026, 11, 24, 3, 0, tzinfo=UTC), D(2026, 11, 24), D(2026, 12, 17)),  # 22:00 Lima 23rd
-        (T(2026, 11, 21, 4, 0, tzinfo=UTC), D(2026, 11, 23), D(2026, 12, 16)),  # Fri 23:00 Lima
+        (T(2026, 11, 24, 3, 0, tzinfo=UTC), D(2026, 11, 23), D(2026, 12, 16)),  # 22:00 Lima 23rd
+        (T(2026, 11, 24, 5, 0, tzinfo=UTC), D(2026, 11, 24), D(2026, 12, 17)),  # 00:00 Lima 24th
+        (T(2026, 11, 21, 4, 0, tzinfo=UTC), D(2026, 11, 20), D(2026, 12, 15)),  # Fri 23:00 Lima
         (
             T(2026, 11, 23, 16, 0, tzinfo=dt.timezone(dt.timedelta(hours=1))),  # 10:00 Lima
             D(2026, 11, 23),
@@ -116,9 +120,9 @@ def test_legal_receipt_day_and_due_date(received: T, receipt: D, due15: D) -> No
         (T(2026, 11, 23, 10), 1, D(2026, 11, 24)),
         (T(2026, 11, 23, 10), 5, D(2026, 11, 30)),
         (T(2026, 12, 30, 10), 5, D(2027, 1, 7)),  # 1 January skipped
-        (T(2026, 12, 31, 18), 1, D(2027, 1, 5)),
+        (T(2026, 12, 31, 18), 1, D(2027, 1, 4)),  # counts on the 31st: next is 4 January
         (T(2026, 3, 30, 10), 5, D(2026, 4, 8)),  # Jueves/Viernes Santo 2026
-        (T(2026, 4, 1, 17, 30), 1, D(2026, 4, 7)),
+        (T(2026, 4, 1, 17, 30), 1, D(2026, 4, 6)),  # counts on 1 April; 2-3 April holidays
         (T(2027, 3, 23, 10), 5, D(2027, 4, 1)),  # Jueves/Viernes Santo 2027
         (T(2026, 7, 20, 10), 10, D(2026, 8, 7)),  # 23, 28, 29 July and 6 August
         (T(2026, 6, 26, 10), 3, D(2026, 7, 2)),  # San Pedro y San Pablo
@@ -130,7 +134,7 @@ def test_legal_receipt_day_and_due_date(received: T, receipt: D, due15: D) -> No
         (T(2026, 12, 24, 10), 1, D(2026, 12, 28)),  # Navidad on a Friday
         (T(2028, 2, 25, 10), 2, D(2028, 2, 29)),  # leap day is a business day
         (T(2028, 2, 29, 10), 1, D(2028, 3, 1)),
-        (T(2028, 2, 28, 17, 0), 1, D(2028, 3, 1)),  # after cutoff: receipt on the 29th
+        (T(2028, 2, 28, 17, 0), 1, D(2028, 2, 29)),  # Monday 17:00 counts that Monday
     ],
 )
 def test_due_date_table(received: T, days: int, due: D) -> None:
@@ -217,12 +221,14 @@ def test_business_days_between(a: D, b: D, expected: int) -> None:
     [
         (D(2026, 11, 23), T(2026, 12, 16, 10, 0), False),  # day 15
         (D(2026, 11, 23), T(2026, 12, 16, 16, 59), False),
-        (D(2026, 11, 23), T(2026, 12, 16, 17, 0), True),  # day 15 after cutoff = day 16
+        (D(2026, 11, 23), T(2026, 12, 16, 17, 0), False),  # day 15 at 17:00: still day 15
+        (D(2026, 11, 23), T(2026, 12, 16, 23, 0), False),  # day 15 at 23:00: on time
         (D(2026, 11, 23), T(2026, 12, 17, 9, 0), True),  # day 16
         (D(2026, 11, 23), T(2026, 12, 12, 10, 0), False),  # Saturday before the limit
         (D(2026, 11, 23), T(2026, 12, 19, 10, 0), True),  # Saturday after the limit
         (D(2026, 11, 23), T(2026, 12, 16, 21, 0, tzinfo=UTC), False),  # 16:00 Lima
-        (D(2026, 11, 23), T(2026, 12, 16, 23, 30, tzinfo=UTC), True),  # 18:30 Lima
+        (D(2026, 11, 23), T(2026, 12, 16, 23, 30, tzinfo=UTC), False),  # 18:30 Lima
+        (D(2026, 11, 23), T(2026, 12, 17, 5, 0, tzinfo=UTC), True),  # 00:00 Lima on day 16
         (D(2026, 11, 21), T(2026, 12, 15, 10, 0), False),  # notified on a Saturday
         (D(2026, 11, 21), T(2026, 12, 16, 10, 0), True),
         (D(2026, 11, 23), T(2026, 11, 23, 12, 0), False),  # same day
@@ -240,6 +246,11 @@ def test_is_extemporaneo_with_another_limit() -> None:
 def test_explain_due_for_the_brief_example() -> None:
     assert CAL.explain_due(T(2026, 11, 23, 10, 0), 15) == [
         "Recibido el 2026-11-23 (lunes) a las 10:00 hora de America/Lima.",
+        "Presentación digital en día hábil: se tiene por presentada ese mismo día a cualquier "
+        "hora hasta las 23:59, sin hora de corte (Ley N° 31465 (2022), que modifica la Ley "
+        "N° 27444; Indecopi, Res. 0518-2024/SEL-INDECOPI).",
+        "Se tiene por recibido el 2026-11-23 (lunes).",
+        RULE_COUNTING,
         "El plazo de 15 días hábiles se computa desde el 2026-11-24 (martes).",
         "No se cuentan sábados ni domingos (6 en el plazo).",
         "No se cuenta el 2026-12-08 (martes): feriado: Inmaculada Concepción.",
@@ -248,13 +259,16 @@ def test_explain_due_for_the_brief_example() -> None:
     ]
 
 
-def test_explain_due_after_cutoff_in_utc() -> None:
-    lines = CAL.explain_due(T(2026, 11, 23, 23, 30, tzinfo=UTC), 15)
+def test_explain_due_with_a_configured_cutoff_in_utc() -> None:
+    cal = Calendario(cutoff=dt.time(17, 0), cutoff_source="Resolución de prueba N° 1")
+    lines = cal.explain_due(T(2026, 11, 23, 23, 30, tzinfo=UTC), 15)
     assert lines[0] == (
         "Recibido el 2026-11-23 (lunes) a las 18:30 hora de America/Lima "
         "(2026-11-23T23:30:00+00:00)."
     )
-    assert lines[1] == (
+    assert lines[1].startswith("Hora de corte de las 17:00 (recibido después de esa hora)")
+    assert lines[1].endswith("(Resolución de prueba N° 1).")
+    assert lines[2] == (
         "Se tiene por recibido el siguiente día hábil, 2026-11-24 (martes): "
         "recibido a partir de la hora de corte (17:00)."
     )
@@ -263,7 +277,13 @@ def test_explain_due_after_cutoff_in_utc() -> None:
 
 def test_explain_due_non_working_day_and_extra_day() -> None:
     lines = CAL_EXTRA.explain_due(T(2026, 11, 21, 9, 0), 15)
-    assert lines[1] == (
+    assert lines[1] == "Calendario de la unidad receptora: Sede central (Lima), región Lima."
+    assert lines[2] == (
+        "Presentación en día inhábil: se tiene por presentada el siguiente día hábil y el plazo "
+        "corre desde el día hábil siguiente a este (regla de gob.pe para mesas de partes "
+        "virtuales; TUO de la Ley N° 27444 (D.S. N° 004-2019-JUS), arts. 144 y 145)."
+    )
+    assert lines[3] == (
         "Se tiene por recibido el siguiente día hábil, 2026-11-23 (lunes): "
         "el 2026-11-21 no es día hábil (sábado)."
     )
@@ -271,9 +291,9 @@ def test_explain_due_non_working_day_and_extra_day() -> None:
     assert lines[-1] == "Vence el 2026-12-17 (jueves)."
 
 
-def test_explain_due_prefers_the_non_working_reason_over_the_cutoff() -> None:
-    lines = CAL.explain_due(T(2026, 12, 8, 18, 0), 5)  # a holiday, after the cutoff
-    assert lines[1] == (
+def test_explain_due_on_a_holiday_evening() -> None:
+    lines = CAL.explain_due(T(2026, 12, 8, 18, 0), 5)  # a holiday, in the evening
+    assert lines[2] == (
         "Se tiene por recibido el siguiente día hábil, 2026-12-10 (jueves): "
         "el 2026-12-08 no es día hábil (feriado: Inmaculada Concepción)."
     )

@@ -287,7 +287,12 @@ def test_reply_templates_render_in_spanish() -> None:
     for path in (TEMPLATES_DIR / "replies").glob("[a-z]*.txt.j2"):
         for tramite in ("actualizacion_datos", "renuncia", "apelacion", "autorizacion_viaje"):
             text = env.get_template(f"replies/{path.name}").render(
-                case={"number": "EXP-2026-000042", "due_date": "16/12/2026"},
+                case={
+                    "number": "EXP-2026-000042",
+                    "due_date": "16/12/2026",
+                    "legal_receipt_day": "viernes 27 de noviembre de 2026",
+                    "receipt_rule": "Presentación digital en día hábil (Ley N° 31465).",
+                },
                 applicant={"name": "Ana Gómez"},
                 missing=["Teléfono de contacto", "Documento firmado"],
                 tramite={"id": tramite, "name": "Trámite de prueba"},

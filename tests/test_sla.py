@@ -22,8 +22,12 @@ def test_start_uses_the_legal_receipt_day() -> None:
     assert clock.note == (
         "Plazo de 15 días hábiles: se tiene por recibido el 2026-11-23, vence el 2026-12-16."
     )
-    late = sla.start(CAL, T(2026, 11, 20, 17, 0), 15)  # Friday at the cutoff
-    assert (late.started_on, late.due) == (D(2026, 11, 23), D(2026, 12, 16))
+    # Friday 17:00 counts that Friday (no cutoff): 23-27 Nov, 30 Nov-4 Dec, 7, 10, 11, 14, 15 Dec
+    late = sla.start(CAL, T(2026, 11, 20, 17, 0), 15)
+    assert (late.started_on, late.due) == (D(2026, 11, 20), D(2026, 12, 15))
+    # a Saturday filing counts on Monday 23 and the term runs from Tuesday 24
+    weekend = sla.start(CAL, T(2026, 11, 21, 10, 0), 15)
+    assert (weekend.started_on, weekend.due) == (D(2026, 11, 23), D(2026, 12, 16))
 
 
 def test_pause_records_remaining_days_and_explains() -> None:
@@ -43,10 +47,12 @@ def test_pause_records_remaining_days_and_explains() -> None:
         # received Mon, 3 days used (Tue-Thu), resumed a week later: due moves by 5
         (MON, 15, T(2026, 11, 26, 10), 12, T(2026, 12, 3, 10), D(2026, 12, 23)),
         (MON, 15, T(2026, 11, 25, 10), 13, T(2026, 12, 2, 10), D(2026, 12, 23)),
-        # observed at once (Friday after cutoff): nothing used yet
+        # observed at once (Friday evening, counts that Friday): nothing used yet
         (T(2026, 11, 20, 18), 15, T(2026, 11, 20, 18), 15, T(2026, 11, 30, 9), D(2026, 12, 23)),
-        # subsanación after the cutoff / on Saturday counts from Monday 30
-        (MON, 15, T(2026, 11, 25, 10), 13, T(2026, 11, 27, 17, 30), D(2026, 12, 21)),
+        # subsanación on Friday 27 at 17:30 counts that Friday (no cutoff): 13 días hábiles
+        # from Mon 30: 30 Nov, 1-4, 7, 10, 11, 14-18 December (8 and 9 are holidays)
+        (MON, 15, T(2026, 11, 25, 10), 13, T(2026, 11, 27, 17, 30), D(2026, 12, 18)),
+        # on Saturday it counts from Monday 30, so the 13 run from Tuesday 1 December
         (MON, 15, T(2026, 11, 25, 10), 13, T(2026, 11, 28, 11), D(2026, 12, 21)),
         # pause and resume around 8 and 9 December
         (T(2026, 12, 1, 10), 5, T(2026, 12, 3, 10), 3, T(2026, 12, 7, 10), D(2026, 12, 14)),
@@ -133,7 +139,7 @@ def test_status_transitions(today: D, due_soon_days: int, left: int, expected: s
     ("observed_at", "days", "deadline"),
     [
         (T(2026, 11, 23, 10), 2, D(2026, 11, 25)),
-        (T(2026, 11, 20, 18), 2, D(2026, 11, 25)),  # Friday after cutoff
+        (T(2026, 11, 20, 18), 2, D(2026, 11, 24)),  # Friday 18:00 counts that Friday
         (T(2026, 11, 21, 10), 2, D(2026, 11, 25)),  # Saturday
         (T(2026, 12, 7, 10), 2, D(2026, 12, 11)),  # 8 and 9 December
         (T(2026, 12, 31, 10), 2, D(2027, 1, 5)),  # 1 January

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mailflow.models import ROLES
+from mailflow.models import ROLES, User
 from mailflow.users import UserError, add_user, list_users, set_active
 from mailflow.web import WebContext
 from mailflow.web.auth import ROLE_NAMES, require_role
@@ -19,10 +20,13 @@ from mailflow.web.pages import flash, redirect, render
 def routes(context: WebContext) -> Sequence[BaseRoute]:
     """GET/POST /usuarios and POST /usuarios/{username}/estado (admin only)."""
 
+    def all_users() -> list[User]:
+        with context.db.session(readonly=True) as session:
+            return list(list_users(session))
+
     async def users_page(request: Request) -> Response:
         require_role(request, "admin")
-        with context.db.session(readonly=True) as session:
-            users = list_users(session)
+        users = await run_in_threadpool(all_users)
         return render(
             request,
             "users.html",
@@ -35,7 +39,8 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
     async def create(request: Request) -> Response:
         require_role(request, "admin")
         form = await checked_form(request)
-        try:
+
+        def create_user() -> str:  # argon2 and the write, in a worker thread
             with context.db.session() as session:
                 user = add_user(
                     session,
@@ -44,7 +49,11 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
                     str(form.get("role", "")),
                     str(form.get("password", "")),
                 )
-                flash(request, f"Usuario {user.username} creado.")
+                return user.username
+
+        try:
+            username = await run_in_threadpool(create_user)
+            flash(request, f"Usuario {username} creado.")
         except UserError as exc:
             flash(request, f"No se creó el usuario: {exc}.", "error")
         return redirect("/usuarios")
@@ -57,9 +66,13 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
         if username == admin.username and not active:
             flash(request, "No puede desactivar su propia cuenta.", "error")
             return redirect("/usuarios")
-        try:
+
+        def store() -> None:
             with context.db.session() as session:
                 set_active(session, username, active)
+
+        try:
+            await run_in_threadpool(store)
             flash(request, f"Usuario {username} {'activado' if active else 'desactivado'}.")
         except UserError as exc:
             flash(request, str(exc), "error")

@@ -1,4 +1,8 @@
-"""Login, logout, lockout with backoff, and `require_role` for every desk route."""
+"""Login, logout, throttled and server-revocable sessions, and `require_role` for desk routes.
+
+Blocking work (argon2, database) runs in worker threads, never on the event loop; argon2 runs at
+most HASH_THREADS at a time so a burst of logins cannot take the memory or every worker thread.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +11,44 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
+import anyio
+import anyio.to_thread
+from anyio.lowlevel import RunVar
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from mailflow.db import Database
 from mailflow.models import User
-from mailflow.users import find_user, hash_password, needs_rehash, verify_password
+from mailflow.users import (
+    UserError,
+    find_user,
+    hash_password,
+    needs_rehash,
+    revoke_sessions,
+    verify_password,
+)
 from mailflow.web import WebContext
 from mailflow.web.csrf import checked_form, rotate
 from mailflow.web.pages import context_of, flash, now, redirect, render
+from mailflow.web.throttle import LoginThrottle, Refusal
 
-MAX_FAILURES = 5
+MAX_FAILURES = 20  # consecutive failures (kept in the database) before a short lock
 LOCK_MINUTES = 15
-MAX_LOCK = dt.timedelta(hours=24)
+HASH_THREADS = 2
 ROLE_NAMES = {"staff": "Mesa de partes", "manager": "Jefatura", "admin": "Administración"}
+FAILED = (
+    "Usuario o contraseña incorrectos, o demasiados intentos seguidos: "
+    "revise sus datos o espere unos minutos e intente de nuevo."
+)
+TOO_MANY = (
+    "Demasiados intentos fallidos desde esta conexión: espere unos minutos e intente de nuevo."
+)
 _UID = "uid"
+_VERSION = "sv"
+_RESOLVED = "session_user"
 
 
 @dataclass(frozen=True)
@@ -44,6 +70,14 @@ class SessionUser:
         return ROLE_NAMES.get(self.role, self.role)
 
 
+@dataclass(frozen=True)
+class _Account:
+    """What a login attempt needs to know about an account, read before argon2 runs."""
+
+    id: int
+    password_hash: str
+
+
 class LoginRequired(HTTPException):
     """No session: the exception handler sends the visitor to the login page."""
 
@@ -53,23 +87,53 @@ class LoginRequired(HTTPException):
 
 
 def lock_duration(failures: int) -> dt.timedelta | None:
-    """Lock after every MAX_FAILURES failures: 15 min, then 30, 60 ... (at most 24 h)."""
+    """The database lock after `failures` consecutive failures: LOCK_MINUTES at every
+    MAX_FAILURES-th failure, else None. Short and fixed (no doubling): the in-memory throttle
+    does the slowing down, this lock only backs it up across processes and restarts."""
     if failures < MAX_FAILURES or failures % MAX_FAILURES:
         return None
-    doubling = failures // MAX_FAILURES - 1
-    return min(dt.timedelta(minutes=LOCK_MINUTES) * (2 ** min(doubling, 10)), MAX_LOCK)
+    return dt.timedelta(minutes=LOCK_MINUTES)
+
+
+def load_session_user(db: Database, uid: object, version: object) -> SessionUser | None:
+    """The active account `uid` if its session version still equals `version`, else None.
+
+    Blocking (one read transaction): call it from a worker thread in async code.
+    """
+    if not isinstance(uid, int) or not isinstance(version, int):
+        return None
+    with db.session(readonly=True) as session:
+        user = session.get(User, uid)
+        if user is None or not user.active or user.session_version != version:
+            return None
+        return SessionUser(user.id, user.username, user.full_name, user.role)
+
+
+async def resolve_session_user(request: Request) -> SessionUser | None:
+    """Check the session cookie against the database in a worker thread; remember the answer
+    in request.state for `current_user`. A revoked or stale session is emptied."""
+    session = request.session
+    if _UID not in session:
+        user = None
+    else:
+        db = context_of(request).db
+        user = await run_in_threadpool(load_session_user, db, session[_UID], session.get(_VERSION))
+        if user is None:
+            session.clear()
+    setattr(request.state, _RESOLVED, user)
+    return user
 
 
 def current_user(request: Request) -> SessionUser | None:
-    """The active account of this session (re-read from the database on every request)."""
-    uid = request.session.get(_UID)
-    if not isinstance(uid, int):
+    """The active account of this session, checked against the database on every request
+    (by the session middleware through `resolve_session_user`; read here if it did not run)."""
+    if hasattr(request.state, _RESOLVED):
+        resolved: SessionUser | None = getattr(request.state, _RESOLVED)
+        return resolved
+    if _UID not in request.session:
         return None
-    with context_of(request).db.session(readonly=True) as session:
-        user = session.get(User, uid)
-        if user is None or not user.active:
-            return None
-        return SessionUser(user.id, user.username, user.full_name, user.role)
+    db = context_of(request).db
+    return load_session_user(db, request.session[_UID], request.session.get(_VERSION))
 
 
 def require_role(request: Request, *roles: str) -> SessionUser:
@@ -92,8 +156,82 @@ def home_for(role: str) -> str:
     return "/bandeja" if role == "staff" else "/expedientes"
 
 
+class _HashSlots:
+    """At most `size` argon2 computations at once (an anyio limiter per event loop, kept in a
+    RunVar: limiters belong to the loop that made them, and the test client runs several)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._limiter: RunVar[anyio.CapacityLimiter] = RunVar(f"mailflow_hashing_{id(self)}")
+
+    def limiter(self) -> anyio.CapacityLimiter:
+        try:
+            return self._limiter.get()
+        except LookupError:
+            limiter = anyio.CapacityLimiter(self.size)
+            self._limiter.set(limiter)
+            return limiter
+
+
+def _account(db: Database, username: str) -> _Account | None:
+    """The account's id and hash (read transaction), or None for an unknown username."""
+    with db.session(readonly=True) as session:
+        user = find_user(session, username)
+        return None if user is None else _Account(user.id, user.password_hash)
+
+
+def _check_password(account: _Account | None, password: str) -> tuple[bool, str | None]:
+    """(whether the password is right, a fresh hash when the stored one is outdated).
+
+    An unknown account spends the same argon2 time and is never right.
+    """
+    ok = verify_password(account.password_hash if account else None, password)
+    if not ok or account is None or not needs_rehash(account.password_hash):
+        return ok, None
+    try:
+        return ok, hash_password(password)
+    except UserError:  # an old password shorter than today's minimum: keep its hash
+        return ok, None
+
+
+def _settle(
+    db: Database, account: _Account, ok: bool, at: dt.datetime, new_hash: str | None
+) -> tuple[int, str, int] | None:
+    """Record the attempt in one short write transaction; (id, role, session version) when it
+    logs in. A locked or disabled account, or a password changed meanwhile, does not log in."""
+    with db.session() as session:
+        user = session.get(User, account.id)
+        if user is None:
+            return None
+        locked = user.locked_until is not None and user.locked_until > at
+        if ok and user.active and not locked and user.password_hash == account.password_hash:
+            user.failed_logins = 0
+            user.locked_until = None
+            if new_hash is not None:
+                user.password_hash = new_hash
+            return user.id, user.role, user.session_version
+        if not ok and not locked:
+            user.failed_logins += 1
+            lock = lock_duration(user.failed_logins)
+            if lock is not None:
+                user.locked_until = at + lock
+        return None
+
+
+def _revoke(db: Database, uid: int) -> None:
+    with db.session() as session:
+        user = session.get(User, uid)
+        if user is not None:
+            revoke_sessions(user)
+
+
 def routes(context: WebContext) -> Sequence[BaseRoute]:
     """GET/POST /login, POST /logout and / (redirect to the user's home)."""
+    web = context.settings.web
+    throttle = LoginThrottle(
+        web.login_failures_per_address, web.login_failures_per_account, web.login_window_seconds
+    )
+    hashing = _HashSlots(HASH_THREADS)
 
     async def home(request: Request) -> Response:
         user = require_role(request)
@@ -106,41 +244,41 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
 
     async def login(request: Request) -> Response:
         form = await checked_form(request)
-        username = str(form.get("username", "")).strip().lower()
-        password = str(form.get("password", ""))
+        username = str(form.get("username", "")).strip().lower()[:200]
+        password = str(form.get("password", ""))  # size bounded by web.max_body_bytes
         target = _safe_next(str(form.get("next", "")))
         at = now(request)
-        error = "Usuario o contraseña incorrectos."
-        with context.db.session() as session:
-            user = find_user(session, username) if username else None
-            ok = verify_password(user.password_hash if user else None, password)
-            if user is not None and user.locked_until is not None and user.locked_until > at:
-                local = user.locked_until.astimezone(_zone(context)).strftime("%H:%M")
-                error = f"Demasiados intentos fallidos: la cuenta está bloqueada hasta las {local}."
-                ok = False
-            elif user is not None and ok and user.active:
-                user.failed_logins = 0
-                user.locked_until = None
-                if needs_rehash(user.password_hash):
-                    user.password_hash = hash_password(password)
-                uid, role = user.id, user.role
-            elif user is not None and not ok:
-                user.failed_logins += 1
-                lock = lock_duration(user.failed_logins)
-                if lock is not None:
-                    user.locked_until = at + lock
-            else:
-                ok = False
-        if not ok:
-            response = render(request, "login.html", status=401, next=target, error=error)
+        address = request.client.host if request.client else ""
+        refusal = throttle.refused(address, username, at.timestamp())
+        if refusal is Refusal.ADDRESS:
+            response = render(request, "login.html", status=429, next=target, error=TOO_MANY)
+            response.headers["Retry-After"] = str(int(web.login_window_seconds))
             return response
+        result = None
+        if refusal is None:
+            account = await run_in_threadpool(_account, context.db, username) if username else None
+            ok, new_hash = await anyio.to_thread.run_sync(
+                _check_password, account, password, limiter=hashing.limiter()
+            )
+            if account is not None:
+                result = await run_in_threadpool(_settle, context.db, account, ok, at, new_hash)
+            if result is None:
+                throttle.failed(address, username, at.timestamp())
+        if result is None:
+            return render(request, "login.html", status=401, next=target, error=FAILED)
+        throttle.succeeded(username)
+        uid, role, version = result
         request.session.clear()
         request.session[_UID] = uid
+        request.session[_VERSION] = version
         rotate(request)
         return redirect(target or home_for(role))
 
     async def logout(request: Request) -> Response:
         await checked_form(request)
+        uid = request.session.get(_UID)
+        if isinstance(uid, int):
+            await run_in_threadpool(_revoke, context.db, uid)
         request.session.clear()
         rotate(request)
         flash(request, "Sesión cerrada.", "info")
@@ -164,9 +302,3 @@ def _safe_next(value: str | None) -> str:
     if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
         return value
     return ""
-
-
-def _zone(context: WebContext) -> dt.tzinfo:
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(context.settings.calendar.timezone)

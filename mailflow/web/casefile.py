@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from mailflow.app import App
+from mailflow.explain import explain_deadline
 from mailflow.labels import EVENTS, WARNING_FLAGS, Labels
 from mailflow.models import Case, CaseEvent, CaseMessage, Document, InboxMessage, OutboxMessage
 from mailflow.parse import parse_message
@@ -52,7 +53,7 @@ def case_file(
         "documents": session.scalars(
             select(Document).where(Document.case_id == case.id).order_by(Document.issued_at)
         ).all(),
-        "sla": plazo(app.calendario, case, today, state.sla if state else None),
+        "sla": plazo(app.calendario_de(case.office), case, today, state.sla if state else None),
         "left_text": left_text,
         "flags": [(f, labels.flag(f), f in WARNING_FLAGS) for f in case.flags or []],
         "notes": [e for e in events if e.kind == "nota"],
@@ -60,7 +61,7 @@ def case_file(
             t.event: transition_summary(t, case.applicant_email, labels)
             for t in (machine.allowed_events(case.state, "staff") if machine else [])
         },
-        "explanation": _explanation(app, case, events, today),
+        "explanation": explain_deadline(session, case, app.calendario_de(case.office)),
         "events": events,
         "state_labels": {s.name: s.label for s in machine.states} if machine else {},
         "kind_names": KIND_NAMES,
@@ -84,16 +85,6 @@ def _decision(events: Any) -> dict[str, Any] | None:
         if isinstance(found, dict):
             return found
     return None
-
-
-def _explanation(app: App, case: Case, events: Any, today: dt.date) -> list[str]:
-    """The deadline explained: mailflow.explain when present, else the clock notes of the audit."""
-    notes = [
-        str(e.data.get("note")) for e in events if isinstance(e.data, dict) and e.data.get("note")
-    ]
-    if isinstance(case.sla, dict) and case.sla.get("note"):
-        notes.append(str(case.sla["note"]))
-    return list(dict.fromkeys(notes))
 
 
 def _thread(session: Session, case: Case, app: App) -> list[dict[str, Any]]:

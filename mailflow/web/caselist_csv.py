@@ -41,7 +41,7 @@ def case_list_csv(
     writer.writerow(HEADER)
     with db.session(readonly=True) as session:
         for case in session.scalars(stmt, execution_options={"yield_per": 500}):
-            term = plazo(app.calendario, case, today, modes.get(case.state))
+            term = plazo(app.calendario_de(case.office), case, today, modes.get(case.state))
             answered: Any = ""
             if term.in_time is not None:
                 answered = "En plazo" if term.in_time else "Fuera de plazo"

@@ -89,7 +89,9 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
             sla_names=SLA_NAMES,
             mailboxes=[m.name for m in context.settings.mailboxes],
             sla_of=lambda case: sla_status(case, today, soon, paused, app.machines),
-            plazo_of=lambda case: plazo(app.calendario, case, today, modes.get(case.state)),
+            plazo_of=lambda case: plazo(
+                app.calendario_de(case.office), case, today, modes.get(case.state)
+            ),
             left_text=left_text,
             local=lambda at: app.calendario.local(at).strftime("%d/%m/%Y %H:%M"),
             csv_query=urlencode({k: v for k, v in q.items() if k not in ("pagina",)}),

@@ -7,14 +7,15 @@ from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from mailflow import metrics
+from mailflow.calendarios import default_calendar
 from mailflow.catalogue import load_catalogue
 from mailflow.config import Settings
-from mailflow.dias_habiles import Calendario
 from mailflow.fields import load_field_vocabulary
 from mailflow.machines import load_machines
 from mailflow.metrics import AGE_BUCKETS, Summary
@@ -34,7 +35,7 @@ AGE_COLOURS = ("#93c5fd", "#3b82f6", "#f59e0b", "#c8102e")
 def routes(context: WebContext) -> Sequence[BaseRoute]:
     """/panel, /panel/vencidos, /panel/por-vencer, /reportes/sla.csv, /reportes/sla.pdf."""
     settings = context.settings
-    cal = Calendario.from_settings(settings.calendar)
+    cal = default_calendar(settings)  # includes rules/calendar.yaml (días no laborables)
 
     def summary(request: Request) -> tuple[Summary, dt.datetime]:
         local = cal.local(clock(request))
@@ -45,7 +46,7 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
 
     async def panel(request: Request) -> Response:
         require_role(request, *MANAGERS)
-        s, _ = summary(request)
+        s, _ = await run_in_threadpool(summary, request)
         labels = labels_for(settings)
         return render(
             request,
@@ -62,7 +63,7 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
 
     async def pending(request: Request) -> Response:
         require_role(request, *MANAGERS)
-        s, _ = summary(request)
+        s, _ = await run_in_threadpool(summary, request)
         overdue = request.url.path.endswith("vencidos")
         return render(
             request,
@@ -77,16 +78,17 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
 
     async def csv_report(request: Request) -> Response:
         require_role(request, *MANAGERS)
-        s, _ = summary(request)
+        s, _ = await run_in_threadpool(summary, request)
         body = "\ufeff" + sla_csv(s, labels_for(settings))  # BOM: spreadsheets read the accents
         name = f"cumplimiento-plazos-{s.today.isoformat()}.csv"
         return Response(body, media_type="text/csv; charset=utf-8", headers=_download(name))
 
     async def pdf_report(request: Request) -> Response:
         require_role(request, *MANAGERS)
-        s, local = summary(request)
+        s, local = await run_in_threadpool(summary, request)
         generated = local.strftime("%d/%m/%Y %H:%M")
-        pdf = sla_pdf(s, labels_for(settings), settings.institution.name, generated)
+        labels = labels_for(settings)
+        pdf = await run_in_threadpool(sla_pdf, s, labels, settings.institution.name, generated)
         name = f"reporte-plazos-{s.today.isoformat()}.pdf"
         return Response(pdf, media_type="application/pdf", headers=_download(name))
 

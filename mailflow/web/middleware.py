@@ -1,4 +1,5 @@
-"""Desk plumbing: signed session cookie, security headers, error pages, static files."""
+"""Desk plumbing: security headers, body limit, session cookie checked against the database,
+error pages, static files."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -18,7 +20,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailflow.config import Settings
-from mailflow.web.auth import LoginRequired, login_redirect
+from mailflow.web.auth import LoginRequired, login_redirect, resolve_session_user
+from mailflow.web.limits import OUT_OF_RANGE, BodyLimit, RecordIds, plain_page
 from mailflow.web.pages import render
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -37,7 +40,9 @@ HEADERS = [
 
 
 class SecurityHeaders:
-    """Adds conservative security headers to every HTTP response."""
+    """Adds conservative security headers to every HTTP response, an unexpected error's included:
+    an exception before the response started is answered here with a plain 500 page (and
+    re-raised so the server logs it)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -46,15 +51,40 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = False
 
         async def wrapped(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 names = {name for name, _ in message.get("headers", [])}
                 extra = [(k, v) for k, v in HEADERS if k not in names]
                 message["headers"] = list(message.get("headers", [])) + extra
             await send(message)
 
-        await self.app(scope, receive, wrapped)
+        try:
+            await self.app(scope, receive, wrapped)
+        except Exception:
+            if not started:
+                await plain_page(wrapped, 500, "Error interno: el personal técnico fue avisado.")
+            raise
+
+
+class SessionUsers:
+    """Checks the session cookie's account and session version in a worker thread on every
+    request (see auth.resolve_session_user); needs the session middleware outside it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and "session" in scope
+            and not scope["path"].startswith("/static/")
+        ):
+            await resolve_session_user(Request(scope, receive))
+        await self.app(scope, receive, send)
 
 
 def session_secret(settings: Settings) -> str:
@@ -70,12 +100,15 @@ def session_secret(settings: Settings) -> str:
 
 
 def desk_middleware(settings: Settings) -> list[Middleware]:
-    """Session (httponly, SameSite=Lax, Secure when the public URL is https) + headers."""
+    """Outermost first: security headers, body limit, the signed session cookie (httponly,
+    SameSite=Lax, Secure when the public URL is https), its server-side check, record ids."""
     https_only = bool(
         getattr(settings.web, "https_only", settings.institution.public_url.startswith("https:"))
     )
+    web = settings.web
     return [
         Middleware(SecurityHeaders),
+        Middleware(BodyLimit, max_bytes=web.max_body_bytes, upload_bytes=web.max_upload_bytes),
         Middleware(
             SessionMiddleware,
             secret_key=session_secret(settings),
@@ -84,6 +117,8 @@ def desk_middleware(settings: Settings) -> list[Middleware]:
             same_site="lax",
             https_only=https_only,
         ),
+        Middleware(SessionUsers),
+        Middleware(RecordIds),
     ]
 
 
@@ -96,9 +131,15 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return render(request, "error.html", status=exc.status_code, detail=exc.detail)
 
 
+async def _out_of_range(request: Request, exc: Exception) -> Response:
+    log.info("valor fuera de rango en %s: %s", request.url.path, exc)
+    return render(request, "error.html", status=400, detail=OUT_OF_RANGE)
+
+
 def error_handlers() -> dict[Any, Any]:
-    """Spanish error pages; anonymous visitors of desk pages go to the login page."""
-    return {HTTPException: _http_error}
+    """Spanish error pages; anonymous visitors of desk pages go to the login page; a number
+    too large for the database (in a form field, say) is the sender's error: 400, not 500."""
+    return {HTTPException: _http_error, OverflowError: _out_of_range, DataError: _out_of_range}
 
 
 def static_mount() -> Mount:

@@ -38,6 +38,7 @@ FLAG_GROUPS = {
     "subsanacion_fuera_de_plazo": "Subsanación fuera de plazo",
     "firma_no_valida": "Firma por verificar",
     "identidad_no_coincide": "Identidad por verificar",
+    "subsanacion_ampliada": "Subsanación ampliada por el calendario",
 }
 
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
@@ -33,6 +34,10 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
         return render(request, "registry.html", status=status, section="registro", step=step,
                       count=count, targets=registry.TARGET_LABELS, **values)  # fmt: skip
 
+    def import_all(plan: registry.Plan) -> registry.ImportReport:
+        with context.db.session() as session:
+            return registry.import_plan(session, plan)
+
     async def start(request: Request) -> Response:
         require_role(request, *ROLES)
         return page(request, "subir")
@@ -47,7 +52,7 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
         if len(data) > MAX_UPLOAD:
             return page(request, "subir", 400, error="El archivo supera los 20 MB.")
         try:
-            sheet = registry.read_sheet(data, file.filename)
+            sheet = await run_in_threadpool(registry.read_sheet, data, file.filename)
         except registry.RegistryError as exc:
             return page(request, "subir", 400, error=str(exc))
         token = secrets.token_hex(16) + Path(file.filename).suffix.lower()[:6]
@@ -68,7 +73,7 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
                 request, "subir", 400, error="El archivo ya no está disponible: súbalo de nuevo."
             )
         name = str(form.get("nombre", token))
-        sheet = registry.read_sheet(path.read_bytes(), token)
+        sheet = await run_in_threadpool(registry.read_sheet, path.read_bytes(), token)
         mapping = _mapping(form, len(sheet.headers))
         try:
             plan = registry.plan_import(sheet, mapping)
@@ -77,8 +82,7 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
                         name=name, error=str(exc))  # fmt: skip
         if request.url.path.endswith("vista-previa"):
             return page(request, "previa", token=token, mapping=mapping, plan=plan, name=name)
-        with context.db.session() as session:
-            report = registry.import_plan(session, plan)
+        report = await run_in_threadpool(import_all, plan)
         path.unlink(missing_ok=True)
         return page(request, "reporte", report=report, name=name)
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -21,6 +22,9 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
 
     async def verificar(request: Request) -> HTMLResponse:
         code = str(request.path_params["code"])
+        return await run_in_threadpool(page, code)  # database and files: off the event loop
+
+    def page(code: str) -> HTMLResponse:
         with context.db.session(readonly=True) as session:
             result = verify_code(session, context.settings.data_dir, code)
         zone = ZoneInfo(context.settings.calendar.timezone)

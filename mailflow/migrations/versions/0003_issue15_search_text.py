@@ -4,7 +4,7 @@ cases an index on received_at (the case list's default order); inbox messages on
 (a case's messages, shown from the queue and the case page).
 
 Revision ID: 0003_issue15
-Revises: 0002
+Revises: 0004_issue14b
 Create Date: 2026-11-29
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003_issue15"
-down_revision: str | Sequence[str] | None = "0002"
+down_revision: str | Sequence[str] | None = "0004_issue14b"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
