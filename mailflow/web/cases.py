@@ -24,8 +24,8 @@ from mailflow.web.auth import require_role
 from mailflow.web.casefile import case_file, download_attachment, download_document
 from mailflow.web.caselist_csv import case_list_csv
 from mailflow.web.csrf import checked_form
-from mailflow.web.desk import add_note, labels_of
 from mailflow.web.engine import app_of, fire
+from mailflow.web.message_view import add_note, labels_of
 from mailflow.web.pages import flash, now, redirect, render
 from mailflow.web.plazo import left_text, plazo
 

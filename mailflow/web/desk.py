@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import email.header
-import email.parser
-import email.policy
 from collections.abc import Mapping, Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,17 +19,15 @@ from starlette.routing import BaseRoute, Route
 from mailflow.app import App
 from mailflow.audit import record
 from mailflow.errors import MailflowError
-from mailflow.labels import Labels
-from mailflow.message import ParsedMessage
-from mailflow.models import Case, CaseEvent, InboxMessage, OutboxMessage, User
-from mailflow.parse import parse_message
+from mailflow.models import Case, InboxMessage
 from mailflow.web import WebContext
 from mailflow.web import reply as replies
 from mailflow.web.auth import require_role
-from mailflow.web.casefile import KIND_NAMES, inline_attachment
+from mailflow.web.casefile import inline_attachment
 from mailflow.web.confirm import transition_summary
 from mailflow.web.csrf import checked_form
 from mailflow.web.engine import app_of, fire, process
+from mailflow.web.message_view import add_note, headline, in_queue, labels_of, message_data
 from mailflow.web.pages import flash, now, redirect, render
 from mailflow.web.queue import (
     AGES,
@@ -51,22 +46,6 @@ MESSAGE_ACTIONS = {
     "reprocesar": "reprocesado",
     "ignorar": "marcado como spam / ignorado",
 }
-NOTE_KIND = "nota"
-MAX_NOTE = 4000
-_HEADERS = email.parser.BytesHeaderParser(policy=email.policy.compat32)  # fast: no parsing
-
-
-def in_queue(message: InboxMessage) -> bool:
-    """Set aside by an error, or decided "review" without a case (e.g. unclassified)."""
-    return message.status == "set_aside" or (
-        message.status == "done" and message.disposition == "review" and message.case_id is None
-    )
-
-
-def labels_of(session: Session, app: App) -> Labels:
-    """The vocabulary with the staff's full names (for "who did it" in timelines)."""
-    people = {k: v for k, v in session.execute(select(User.username, User.full_name))}
-    return Labels.of(app, people)
 
 
 def routes(context: WebContext) -> Sequence[BaseRoute]:
@@ -100,7 +79,7 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
         require_role(request, *DESK_ROLES)
         app = app_of(request)
         message_id = int(request.path_params["id"])
-        data = await run_in_threadpool(_message_data, context, app, message_id)
+        data = await run_in_threadpool(message_data, context, app, message_id)
         if request.query_params.get("parcial") == "1":
             return render(request, "_message_body.html", local=local, **data)
         template = request.query_params.get("plantilla", "")
@@ -136,7 +115,7 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
         message_id = int(request.path_params["id"])
         text = str(form.get("text", ""))
         back = _back(str(form.get("back", "")))
-        data = await run_in_threadpool(_message_data, context, app, message_id)
+        data = await run_in_threadpool(message_data, context, app, message_id)
         if form.get("paso") == "editar":
             return message_view(request, app, data, text, "", back)
         try:
@@ -243,7 +222,7 @@ def _queue_page(
             bulk_events.setdefault(t.event, t.label or t.event)
     return {
         "page": page,
-        "rows": with_headlines(page.rows, {i: _headline(raw) for i, raw in raws.items()}),
+        "rows": with_headlines(page.rows, {i: headline(raw) for i, raw in raws.items()}),
         "actions": actions,
         "first_message": first_message,
         "summaries": {
@@ -256,66 +235,6 @@ def _queue_page(
         "mailboxes": sorted(labels.mailboxes.items(), key=lambda kv: kv[1]),
         **labels.as_context(),
     }
-
-
-def _message_data(context: WebContext, app: App, message_id: int) -> dict[str, Any]:
-    """The message page's values; the parse runs here, in a worker thread."""
-    with context.db.session(readonly=True) as session:
-        message = session.get(InboxMessage, message_id)
-        if message is None:
-            raise HTTPException(404, "No existe ese mensaje.")
-        session.expunge(message)
-        events = session.scalars(
-            select(CaseEvent)
-            .where(CaseEvent.inbox_message_id == message_id)
-            .order_by(CaseEvent.at, CaseEvent.id)
-        ).all()
-        replies_sent = session.scalars(
-            select(OutboxMessage).where(OutboxMessage.inbox_message_id == message_id)
-        ).all()
-        case = session.get(Case, message.case_id) if message.case_id else None
-        labels = labels_of(session, app)
-        for row in (*events, *replies_sent, *([case] if case else [])):
-            session.expunge(row)
-    limits = app.settings.limits
-    parsed: ParsedMessage = parse_message(
-        message.raw,
-        max_parts=limits.max_parts,
-        max_attachment_bytes=limits.max_attachment_bytes,
-        max_text_chars=limits.max_text_chars,
-    )
-    reason = next((e.reason for e in reversed(events) if e.reason and e.kind != NOTE_KIND), "")
-    return {
-        "message": message,
-        "parsed": parsed,
-        "queued": in_queue(message),
-        "reason": reason or message.last_error or "",
-        "events": events,
-        "notes": [e for e in events if e.kind == NOTE_KIND],
-        "sent": replies_sent,
-        "case": case,
-        "tramites": sorted(labels.tramites.items(), key=lambda kv: kv[1]),
-        "kind_names": KIND_NAMES,
-        **labels.as_context(),
-    }
-
-
-def add_note(
-    session: Session,
-    text: str,
-    actor: str,
-    at: dt.datetime,
-    *,
-    case_id: int | None = None,
-    inbox_message_id: int | None = None,
-) -> bool:
-    """Record an internal note (audit event kind 'nota'); False when the text is empty."""
-    body = text.strip()[:MAX_NOTE]
-    if not body:
-        return False
-    record(session, NOTE_KIND, body, at=at, actor=actor, case_id=case_id,
-           inbox_message_id=inbox_message_id)  # fmt: skip
-    return True
 
 
 def _act(
@@ -408,24 +327,6 @@ def ignore(
         case_id=message.case_id,
         inbox_message_id=message.id,
     )
-
-
-def _headline(raw: bytes) -> tuple[str, str]:
-    """(From, Subject) decoded (RFC 2047) from the first 64 KiB, for one queue line."""
-    try:
-        head = _HEADERS.parsebytes(raw[:65536])
-        sender = _decoded(head.get("From", ""))
-        return " ".join(sender.split()), " ".join(_decoded(head.get("Subject", "")).split()) or (
-            "(sin asunto)"
-        )
-    except Exception:  # hostile headers: the queue still shows the line
-        return "", "(cabeceras ilegibles)"
-
-
-def _decoded(value: object) -> str:
-    if not value:
-        return ""
-    return str(email.header.make_header(email.header.decode_header(str(value))))
 
 
 __all__ = ["QUEUED", "add_note", "ignore", "in_queue", "labels_of", "routes"]
