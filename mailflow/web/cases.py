@@ -248,8 +248,9 @@ def _filtered(
     number = case_number(text)
     if number is not None:
         stmt = stmt.where(Case.number == number)
-    elif text:
-        stmt = stmt.where(matches(Case.search_text, text))
+    elif text:  # ids first, from the narrow search index (SQLite) or the trigram index (PG)
+        found = select(Case.id).where(matches(Case.search_text, text))
+        stmt = stmt.where(Case.id.in_(found))
     open_ = Case.closed_at.is_(None)
     sla = q.get("sla", "")
     if sla == "paused":
