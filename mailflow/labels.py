@@ -92,6 +92,7 @@ _JARGON = re.compile(r"\s*\(coincidencia \d+\s*% con «[^»]*»\)")
 _IDENTIFIED = re.compile(r"^Trámite identificado por (el asunto|el cuerpo del mensaje): ")
 _NOT_REASONS = re.compile(r"^(Requisitos completos|Firma válida de )")
 _ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+_SIGNATURE_STATUS = re.compile(r"^Firma (valid|untrusted|invalid|unsigned|absent|indeterminate):")
 
 
 def humanize(code: str) -> str:
@@ -117,6 +118,7 @@ def reason_text(reason: str) -> str:
     for clause in reason.split("; "):
         clause = _JARGON.sub("", clause)
         clause = _IDENTIFIED.sub("Trámite reconocido: ", clause)
+        clause = _SIGNATURE_STATUS.sub(lambda m: f"Firma {SIGNATURE[m[1]].lower()}:", clause)
         parts.append(_ISO_DATE.sub(lambda m: f"{m[3]}/{m[2]}/{m[1]}", clause))
     return "; ".join(p for p in parts if p)
 

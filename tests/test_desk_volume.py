@@ -106,6 +106,9 @@ def test_reasons_are_readable_and_grouped() -> None:
     assert "coincidencia" not in text and "«recurso" not in text
     assert "10/01/2026" in text and "2026-01-10" not in text
     assert reason_group(jargon) == "Recurso extemporáneo"
+    assert reason_text("Firma indeterminate: certificado desconocido") == (
+        "Firma por verificar: certificado desconocido"
+    )
     assert reason_group("El asunto «hola» menciona más de un trámite (A, B)") == (
         "Varios trámites posibles"
     )
