@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailflow.models import Document
+from mailflow.models import Case, Document
 from mailflow.qr import display_code, normalize_code
 
 KIND_NAMES = {
@@ -36,6 +36,7 @@ class Constancia:
     revoked_at: dt.datetime | None
     revoked_reason: str | None
     sha256: str
+    details: tuple[tuple[str, str], ...] = ()  # (label, value) the document certifies
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,37 @@ def verify_code(session: Session, data_dir: Path, text: str) -> Constancia | Not
         revoked_at=document.revoked_at,
         revoked_reason=document.revoked_reason,
         sha256=document.sha256,
+        details=_details(session, document),
     )
+
+
+DETAILS = {
+    "autorizacion_viaje": (
+        ("destino", "Destino"),
+        ("fecha_salida", "Fecha de salida"),
+        ("fecha_retorno", "Fecha de retorno"),
+    ),
+}
+"""Per document kind: the case fields (rules/fields.yaml ids) its constancia shows."""
+
+
+def _details(session: Session, document: Document) -> tuple[tuple[str, str], ...]:
+    """The certified particulars (a trip's destination and dates) from the document or case."""
+    wanted = DETAILS.get(document.kind, ())
+    if not wanted:
+        return ()
+    data = document.data or {}
+    case = session.get(Case, document.case_id)
+    fields = (case.fields if case is not None else None) or {}
+    out = []
+    for key, label in wanted:
+        value = data.get(key) or fields.get(key)
+        if isinstance(value, dict):
+            value = value.get("value")
+        if value:
+            day = _date(value)
+            out.append((label, day.strftime("%d/%m/%Y") if day else str(value)))
+    return tuple(out)
 
 
 def _file_matches(path: Path, sha256: str) -> bool:

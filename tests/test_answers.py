@@ -17,7 +17,8 @@ from mailflow.keys import keys_demo
 from mailflow.models import Case, CaseEvent, InboxMessage, OutboxMessage, Timer
 from mailflow.pipeline import process_inbox_message
 from mailflow.sweep import run_sweep
-from mailflow.web.desk import ignore, queue_items
+from mailflow.web.desk import ignore
+from mailflow.web.queue import load_rows
 from tests.cases_support import APPLICANT, DATOS, MONDAY, mail, make_app, outbox, parse_out, store
 from tests.fixtures_pki import PkiSet
 
@@ -175,7 +176,7 @@ def test_message_naming_a_case_from_another_address_holds_the_subsanacion(app: A
     run_sweep(app, THURSDAY, "w1")
     assert _case(app, case.id).state == "observado"
     with app.database.session() as s:
-        assert [i.id for i in queue_items(s) if i.kind == "mensaje"] == [lawyer.id]
+        assert [i.id for i in load_rows(s) if i.kind == "mensaje"] == [lawyer.id]
         message = s.get(InboxMessage, lawyer.id)
         assert message is not None
         ignore(s, message, actor="usuario:ana", now=THURSDAY, reason="No es del solicitante")
@@ -300,4 +301,4 @@ def test_linked_third_party_message_counts_from_its_own_receipt(
     if state == "en_revision":
         assert "subsanacion_fuera_de_plazo" in after.flags
     with app.database.session(readonly=True) as s:
-        assert [i.id for i in queue_items(s) if i.kind == "mensaje"] == []
+        assert [i.id for i in load_rows(s) if i.kind == "mensaje"] == []

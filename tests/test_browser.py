@@ -159,7 +159,7 @@ def test_classify_message_then_move_case_to_a_final_state(page: Page) -> None:
     expect(page.get_by_text("Expediente concluido: no admite más acciones.")).to_be_visible()
     assert len(seen) >= 3, seen
     timeline = page.locator("ol.timeline")
-    expect(timeline.locator(".actor", has_text="usuario:ana").first).to_be_visible()
+    expect(timeline.locator(".actor", has_text="Ana Quispe").first).to_be_visible()
     expect(timeline).to_contain_text("revisado por ana")
     shot(page, "expediente")
 
@@ -234,7 +234,7 @@ def test_form_without_csrf_token_is_refused(page: Page) -> None:
     item_id = item.get_attribute("id")
     item.locator("input[name=csrf_token]").evaluate("input => input.remove()")
     with page.expect_response(lambda r: r.request.method == "POST") as info:
-        item.locator("button").first.click()
+        item.locator("button:visible").first.click()
     assert info.value.status == 403
     expect(page.locator("h1")).to_have_text("Acceso denegado")
     expect(page.locator("main")).to_contain_text("vuelva a cargar la página")

@@ -17,7 +17,7 @@ from mailflow.models import Case, CaseEvent, Document, InboxMessage, OutboxMessa
 from mailflow.pipeline import process_inbox_message
 from mailflow.sender import drain_outbox
 from mailflow.sweep import run_sweep
-from mailflow.web.desk import queue_items
+from mailflow.web.queue import load_rows
 from tests.cases_support import DATOS, MONDAY, ROOT, mail, make_app, outbox, store
 from tests.smtp_sink import SmtpSink
 
@@ -111,7 +111,7 @@ def test_bounce_of_an_observation_stops_its_clock_and_flags_the_case(
     row = _process(app, _bounce(our_id), MONDAY + dt.timedelta(hours=1))
     assert (row.disposition, row.case_id) == ("review", None)  # staff see it; nobody is answered
     with app.database.session(readonly=True) as s:
-        [item] = queue_items(s)
+        [item] = load_rows(s)
     assert item.id == row.id and case.number in item.reason and "Rebote" in item.reason
     after = _case(app, case.id)
     assert "notificacion_fallida" in after.flags
@@ -183,7 +183,7 @@ def test_migraciones_mail_naming_nothing_goes_to_staff_unanswered(app: App) -> N
     assert (row.disposition, row.case_id) == ("review", None)
     with app.database.session(readonly=True) as s:
         assert outbox(s) == []
-        assert [i.id for i in queue_items(s)] == [row.id]
+        assert [i.id for i in load_rows(s)] == [row.id]
 
 
 def test_bounce_of_a_delivery_to_migraciones_marks_it_failed(app: App) -> None:

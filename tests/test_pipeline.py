@@ -283,9 +283,9 @@ def test_daily_cap_holds_back_follow_ups_but_never_a_filing(
     with app.database.session(readonly=True) as s:
         kinds = [o.kind for o in outbox(s)]
         suppressed = s.scalars(select(CaseEvent).where(CaseEvent.kind == "reply_suppressed")).all()
-        from mailflow.web.desk import queue_items
+        from mailflow.web.queue import load_rows
 
-        queued = [(i.id, i.reason) for i in queue_items(s) if i.kind == "mensaje"]
+        queued = [(i.id, i.reason) for i in load_rows(s) if i.kind == "mensaje"]
     # the cap (2) held back the second follow-up, never the new filing's acknowledgment
     assert kinds == ["acuse_recibo", "mensaje_agregado", "acuse_recibo"]
     assert filing.disposition == "accept" and filing.case_id != case.id

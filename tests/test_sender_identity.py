@@ -16,7 +16,7 @@ from mailflow.followup_policy import merge_follow_up
 from mailflow.models import Case, CaseEvent, CaseMessage, InboxMessage
 from mailflow.parse import parse_message
 from mailflow.pipeline import process_inbox_message
-from mailflow.web.desk import queue_items
+from mailflow.web.queue import load_rows
 from tests.cases_support import APPLICANT, DATOS, MONDAY, mail, make_app, outbox, store
 
 TUESDAY = MONDAY + dt.timedelta(days=1)
@@ -78,7 +78,7 @@ def test_forged_reply_adds_missing_values_but_changes_go_to_staff(
     after = _case(app, case.id)
     assert (row.disposition, row.case_id) == ("review", None)  # in the staff queue
     with app.database.session(readonly=True) as s:
-        [item] = [i for i in queue_items(s) if i.kind == "mensaje"]
+        [item] = [i for i in load_rows(s) if i.kind == "mensaje"]
         assert item.id == row.id and "datos por confirmar" in item.reason
         thread = s.scalars(
             select(CaseMessage.inbox_message_id).where(CaseMessage.case_id == case.id)

@@ -95,7 +95,7 @@ def test_classify_opens_case_and_case_moves_through_states(
         case = session.get(Case, case_id)
     assert case is not None and case.state != "archivado"
     assert any(e.actor == "usuario:ana" for e in events)
-    assert "usuario:ana" in client.get(f"/expedientes/{case_id}").text
+    assert "Ana Quispe" in client.get(f"/expedientes/{case_id}").text
 
 
 def test_case_list_filters_by_text(env: tuple[TestClient, App, Database]) -> None:

@@ -15,36 +15,20 @@ from starlette.responses import Response
 
 from mailflow.app import App
 from mailflow.explain import explain_deadline
+from mailflow.labels import EVENTS, WARNING_FLAGS, Labels
 from mailflow.models import Case, CaseEvent, CaseMessage, Document, InboxMessage, OutboxMessage
 from mailflow.parse import parse_message
+from mailflow.web.confirm import transition_summary
+from mailflow.web.plazo import left_text, plazo
 
-KIND_NAMES = {
-    "intake": "Ingreso de la solicitud",
-    "transition": "Cambio de estado",
-    "sla": "Plazo",
-    "reply": "Respuesta al solicitante",
-    "reply_suppressed": "Respuesta no enviada",
-    "personal": "Acción del personal",
-    "ignorado": "Descartado por el personal",
-    "exception": "Enviado a la bandeja de excepciones",
-    "notify": "Aviso al personal",
-    "assign": "Asignación",
-    "flag": "Alerta",
-    "document": "Documento emitido",
-    "timer": "Vencimiento de plazo",
-    "timer_noop": "Vencimiento sin efecto",
-    "data_update": "Actualización en el registro",
-    "message": "Correo vinculado",
-    "duplicate": "Correo duplicado",
-    "review": "Derivado a revisión",
-    "accept": "Aceptado",
-    "inform": "Comunicación informativa",
-    "ignore": "Ignorado",
-}
+KIND_NAMES = EVENTS  # one vocabulary: mailflow.labels
 
 
-def case_file(session: Session, app: App, case: Case, now: dt.datetime) -> dict[str, Any]:
-    """The template values of the case page."""
+def case_file(
+    session: Session, app: App, case: Case, now: dt.datetime, labels: Labels | None = None
+) -> dict[str, Any]:
+    """The template values of the case page (labels: the vocabulary with staff names)."""
+    labels = labels or Labels.of(app)
     zone = ZoneInfo(app.settings.calendar.timezone)
     machine = app.machines.get(case.machine)
     events = session.scalars(
@@ -69,12 +53,20 @@ def case_file(session: Session, app: App, case: Case, now: dt.datetime) -> dict[
         "documents": session.scalars(
             select(Document).where(Document.case_id == case.id).order_by(Document.issued_at)
         ).all(),
-        "sla": _sla(case, app, today, state.sla if state else None),
+        "sla": plazo(app.calendario_de(case.office), case, today, state.sla if state else None),
+        "left_text": left_text,
+        "flags": [(f, labels.flag(f), f in WARNING_FLAGS) for f in case.flags or []],
+        "notes": [e for e in events if e.kind == "nota"],
+        "summaries": {
+            t.event: transition_summary(t, case.applicant_email, labels)
+            for t in (machine.allowed_events(case.state, "staff") if machine else [])
+        },
         "explanation": explain_deadline(session, case, app.calendario_de(case.office)),
         "events": events,
         "state_labels": {s.name: s.label for s in machine.states} if machine else {},
         "kind_names": KIND_NAMES,
         "local": lambda at: at.astimezone(zone).strftime("%d/%m/%Y %H:%M"),
+        **labels.as_context(),
     }
 
 
@@ -93,13 +85,6 @@ def _decision(events: Any) -> dict[str, Any] | None:
         if isinstance(found, dict):
             return found
     return None
-
-
-def _sla(case: Case, app: App, today: dt.date, mode: str | None) -> dict[str, Any]:
-    left = None
-    if case.due_date is not None and mode == "running":
-        left = app.calendario_de(case.office).business_days_between(today, case.due_date)
-    return {"mode": mode or "stopped", "due": case.due_date, "left": left, "data": case.sla}
 
 
 def _thread(session: Session, case: Case, app: App) -> list[dict[str, Any]]:
@@ -178,6 +163,33 @@ def download_document(session: Session, data_dir: Path, case_id: int, doc_id: in
     except OSError as exc:
         raise HTTPException(404, "El archivo del documento no está disponible.") from exc
     return _download(data, f"{doc.number or doc.kind}.pdf", "application/pdf")
+
+
+INLINE_TYPES = frozenset(
+    {"application/pdf", "image/png", "image/jpeg", "image/gif", "image/webp", "text/plain"}
+)
+
+
+def inline_attachment(raw: bytes, index: int) -> Response:
+    """Attachment `index` of a raw message, shown in the browser when it is a PDF, an image or
+    plain text (sandboxed by CSP, never HTML), else downloaded. HTTP 404 when absent."""
+    attachments = parse_message(raw).attachments
+    if not 0 <= index < len(attachments):
+        raise HTTPException(404, "No existe ese adjunto.")
+    item = attachments[index]
+    kind = "application/pdf" if item.is_pdf else item.content_type.lower()
+    if kind not in INLINE_TYPES:
+        return _download(item.data, item.filename, item.content_type)
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", item.filename).strip("._") or "adjunto"
+    headers = {
+        "Content-Disposition": f'inline; filename="{safe}"',
+        "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store",
+    }
+    if kind != "application/pdf":  # Chromium's PDF viewer does not run in a sandboxed page
+        headers["Content-Security-Policy"] = "sandbox; default-src 'none'; img-src 'self'"
+    media = "text/plain; charset=utf-8" if kind == "text/plain" else kind
+    return Response(item.data, media_type=media, headers=headers)
 
 
 def _download(data: bytes, filename: str, content_type: str) -> Response:

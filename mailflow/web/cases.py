@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -15,14 +16,19 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from mailflow.errors import MailflowError
+from mailflow.labels import Labels
 from mailflow.models import Case
 from mailflow.revocation import RevocationError, revoke
+from mailflow.search import case_number, matches
 from mailflow.web import WebContext
 from mailflow.web.auth import require_role
 from mailflow.web.casefile import case_file, download_attachment, download_document
+from mailflow.web.caselist_csv import case_list_csv
 from mailflow.web.csrf import checked_form
 from mailflow.web.engine import app_of, fire
+from mailflow.web.message_view import add_note, labels_of
 from mailflow.web.pages import flash, now, redirect, render
+from mailflow.web.plazo import left_text, plazo
 
 DESK_ROLES = ("staff", "manager", "admin")
 PAGE_SIZE = 25
@@ -65,6 +71,8 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
             ).all()
         states = sorted({(s.name, s.label) for m in app.machines.values() for s in m.states})
         labels = {name: label for name, label in states}
+        modes = {s.name: s.sla for m in app.machines.values() for s in m.states}
+        vocabulary = Labels.of(app)
         return render(
             request,
             "cases.html",
@@ -82,21 +90,59 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
             sla_names=SLA_NAMES,
             mailboxes=[m.name for m in context.settings.mailboxes],
             sla_of=lambda case: sla_status(case, today, soon, paused, app.machines),
+            plazo_of=lambda case: plazo(
+                app.calendario_de(case.office), case, today, modes.get(case.state)
+            ),
+            left_text=left_text,
+            local=lambda at: app.calendario.local(at).strftime("%d/%m/%Y %H:%M"),
+            csv_query=urlencode({k: v for k, v in q.items() if k not in ("pagina",)}),
+            **vocabulary.as_context(),
         )
+
+    async def case_csv(request: Request) -> Response:
+        require_role(request, *DESK_ROLES)
+        app = app_of(request)
+        q = request.query_params
+        today = now(request).astimezone(ZoneInfo(context.settings.calendar.timezone)).date()
+        soon = app.calendario.add_business_days(today, context.settings.sla.due_soon_days)
+        paused = {s.name for m in app.machines.values() for s in m.states if s.sla == "paused"}
+        stmt = _filtered(select(Case), q, today, soon, paused)
+        column = SORTS.get(q.get("orden", "recibido"), Case.received_at)
+        descending = q.get("dir", "desc") != "asc"
+        stmt = stmt.order_by(column.desc() if descending else column.asc(), Case.id.desc())
+        body = await run_in_threadpool(
+            case_list_csv, context.db, app, stmt, today,
+            lambda case: SLA_NAMES[sla_status(case, today, soon, paused, app.machines)],
+        )  # fmt: skip
+        stamp = today.strftime("%Y%m%d")
+        return Response(
+            body,
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="expedientes_{stamp}.csv"',
+                "Cache-Control": "no-store",
+            },
+        )
+
+    async def case_note(request: Request) -> Response:
+        user = require_role(request, *DESK_ROLES)
+        form = await checked_form(request)
+        case_id = int(request.path_params["id"])
+        with context.db.session() as session:
+            if session.get(Case, case_id) is None:
+                raise HTTPException(404, "No existe ese expediente.")
+            ok = add_note(session, str(form.get("note", "")), user.actor, now(request),
+                          case_id=case_id)  # fmt: skip
+        flash(request, "Nota guardada." if ok else "Escriba el texto de la nota.",
+              "ok" if ok else "error")  # fmt: skip
+        return redirect(f"/expedientes/{case_id}")
 
     async def case_page(request: Request) -> Response:
         require_role(request, *DESK_ROLES)
         app = app_of(request)
-        at = now(request)
-
-        def read() -> dict[str, Any]:  # parses the case's mail: in a thread, not the loop
-            with context.db.session(readonly=True) as session:
-                case = session.get(Case, int(request.path_params["id"]))
-                if case is None:
-                    raise HTTPException(404, "No existe ese expediente.")
-                return case_file(session, app, case, at)
-
-        data = await run_in_threadpool(read)
+        data = await run_in_threadpool(
+            _case_data, context, app, int(request.path_params["id"]), now(request)
+        )
         return render(request, "case.html", section="expedientes", **data)
 
     async def case_event(request: Request) -> Response:
@@ -107,7 +153,9 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
         reason = str(form.get("reason", "")).strip()
         back = str(form.get("back", ""))
         case_id = int(request.path_params["id"])
-        target = back if back in ("/bandeja",) else f"/expedientes/{case_id}"
+        target = (
+            back if back.startswith("/bandeja") and "//" not in back else f"/expedientes/{case_id}"
+        )
         try:
             with context.db.session() as session:
                 case = session.get(Case, case_id)
@@ -171,6 +219,8 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
 
     return [
         Route("/expedientes", case_list, methods=["GET"], name="expedientes"),
+        Route("/expedientes.csv", case_csv, methods=["GET"], name="expedientes_csv"),
+        Route("/expedientes/{id:int}/notas", case_note, methods=["POST"]),
         Route("/expedientes/{id:int}", case_page, methods=["GET"], name="expediente"),
         Route("/expedientes/{id:int}/eventos", case_event, methods=["POST"]),
         Route("/expedientes/{id:int}/mensajes/{msg:int}/adjuntos/{n:int}", attachment),
@@ -223,15 +273,12 @@ def _filtered(
             else:
                 stmt = stmt.where(Case.received_at < edge + dt.timedelta(days=1))
     text = q.get("q", "").strip()
-    if text:
-        like = f"%{text}%"
-        stmt = stmt.where(
-            or_(
-                Case.applicant_name.ilike(like),
-                Case.applicant_document.ilike(like),
-                Case.number.ilike(like),
-            )
-        )
+    number = case_number(text)
+    if number is not None:
+        stmt = stmt.where(Case.number == number)
+    elif text:  # ids first, from the narrow search index (SQLite) or the trigram index (PG)
+        found = select(Case.id).where(matches(Case.search_text, text))
+        stmt = stmt.where(Case.id.in_(found))
     open_ = Case.closed_at.is_(None)
     sla = q.get("sla", "")
     if sla == "paused":
@@ -245,6 +292,15 @@ def _filtered(
     elif sla == "stopped":
         stmt = stmt.where(Case.closed_at.is_not(None))
     return stmt
+
+
+def _case_data(context: WebContext, app: Any, case_id: int, at: dt.datetime) -> dict[str, Any]:
+    """The case page's values (its messages are parsed here, in a worker thread)."""
+    with context.db.session(readonly=True) as session:
+        case = session.get(Case, case_id)
+        if case is None:
+            raise HTTPException(404, "No existe ese expediente.")
+        return case_file(session, app, case, at, labels_of(session, app))
 
 
 def _date(value: str) -> dt.date | None:

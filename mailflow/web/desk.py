@@ -3,132 +3,174 @@
 from __future__ import annotations
 
 import datetime as dt
-import email.parser
-import email.policy
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from mailflow.app import App
 from mailflow.audit import record
 from mailflow.errors import MailflowError
-from mailflow.models import Case, CaseEvent, InboxMessage
+from mailflow.models import Case, InboxMessage
 from mailflow.outbox import resend, undelivered
 from mailflow.web import WebContext
+from mailflow.web import reply as replies
 from mailflow.web.auth import require_role
+from mailflow.web.casefile import inline_attachment
+from mailflow.web.confirm import transition_summary
 from mailflow.web.csrf import checked_form
-from mailflow.web.engine import app_of, process, read_for_desk
+from mailflow.web.engine import app_of, fire, process, read_for_desk
+from mailflow.web.message_view import add_note, headline, in_queue, labels_of, message_data
 from mailflow.web.pages import flash, now, redirect, render
+from mailflow.web.queue import (
+    AGES,
+    QUEUED,
+    SORTS,
+    load_rows,
+    query_without,
+    select_page,
+    with_headlines,
+)
 
 DESK_ROLES = ("staff", "manager", "admin")
-REVIEW_STATE = "en_revision"  # the queue state when no machine is known (queue_items default)
 MESSAGE_ACTIONS = {
     "clasificar": "clasificado",
     "reprocesar": "reprocesado",
     "ignorar": "marcado como spam / ignorado",
 }
-_HEADERS = email.parser.BytesHeaderParser(policy=email.policy.default)
-
-
-HELD_BACK = "reply_suppressed"  # an answer the daily cap held back: staff must look
-_HELD = select(CaseEvent.inbox_message_id).where(
-    CaseEvent.kind == HELD_BACK, CaseEvent.inbox_message_id.is_not(None)
-)
-QUEUED = or_(
-    InboxMessage.status == "set_aside",
-    and_(
-        InboxMessage.status == "done",
-        InboxMessage.disposition == "review",
-        InboxMessage.case_id.is_(None),
-    ),
-    and_(
-        InboxMessage.status == "done",
-        InboxMessage.disposition != "ignore",
-        InboxMessage.id.in_(_HELD),
-    ),
-)
-
-
-def in_queue(message: InboxMessage, session: Session | None = None) -> bool:
-    """Set aside by an error, decided "review" without a case (e.g. unclassified), or its
-    answer held back by the daily cap (needs `session` to tell)."""
-    if message.status == "set_aside" or (
-        message.status == "done" and message.disposition == "review" and message.case_id is None
-    ):
-        return True
-    if session is None or message.status != "done" or message.disposition == "ignore":
-        return False
-    held = session.scalar(_HELD.where(CaseEvent.inbox_message_id == message.id).limit(1))
-    return held is not None
-
-
-@dataclass(frozen=True)
-class QueueItem:
-    """One line of the exception queue: an inbox message set aside, or a case in review."""
-
-    kind: str  # "mensaje" | "expediente"
-    id: int
-    arrived: dt.datetime
-    sender: str
-    subject: str
-    reason: str
-    tramite: str | None = None
-    case: Case | None = None
 
 
 def routes(context: WebContext) -> Sequence[BaseRoute]:
-    """GET /bandeja, POST /bandeja/mensajes/{id}, POST /bandeja/lote,
-    POST /bandeja/envios/{id}/reenviar (an undelivered reply, due again now)."""
+    """GET /bandeja, GET /bandeja/mensajes/{id}, staff actions, replies, notes and bulk actions."""
+    zone = ZoneInfo(context.settings.calendar.timezone)
+
+    def local(at: dt.datetime) -> str:
+        return at.astimezone(zone).strftime("%d/%m/%Y %H:%M")
 
     async def queue(request: Request) -> Response:
         require_role(request, *DESK_ROLES)
         app = app_of(request)
-        with context.db.session(readonly=True) as session:
-            queued = {s for m in app.machines.values() for s in m.queue_states}
-            items = queue_items(session, tuple(sorted(queued)))
-            waiting = undelivered(session)
-        actions = {
-            item.id: app.machines[item.case.machine].allowed_events(item.case.state, "staff")
-            for item in items
-            if item.case is not None and item.case.machine in app.machines
-        }
-        tramites = sorted(((t.id, t.name) for t in app.catalogue), key=lambda t: t[1])
-        zone = ZoneInfo(context.settings.calendar.timezone)
+        q = {k: v for k, v in request.query_params.items() if v}
+        data = await run_in_threadpool(_queue_page, context, app, q, now(request))
         return render(
-            request,
-            "queue.html",
-            section="bandeja",
-            items=items,
-            actions=actions,
-            tramites=tramites,
-            tramite_names=dict(tramites),
-            undelivered=waiting,
-            local=lambda at: at.astimezone(zone).strftime("%d/%m/%Y %H:%M"),
-        )
+            request, "queue.html", section="bandeja", query=q, local=local, ages=AGES,
+            sorts=SORTS, query_without=query_without, back="/bandeja?" + request.url.query,
+            **data,
+        )  # fmt: skip
+
+    def message_view(
+        request: Request, app: App, data: dict[str, Any], text: str, template: str, back: str
+    ) -> Response:
+        return render(
+            request, "message.html", section="bandeja", local=local, text=text,
+            chosen=template, templates=replies.desk_templates(app.settings.templates_dir),
+            back=back, **data,
+        )  # fmt: skip
+
+    async def message_page(request: Request) -> Response:
+        require_role(request, *DESK_ROLES)
+        app = app_of(request)
+        message_id = int(request.path_params["id"])
+        data = await run_in_threadpool(message_data, context, app, message_id)
+        if request.query_params.get("parcial") == "1":
+            return render(request, "_message_body.html", local=local, **data)
+        template = request.query_params.get("plantilla", "")
+        text = ""
+        if template:
+            try:
+                text = replies.template_text(app, template, data["parsed"].sender_name)
+            except KeyError:
+                flash(request, "Esa plantilla de respuesta no existe.", "error")
+        back = _back(request.query_params.get("volver", ""))
+        return message_view(request, app, data, text, template, back)
+
+    async def message_attachment(request: Request) -> Response:
+        require_role(request, *DESK_ROLES)
+        p = request.path_params
+        with context.db.session(readonly=True) as session:
+            message = session.get(InboxMessage, int(p["id"]))
+            if message is None:
+                raise HTTPException(404, "No existe ese mensaje.")
+            raw = message.raw
+        return await run_in_threadpool(inline_attachment, raw, int(p["n"]))
 
     async def message_action(request: Request) -> Response:
         user = require_role(request, *DESK_ROLES)
         form = await checked_form(request)
-        action = str(form.get("action", ""))
         ids = [int(str(request.path_params["id"]))]
-        # re-processing parses mail: never on the event loop
-        return await run_in_threadpool(_act, request, context, ids, action, form, user.actor)
+        return await run_in_threadpool(_act, request, context, ids, form, user.actor)
+
+    async def answer(request: Request) -> Response:
+        user = require_role(request, *DESK_ROLES)
+        form = await checked_form(request)
+        app = app_of(request)
+        message_id = int(request.path_params["id"])
+        text = str(form.get("text", ""))
+        back = _back(str(form.get("back", "")))
+        data = await run_in_threadpool(message_data, context, app, message_id)
+        if form.get("paso") == "editar":
+            return message_view(request, app, data, text, "", back)
+        try:
+            with context.db.session(readonly=True) as session:
+                draft = replies.draft_for(session, app, data["message"], data["parsed"], text)
+        except ValueError as exc:
+            flash(request, str(exc), "error")
+            return redirect(f"/bandeja/mensajes/{message_id}")
+        if form.get("paso") != "enviar":
+            return render(
+                request, "reply_preview.html", section="bandeja", draft=draft,
+                message=data["message"], back=back,
+            )  # fmt: skip
+        with context.db.session() as session:
+            message = session.get(InboxMessage, message_id)
+            assert message is not None
+            row = replies.send(session, app, message, draft, actor=user.actor, now=now(request))
+            if form.get("cerrar") == "1" and in_queue(message, session):
+                message.status, message.disposition = "done", "answered"
+                message.processed_at = now(request)
+            to = row.to_addr
+        flash(request, f"Respuesta en cola de envío a {to}.")
+        return redirect(back if form.get("cerrar") == "1" else f"/bandeja/mensajes/{message_id}")
+
+    async def message_note(request: Request) -> Response:
+        user = require_role(request, *DESK_ROLES)
+        form = await checked_form(request)
+        message_id = int(request.path_params["id"])
+        with context.db.session() as session:
+            message = session.get(InboxMessage, message_id)
+            if message is None:
+                raise HTTPException(404, "No existe ese mensaje.")
+            ok = add_note(session, str(form.get("note", "")), user.actor, now(request),
+                          case_id=message.case_id, inbox_message_id=message_id)  # fmt: skip
+        flash(request, "Nota guardada." if ok else "Escriba el texto de la nota.",
+              "ok" if ok else "error")  # fmt: skip
+        return redirect(f"/bandeja/mensajes/{message_id}")
 
     async def bulk(request: Request) -> Response:
         user = require_role(request, *DESK_ROLES)
         form = await checked_form(request)
+        back = _back(str(form.get("back", "")))
+        if form.get("event"):
+            cases = [int(str(v)) for v in form.getlist("casos") if str(v).isdigit()]
+            if not cases:
+                flash(request, "Seleccione al menos un expediente de la bandeja.", "error")
+                return redirect(back)
+            return await run_in_threadpool(
+                _bulk_cases, request, context, cases, form, user.actor, back
+            )
         ids = [int(str(v)) for v in form.getlist("ids") if str(v).isdigit()]
         if not ids:
             flash(request, "Seleccione al menos un mensaje de la bandeja.", "error")
-            return redirect("/bandeja")
-        action = str(form.get("action", ""))
-        return await run_in_threadpool(_act, request, context, ids, action, form, user.actor)
+            return redirect(back)
+        return await run_in_threadpool(_act, request, context, ids, form, user.actor)
 
     async def resend_reply(request: Request) -> Response:
         user = require_role(request, *DESK_ROLES)
@@ -146,31 +188,91 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
     return [
         Route("/bandeja", queue, methods=["GET"], name="bandeja"),
         Route("/bandeja/envios/{id:int}/reenviar", resend_reply, methods=["POST"]),
+        Route("/bandeja/mensajes/{id:int}", message_page, methods=["GET"]),
         Route("/bandeja/mensajes/{id:int}", message_action, methods=["POST"]),
+        Route("/bandeja/mensajes/{id:int}/adjuntos/{n:int}", message_attachment),
+        Route("/bandeja/mensajes/{id:int}/respuesta", answer, methods=["POST"]),
+        Route("/bandeja/mensajes/{id:int}/notas", message_note, methods=["POST"]),
         Route("/bandeja/lote", bulk, methods=["POST"]),
     ]
 
 
-def _act(
-    request: Request,
-    context: WebContext,
-    ids: list[int],
-    action: str,
-    form: object,
-    actor: str,
-) -> Response:
-    from starlette.datastructures import FormData
+def _back(url: str) -> str:
+    """Where to go after an action: a queue URL (filters kept), never another site."""
+    return url if url.startswith("/bandeja") and "//" not in url and "\\" not in url else "/bandeja"
 
-    assert isinstance(form, FormData)
+
+def _queue_page(
+    context: WebContext, app: App, q: Mapping[str, str], at: dt.datetime
+) -> dict[str, Any]:
+    states = queue_states(app)
+    with context.db.session(readonly=True) as session:
+        page = select_page(load_rows(session, tuple(sorted(states))), q, at)
+        waiting = undelivered(session)
+        ids = [r.id for r in page.rows if r.kind == "mensaje"]
+        stmt = select(InboxMessage.id, InboxMessage.raw).where(InboxMessage.id.in_(ids))
+        raws = {k: v for k, v in session.execute(stmt)}
+        labels = labels_of(session, app)
+    case_ids = [r.id for r in page.rows if r.kind == "expediente"]
+    with context.db.session(readonly=True) as session:
+        state_of: dict[int, tuple[str, str]] = {}
+        emails: dict[int, str | None] = {}
+        for cid, machine, state, email in session.execute(
+            select(Case.id, Case.machine, Case.state, Case.applicant_email).where(
+                Case.id.in_(case_ids)
+            )
+        ):
+            state_of[cid], emails[cid] = (machine, state), email
+        first_message: dict[int, int] = {}
+        for owner, mid in session.execute(
+            select(InboxMessage.case_id, func.min(InboxMessage.id))
+            .where(InboxMessage.case_id.in_(case_ids))
+            .group_by(InboxMessage.case_id)
+        ):
+            if owner is not None:
+                first_message[owner] = mid
+    actions = {
+        cid: app.machines[machine].allowed_events(state, "staff")
+        for cid, (machine, state) in state_of.items()
+        if machine in app.machines
+    }
+    bulk_events: dict[str, str] = {}
+    for m in app.machines.values():  # the staff events offered in any queue state
+        for state in m.queue_states:
+            for t in m.allowed_events(state, "staff"):
+                bulk_events.setdefault(t.event, t.label or t.event)
+    return {
+        "page": page,
+        "undelivered": waiting,
+        "rows": with_headlines(page.rows, {i: headline(raw) for i, raw in raws.items()}),
+        "actions": actions,
+        "first_message": first_message,
+        "summaries": {
+            (cid, t.event): transition_summary(t, emails.get(cid), labels)
+            for cid, offered in actions.items()
+            for t in offered
+        },
+        "bulk_events": sorted(bulk_events.items(), key=lambda kv: kv[1]),
+        "tramites": sorted(labels.tramites.items(), key=lambda kv: kv[1]),
+        "mailboxes": sorted(labels.mailboxes.items(), key=lambda kv: kv[1]),
+        **labels.as_context(),
+    }
+
+
+def _act(
+    request: Request, context: WebContext, ids: list[int], form: FormData, actor: str
+) -> Response:
+    action = str(form.get("action", ""))
+    back = _back(str(form.get("back", "")))
     if action not in MESSAGE_ACTIONS:
-        flash(request, "Acción desconocida.", "error")
-        return redirect("/bandeja")
+        flash(request, "Elija una acción.", "error")
+        return redirect(back)
     tramite = str(form.get("tramite", "")) or None
     reason = str(form.get("reason", "")).strip()
     app = app_of(request)
     if action == "clasificar" and (tramite is None or tramite not in app.catalogue.tramites):
         flash(request, "Elija el trámite con el que se clasifica el mensaje.", "error")
-        return redirect("/bandeja")
+        return redirect(back)
     done, failed = 0, []
     at = now(request)
     forced = tramite if action == "clasificar" else None
@@ -199,9 +301,50 @@ def _act(
     if done:
         plural = "mensaje" if done == 1 else "mensajes"
         flash(request, f"{done} {plural} {MESSAGE_ACTIONS[action]}.")
-    for problem in failed:
+    for problem in failed[:3]:
         flash(request, f"No se pudo procesar el {problem}", "error")
-    return redirect("/bandeja")
+    return redirect(back)
+
+
+def _bulk_cases(
+    request: Request,
+    context: WebContext,
+    ids: list[int],
+    form: FormData,
+    actor: str,
+    back: str,
+) -> Response:
+    """Fire one staff event on each selected case in review (each in its own transaction)."""
+    app = app_of(request)
+    event = str(form.get("event", ""))
+    reason = str(form.get("reason", "")).strip()
+    if event in ("rechazar", "declarar_improcedente", "observar") and not reason:
+        flash(request, "Indique el motivo: se incluye en la respuesta a cada solicitante.", "error")
+        return redirect(back)
+    done, failed = 0, []
+    for case_id in ids:
+        try:
+            with context.db.session() as session:
+                case = session.get(Case, case_id)
+                if case is None or case.state not in queue_states(app):
+                    raise MailflowError("ya no está en la bandeja")
+                fire(session, app, case, event, actor=actor, now=now(request), reason=reason)
+            done += 1
+        except MailflowError as exc:
+            failed.append(f"expediente {case_id}: {exc}")
+    if done:
+        flash(
+            request,
+            f"{done} expediente{'' if done == 1 else 's'} atendido{'' if done == 1 else 's'}.",
+        )
+    for problem in failed[:3]:
+        flash(request, f"No se pudo atender el {problem}", "error")
+    return redirect(back)
+
+
+def queue_states(app: App) -> frozenset[str]:
+    """States whose cases wait in the staff queue (`queue: true` in any machine's YAML)."""
+    return frozenset(s for m in app.machines.values() for s in m.queue_states)
 
 
 def ignore(
@@ -222,100 +365,4 @@ def ignore(
     )
 
 
-def queue_items(
-    session: Session, queue_states: tuple[str, ...] = (REVIEW_STATE,)
-) -> list[QueueItem]:
-    """Messages set aside and cases in review, oldest first."""
-    items: list[QueueItem] = []
-    messages = session.scalars(
-        select(InboxMessage).where(QUEUED).order_by(InboxMessage.arrived_at)
-    ).all()
-    for msg in messages:
-        sender, subject = _headline(msg.raw)
-        items.append(
-            QueueItem(
-                "mensaje",
-                msg.id,
-                msg.arrived_at,
-                sender,
-                subject,
-                _message_reason(session, msg),
-                msg.tramite,
-            )
-        )
-    cases = session.scalars(
-        select(Case).where(Case.state.in_(queue_states)).order_by(Case.received_at)
-    ).all()
-    for case in cases:
-        reason = _case_reason(session, case)
-        items.append(
-            QueueItem(
-                "expediente",
-                case.id,
-                case.received_at,
-                case.applicant_email or "",
-                case.number,
-                reason,
-                case.tramite,
-                case,
-            )
-        )
-    items.sort(key=lambda item: item.arrived)
-    return items
-
-
-def _headline(raw: bytes) -> tuple[str, str]:
-    try:
-        head = _HEADERS.parsebytes(raw[:65536])
-        return str(head.get("From", "") or ""), str(head.get("Subject", "") or "(sin asunto)")
-    except Exception:  # hostile headers: the queue still shows the line
-        return "", "(cabeceras ilegibles)"
-
-
-def _message_reason(session: Session, msg: InboxMessage) -> str:
-    event = session.scalars(
-        select(CaseEvent)
-        .where(CaseEvent.inbox_message_id == msg.id, CaseEvent.reason != "")
-        .order_by(CaseEvent.at.desc(), CaseEvent.id.desc())
-        .limit(1)
-    ).first()
-    if event is not None:
-        return event.reason
-    return msg.last_error or "No se pudo decidir automáticamente."
-
-
-def _case_reason(session: Session, case: Case) -> str:
-    event = session.scalars(
-        select(CaseEvent)
-        .where(CaseEvent.case_id == case.id, CaseEvent.to_state == case.state)
-        .order_by(CaseEvent.at.desc(), CaseEvent.id.desc())
-        .limit(1)
-    ).first()
-    parts = [event.reason] if event is not None and event.reason else []
-    policy = session.scalars(  # why an oficio waits for approval (issuance.case_overrides)
-        select(CaseEvent.reason)
-        .where(CaseEvent.case_id == case.id, CaseEvent.kind == "policy")
-        .order_by(CaseEvent.id.desc())
-        .limit(1)
-    ).first()
-    parts += [policy] if policy else []
-    parts += [FLAG_TEXT.get(flag, flag) for flag in case.flags]
-    return " · ".join(parts) or "Requiere revisión del personal."
-
-
-FLAG_TEXT = {
-    "alerta_viaje": "Alerta de viaje: revise la fecha de salida y el destino",
-    "envio_migraciones_pendiente": "El oficio no se pudo enviar a Migraciones",
-    "revocacion_sin_aviso": "La revocación no se pudo comunicar a Migraciones",
-    "firma_no_valida": "Firma no válida o no confiable",
-    "subsanacion_fuera_de_plazo": "Subsanación fuera de plazo",
-    "extemporaneo": "Recurso extemporáneo",
-    "identidad_no_coincide": "El remitente no coincide con el registro",
-    "subsanacion_ampliada": (
-        "Cerrado como no presentado, pero un cambio del calendario amplió su plazo de subsanación"
-    ),
-    "notificacion_fallida": "Un correo al solicitante rebotó: no fue notificado",
-    "respuesta_migraciones": "Migraciones respondió sobre este expediente",
-    "mensaje_nuevo": "Mensaje nuevo del solicitante",
-    "contenido_activo": "PDF con contenido activo (JavaScript o archivos incrustados)",
-}
+__all__ = ["QUEUED", "add_note", "ignore", "in_queue", "labels_of", "routes"]

@@ -1,16 +1,18 @@
-"""Public page GET /verificar/{code}: the constancia de validez of an issued document."""
+"""Public pages GET /verificar (a form to type the code) and GET /verificar/{code} (constancia)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from mailflow.qr import normalize_code
 from mailflow.verification import Constancia, verify_code
 from mailflow.web import WebContext
 
@@ -48,7 +50,26 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
         headers = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
         return HTMLResponse(html, status_code=200 if valid else 404, headers=headers)
 
-    return [Route("/verificar/{code}", verificar, methods=["GET"], name="verificar")]
+    async def ask(request: Request) -> Response:
+        typed = request.query_params.get("codigo", "").strip()[:64]
+        if typed and normalize_code(typed) is not None:
+            return RedirectResponse(f"/verificar/{quote(typed)}", status_code=303)
+        html = context.templates.get_template("verificar.html").render(
+            institution=context.settings.institution,
+            result=None,
+            valid=False,
+            status="",
+            typed=typed,
+            problem="El código no tiene el formato de un código de verificación: revise cada "
+            "carácter tal como aparece impreso.",
+        )
+        headers = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
+        return HTMLResponse(html, status_code=200, headers=headers)
+
+    return [
+        Route("/verificar", ask, methods=["GET"], name="verificar_form"),
+        Route("/verificar/{code}", verificar, methods=["GET"], name="verificar"),
+    ]
 
 
 def _status(constancia: Constancia, today: dt.date) -> str:
