@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailflow.audit import record
+from mailflow.authentication import authenticate
 from mailflow.effects import fecha_larga, replies_today, thread_of
 from mailflow.message import ParsedMessage
 from mailflow.models import Case, CaseEvent, CaseMessage, OutboxMessage
@@ -146,16 +147,19 @@ def queue_letter(
     now: dt.datetime,
     case_id: int | None = None,
     inbox_message_id: int | None = None,
+    authenticated: bool = False,
 ) -> OutboxMessage | None:
     """Compose `letter` and add it to the outbox (and the case's thread), in the caller's
     transaction. Idempotent by `letter.dedupe_key`. Returns None when nothing was queued:
     already queued, or held back by the per-address daily cap (loop protection), which is
     then recorded as a `reply_suppressed` event on the message for the staff queue.
-    The cap never holds back a filing's acknowledgment or cargo (`letter.filing`)."""
+    The cap never holds back a filing's acknowledgment or cargo (`letter.filing`), and it is
+    counted apart for answers to authenticated and unauthenticated mail (`authenticated`), so
+    forged messages never use up a real sender's cap."""
     if _queued(session, letter.dedupe_key):
         return None
     cap = app.settings.replies.daily_cap_per_address
-    if not letter.filing and replies_today(session, app, to, now) >= cap:
+    if not letter.filing and replies_today(session, app, to, now, authenticated) >= cap:
         record(
             session,
             SUPPRESSED,
@@ -194,6 +198,7 @@ def queue_letter(
         raw=mime.as_bytes(),
         created_at=now,
         next_attempt_at=now,
+        sender_authenticated=authenticated,
     )
     session.add(row)
     session.flush()
@@ -253,6 +258,7 @@ def acknowledge(
     queue_letter(
         session, app, letter, to=msg.sender, to_name=msg.sender_name, thread=thread_for(msg),
         now=now, inbox_message_id=inbox_message_id,
+        authenticated=is_authenticated(app, msg),
     )  # fmt: skip
     return number
 
@@ -283,6 +289,7 @@ def inform_channel(
     queue_letter(
         session, app, letter, to=msg.sender, to_name=msg.sender_name, thread=thread_for(msg),
         now=now, inbox_message_id=inbox_message_id,
+        authenticated=is_authenticated(app, msg),
     )  # fmt: skip
     return number
 
@@ -296,8 +303,11 @@ def answer_on_case(
     inbox_message_id: int,
     now: dt.datetime,
     extra: dict[str, Any] | None = None,
+    authenticated: bool = False,
 ) -> OutboxMessage | None:
-    """Queue `template` to the case's applicant, threaded on the case (subject [EXP-…])."""
+    """Queue `template` to the case's applicant, threaded on the case (subject [EXP-…]);
+    `authenticated`: whether the message answered came from an authenticated sender (its
+    own daily cap)."""
     if not case.applicant_email:
         return None
     tramite = app.catalogue.tramites.get(case.tramite)
@@ -313,8 +323,13 @@ def answer_on_case(
     return queue_letter(
         session, app, letter, to=case.applicant_email, to_name=case.applicant_name or "",
         thread=thread_of(session, case), now=now, case_id=case.id,
-        inbox_message_id=inbox_message_id,
+        inbox_message_id=inbox_message_id, authenticated=authenticated,
     )  # fmt: skip
+
+
+def is_authenticated(app: App, msg: ParsedMessage) -> bool:
+    """Whether `msg`'s sender is authenticated by our own receiving server (RFC 8601)."""
+    return authenticate(msg, app.settings.security.authserv_id).authenticated
 
 
 def _queued(session: Session, dedupe_key: str) -> bool:

@@ -189,7 +189,11 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     from mailflow.runcmd import start
     from mailflow.web import create_app
 
-    app = start(_settings(ctx))
+    try:
+        app = start(_settings(ctx))
+    except MailflowError as exc:
+        print(f"mailflow serve: {exc}", file=sys.stderr)
+        sys.exit(2)
     web = app.settings.web
     uvicorn.run(
         create_app(app.settings, app.database),

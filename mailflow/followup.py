@@ -84,7 +84,10 @@ def add_to_case(
         inbox_message_id=row.id,
         data={"subject": msg.subject[:200]},
     )
-    answers.answer_on_case(session, app, case, "mensaje_agregado", inbox_message_id=row.id, now=now)
+    answers.answer_on_case(
+        session, app, case, "mensaje_agregado", inbox_message_id=row.id, now=now,
+        authenticated=answers.is_authenticated(app, msg),
+    )  # fmt: skip
 
 
 def join_resend(
@@ -104,7 +107,10 @@ def join_resend(
         inbox_message_id=row.id,
         data={"subject": msg.subject[:200]},
     )
-    answers.answer_on_case(session, app, case, "reenvio_recibido", inbox_message_id=row.id, now=now)
+    answers.answer_on_case(
+        session, app, case, "reenvio_recibido", inbox_message_id=row.id, now=now,
+        authenticated=answers.is_authenticated(app, msg),
+    )  # fmt: skip
 
 
 def third_party(

@@ -246,14 +246,16 @@ def test_forged_requests_cannot_use_up_the_authenticated_senders_reply_cap(
     base = _app(tmp_path, sqlite_db, TRUSTED)
     replies = base.settings.replies.model_copy(update={"daily_cap_per_address": 2})
     app = make_app(tmp_path, sqlite_db, security=base.settings.security, replies=replies)
-    for _ in range(3):  # forged: no Authentication-Results from our server
-        _process(app, mail("Renuncia", "Motivo: me voy del país\n" + DATOS))
+    # forged: no Authentication-Results from our server; messages staff must read get an
+    # acknowledgment each (issue 10), under the daily cap (filings are never capped)
+    for i in range(3):
+        _process(app, mail(f"Consulta {i}", "Quisiera saber sobre mis papeles, gracias."))
     with app.database.session(readonly=True) as s:
         assert len(outbox(s)) == 2  # the forger hit the cap for unauthenticated mail
     genuine = f"Authentication-Results: {TRUSTED}; dmarc=pass\r\n".encode() + mail(
-        "Renuncia", "Motivo: me voy del país\n" + DATOS
+        "Consulta", "Quisiera saber sobre mis papeles, gracias."
     )
     row = _process(app, genuine)
     with app.database.session(readonly=True) as s:
-        mine = [o for o in outbox(s) if o.case_id == row.case_id]
+        mine = [o for o in outbox(s) if o.inbox_message_id == row.id]
     assert len(mine) == 1 and mine[0].sender_authenticated  # the real applicant is answered
