@@ -125,6 +125,8 @@ def test_run_once_with_environment_overrides_only(
         "MAILFLOW_SIGNING_PASSWORD": pki.signer_p12.with_name("signer-password.txt")
         .read_text()
         .strip(),
+        # prórroga and duplicado are issued automatically: their oficios need this address
+        "MAILFLOW_MIGRACIONES_ADDRESS": "oficios@migraciones.example",
     }
     result = mailflow(installed, "run", "--once", cwd=empty, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -171,7 +173,11 @@ def test_serve_uses_the_packaged_web_templates_and_static_files(
     pki = create_demo_pki(tmp_path / "datos" / "keys")  # `mailflow keys demo` in the data dir
     assert pki.signer_p12.exists()
     port = free_port()
-    env = {**os.environ, "MAILFLOW_DATA_DIR": str(tmp_path / "datos")}
+    env = {
+        **os.environ,
+        "MAILFLOW_DATA_DIR": str(tmp_path / "datos"),
+        "MAILFLOW_MIGRACIONES_ADDRESS": "oficios@migraciones.example",
+    }
     env = {k: v for k, v in env.items() if k not in ("MAILFLOW_CONFIG", "PYTHONPATH")}
     proc = subprocess.Popen(
         [str(installed / "mailflow"), "serve", "--port", str(port)],

@@ -18,12 +18,12 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("outbox_messages") as batch:
-        batch.add_column(
-            sa.Column(
-                "sender_authenticated", sa.Boolean(), nullable=False, server_default=sa.false()
-            )
-        )
+    # a plain ADD COLUMN (SQLite supports it with a constant default): batch mode would copy
+    # and drop outbox_messages, which rows of delivery_attempts and case_messages reference
+    op.add_column(
+        "outbox_messages",
+        sa.Column("sender_authenticated", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
 
 
 def downgrade() -> None:

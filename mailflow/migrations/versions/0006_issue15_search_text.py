@@ -27,8 +27,8 @@ def upgrade() -> None:
     op.create_index(
         "ix_case_events_inbox_message_id", "case_events", ["inbox_message_id"], unique=False
     )
-    with op.batch_alter_table("cases") as batch:
-        batch.add_column(sa.Column("search_text", sa.Text(), nullable=False, server_default=""))
+    # plain ADD COLUMN: batch mode could copy and drop `cases`, which many tables reference
+    op.add_column("cases", sa.Column("search_text", sa.Text(), nullable=False, server_default=""))
     _backfill()
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
