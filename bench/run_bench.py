@@ -1,7 +1,9 @@
 """End-to-end benchmark: corpus → real Dovecot → `mailflow run` → real SMTP sink.
 
 Usage: .venv/bin/python bench/run_bench.py [-n 1000] [--cargo 300] [--latency-seconds 30]
-       [--only sqlite-sin_pdf,pg2-sin_pdf,...] [--drain 50000]
+       [--only sqlite-sin_pdf,helpdesk-sin_pdf,pg2-sin_pdf,...] [--drain 50000]
+The peer (helpdesk-sin_pdf) is django-helpdesk 2.6.1 from PyPI, installed on first use into
+bench/.peer/ (bench/peer_helpdesk.py) and run on the same corpus, Dovecot and SMTP sink.
 Prints a table and writes bench/results/run.json (and drain.json with --drain).
 """
 
@@ -112,6 +114,36 @@ def burst(
     return phases
 
 
+def peer_burst(server: Dovecot, sink: TimedSink, raws: list[bytes]) -> dict[str, Any]:
+    """django-helpdesk's `get_email` on a fresh mailbox holding `raws` (the same corpus)."""
+    from bench.peer_helpdesk import drain
+
+    account = server.new_user()
+    append_all(account, raws)
+    limit = raw_limit(account)
+    sink.messages.clear()
+    sink.arrivals.clear()
+    with tempfile.TemporaryDirectory(prefix="helpdesk-bench-") as name:
+        run = drain(
+            Path(name),
+            imap_host=account.host,
+            imap_port=account.port,
+            user=account.user,
+            password=account.password,
+            smtp_host="127.0.0.1",
+            smtp_port=sink.port,
+            messages=len(raws),
+        )
+    return {
+        "messages": len(raws),
+        "replies": len(sink.arrivals),
+        "wall_s": round(run.seconds, 3),
+        "wall_messages_per_s": run.messages_per_s,
+        "messages_per_s": run.messages_per_s,
+        "raw_limit": limit,
+    }
+
+
 def light_load(
     server: Dovecot, sink: TimedSink, kit: CachedKit, raws: list[bytes], rate: float
 ) -> dict[str, Any]:
@@ -204,6 +236,9 @@ def main() -> None:
                 continue
             print(f"… {name}", file=sys.stderr, flush=True)
             results[name] = burst(server, sink, kit, corpora[corpus], db_kind, workers)
+        if not wanted or "helpdesk-sin_pdf" in wanted:
+            print("… helpdesk-sin_pdf (django-helpdesk 2.6.1)", file=sys.stderr, flush=True)
+            results["helpdesk-sin_pdf"] = peer_burst(server, sink, corpora["sin_pdf"])
         if not wanted or "latencia" in wanted:
             count = int(args.rate * args.latency_seconds)
             feed = [raw for kind, raw in build(kit, count, {"sin_pdf": 0.8, "cargo": 0.2})]
@@ -214,6 +249,10 @@ def main() -> None:
 
             results.update(drain_scaling(server, sink, kit, args.drain))
     print(table(results))
+    ours, peer = results.get("sqlite-sin_pdf"), results.get("helpdesk-sin_pdf")
+    if ours and peer and peer["wall_messages_per_s"]:
+        ratio = ours["wall_messages_per_s"] / peer["wall_messages_per_s"]
+        print(f"mailflow / django-helpdesk (same mailbox, wall clock): {ratio:.1f}x")
     out = ROOT / "bench" / "results" / "run.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {
