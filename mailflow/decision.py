@@ -9,7 +9,7 @@ Disposition = Literal["accept", "observe", "review", "ignore", "inform"]
 DISPOSITIONS: tuple[Disposition, ...] = ("accept", "observe", "review", "ignore", "inform")
 
 SIGNED_DOCUMENT = "documento_firmado"  # missing-item id for the signed document itself
-SIGNED_DOCUMENT_LABEL = "Documento firmado digitalmente (PDF)"
+SIGNED_DOCUMENT_LABEL = "Escrito de la solicitud en PDF, firmado (firma manuscrita o digital)"
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,9 @@ class Decision:
     sources: dict[str, str] = field(default_factory=dict)
     topic: str | None = None
     rule_hits: tuple[str, ...] = ()  # names of the automatic-mail rules that matched
+    checks: tuple[str, ...] = ()  # names of the intake checks that hit (checks.TABLE)
+    escrito: bool = False  # an escrito (the request as a PDF) was presented
+    signature_accepted: bool = False  # the escrito's signature lets the case proceed alone
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -61,5 +64,6 @@ class Decision:
             "flags": list(self.flags),
             "topic": self.topic,
             "rules": list(self.rule_hits),
+            "checks": list(self.checks),
             "reasons": list(self.reasons),
         }

@@ -47,10 +47,17 @@ class GuardContext:
     extemporaneo: bool = False
     subsanacion_expired: bool = False
     documents: frozenset[str] = frozenset()
+    signature_accepted: bool | None = None  # intake's judgement (checks.signature_accepted)
+    escrito_presented: bool = False  # the request came as an escrito (PDF), signed or not
+    cargo_issued: bool = False  # a cargo was already issued for this case
 
 
 def _signature_ok(ctx: GuardContext) -> bool:
-    return not ctx.signature_required or ctx.signature_status == "valid"
+    if not ctx.signature_required:
+        return True
+    if ctx.signature_accepted is not None:
+        return ctx.signature_accepted
+    return ctx.signature_status == "valid"
 
 
 GUARDS: dict[str, Callable[[GuardContext], bool]] = {
@@ -64,6 +71,9 @@ GUARDS: dict[str, Callable[[GuardContext], bool]] = {
     "subsanacion_window_open": lambda ctx: not ctx.subsanacion_expired,
     "subsanacion_window_expired": lambda ctx: ctx.subsanacion_expired,
     "issues_autorizacion_viaje": lambda ctx: "autorizacion_viaje" in ctx.documents,
+    "escrito_presented": lambda ctx: ctx.escrito_presented,
+    "cargo_pending": lambda ctx: not ctx.cargo_issued,
+    "cargo_issued": lambda ctx: ctx.cargo_issued,
 }
 """The closed guard vocabulary (`signature_valid` also holds when no signature is required)."""
 

@@ -20,6 +20,7 @@ for _name in ("flanker.addresslib._parser.parser", "flanker.addresslib", "flanke
 
 from flanker import mime as flanker_mime  # noqa: E402  (loggers must be quiet first)
 
+from mailflow.containers import MAX_CONTAINER_DEPTH, kind_of, open_container  # noqa: E402
 from mailflow.htmltext import html_to_text  # noqa: E402
 from mailflow.message import Attachment, ParsedMessage  # noqa: E402
 
@@ -52,14 +53,20 @@ def parse_message(
     max_parts: int = 200,
     max_attachment_bytes: int = 25 * 1024 * 1024,
     max_text_chars: int = 200_000,
+    container_depth: int = 0,
 ) -> ParsedMessage:
-    """Parse one message; every problem found becomes a Spanish entry in `defects`."""
+    """Parse one message; every problem found becomes a Spanish entry in `defects`.
+
+    Containers (winmail.dat, opaque S/MIME signed-data, attached messages) are opened up to
+    `containers.MAX_CONTAINER_DEPTH` levels; `container_depth` is the current level.
+    """
     defects: list[str] = []
     try:
         text = raw.decode("latin-1")  # one character per byte: offsets and bytes survive
         pairs, body_start = _read_headers(text, 0, len(text))
         leaves = _leaves(text, pairs, body_start, max_parts, defects)
-        return _build(raw, pairs, leaves, defects, max_attachment_bytes, max_text_chars)
+        limits = _Limits(max_parts, max_attachment_bytes, max_text_chars, container_depth)
+        return _build(raw, pairs, leaves, defects, limits)
     except Exception as exc:  # last resort: never lose the message
         defects.append(f"mensaje ilegible ({type(exc).__name__}); se guardó como texto")
         body = _normalise(_lenient(raw[: max_text_chars * 4]), max_text_chars, defects)
@@ -142,14 +149,22 @@ def _stdlib_leaves(text: str, max_parts: int, defects: list[str]) -> list[_Leaf]
     return leaves
 
 
+@dataclass(frozen=True)
+class _Limits:
+    parts: int
+    attachment_bytes: int
+    text_chars: int
+    depth: int
+
+
 def _build(
     raw: bytes,
     pairs: list[tuple[str, str]],
     leaves: list[_Leaf],
     defects: list[str],
-    max_bytes: int,
-    max_chars: int,
+    limits: _Limits,
 ) -> ParsedMessage:
+    max_bytes, max_chars = limits.attachment_bytes, limits.text_chars
     decoded: dict[str, list[str]] = {}
     for name, value in pairs:
         decoded.setdefault(name, []).append(_decode_header(value, defects))
@@ -180,6 +195,11 @@ def _build(
                 (html if leaf.ctype == "text/html" else plain).append(body)
         elif len(data) > max_bytes:
             defects.append(f"adjunto demasiado grande: {name} ({len(data) / 1048576:.1f} MB)")
+        elif (kind := kind_of(leaf.ctype, name)) is not None and limits.depth < MAX_CONTAINER_DEPTH:
+            opened = _open(kind, data, limits, defects)
+            (plain if kind == "pkcs7" and not leaf.enclosed else inner_plain).extend(opened[0])
+            attachments.extend(opened[1])
+            inner_plain.extend(opened[2])
         else:
             attachments.append(Attachment(name, leaf.ctype, data))
     html_text = "\n".join(html) if html else None
@@ -187,7 +207,7 @@ def _build(
     if not text and html_text:
         text = html_to_text(html_text)
     if not text and inner_plain:
-        text = "\n\n".join(inner_plain)
+        text, inner_plain = "\n\n".join(inner_plain), []
     root_ctype = _params(top.get("content-type", "text/plain"))[0].lower() or "text/plain"
     return ParsedMessage(
         raw=raw,
@@ -205,7 +225,28 @@ def _build(
         html=html_text,
         attachments=tuple(attachments),
         defects=tuple(dict.fromkeys(defects)),
+        enclosed=tuple(_normalise(t, max_chars, defects) for t in inner_plain if t.strip()),
     )
+
+
+def _open(
+    kind: str, data: bytes, limits: _Limits, defects: list[str]
+) -> tuple[list[str], list[Attachment], list[str]]:
+    """A container's (body texts, attachments, enclosed texts), opened one level deeper."""
+    opened = open_container(kind, data, limits.attachment_bytes)
+    defects.extend(opened.defects)
+    files = [Attachment(n, c, d) for n, c, d in opened.files]
+    if opened.mime is None:
+        return list(opened.texts), files, []
+    inner = parse_message(
+        opened.mime,
+        max_parts=limits.parts,
+        max_attachment_bytes=limits.attachment_bytes,
+        max_text_chars=limits.text_chars,
+        container_depth=limits.depth + 1,
+    )
+    defects.extend(inner.defects)
+    return [inner.text], [*files, *inner.attachments], list(inner.enclosed)
 
 
 def _read_headers(text: str, start: int, end: int) -> tuple[list[tuple[str, str]], int]:

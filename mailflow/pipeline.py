@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 from mailflow.audit import SYSTEM, record
 from mailflow.automatic import detect_automatic
 from mailflow.cases import apply_event, missing_labels, open_case
-from mailflow.decision import SIGNED_DOCUMENT, Decision
+from mailflow.decision import Decision, SignatureSummary
 from mailflow.documents import ReceivedFile
 from mailflow.effects import add_flags
 from mailflow.errors import MailflowError
-from mailflow.identity import identity_concerns
+from mailflow.identity import registry_lookup
 from mailflow.machines import IllegalTransition
 from mailflow.message import ParsedMessage
 from mailflow.models import Case, CaseEvent, CaseMessage, InboxMessage
@@ -61,7 +61,9 @@ def classify_as(
     so fields, requirements and signature are assessed exactly as for a well-titled request."""
     msg = parse_message(row.raw, max_parts=app.settings.limits.max_parts)
     official = dataclasses.replace(msg, subject=app.catalogue.get(tramite).subject)
-    decision = app.intake.decide(official, received=row.arrived_at)
+    decision = app.intake.decide(
+        official, received=row.arrived_at, identity=registry_lookup(session)
+    )
     if decision.tramite != tramite:
         raise MailflowError(f"el mensaje no pudo leerse como {app.catalogue.get(tramite).name}")
     outcome = _new_request(app, session, row, msg, decision, now)
@@ -92,7 +94,7 @@ def _route(
     case = _thread_case(session, msg)
     if case is not None:
         return _follow_up(app, session, row, msg, case, now)
-    decision = intake.decide(msg, received=row.arrived_at)
+    decision = intake.decide(msg, received=row.arrived_at, identity=registry_lookup(session))
     return _new_request(app, session, row, msg, decision, now)
 
 
@@ -208,15 +210,20 @@ def _follow_up(
     return Outcome("review", case.tramite, case.id)
 
 
-def _stored_signature(session: Session, case: Case) -> str:
+def _stored_signature(session: Session, case: Case) -> SignatureSummary:
     decision = session.scalar(
         select(CaseEvent.data)
         .where(CaseEvent.case_id == case.id, CaseEvent.kind == "intake")
         .order_by(CaseEvent.id.desc())
         .limit(1)
     )
-    status = ((decision or {}).get("decision") or {}).get("signature", {}).get("status")
-    return str(status or "absent")
+    stored = ((decision or {}).get("decision") or {}).get("signature", {})
+    return SignatureSummary(
+        str(stored.get("status") or "absent"),
+        stored.get("signer"),
+        str(stored.get("reason") or ""),
+        stored.get("file"),
+    )
 
 
 def _subsanar(
@@ -227,41 +234,35 @@ def _subsanar(
     case: Case,
     now: dt.datetime,
 ) -> Outcome:
-    """Re-check the requirements on the reply merged with what the case already has."""
-    tramite = app.catalogue.get(case.tramite)
-    probe = app.intake.decide(dataclasses.replace(msg, subject=tramite.subject), received=now)
-    fields = dict(case.fields or {})
-    if probe.tramite == tramite.id:
-        fields.update(probe.fields)
-    signature = probe.signature.status
-    if signature == "absent":
-        signature = _stored_signature(session, case)
-    refugiado = "refugiado" in (case.flags or []) or "refugiado" in probe.flags
-    required = [*tramite.required_fields, *tramite.required_attachments]
-    required += [c.field for c in tramite.conditional_fields if refugiado]
-    missing = [f for f in dict.fromkeys(required) if f not in fields]
-    if tramite.signature_required and signature in ("absent", "unsigned"):
-        missing.append(SIGNED_DOCUMENT)
-    flags = [f for f in probe.flags if f == "refugiado"]
-    if tramite.filing_limit_days and "fecha_notificacion" in fields:
-        notified = dt.date.fromisoformat(fields["fecha_notificacion"])
-        if app.calendario.is_extemporaneo(notified, case.received_at, tramite.filing_limit_days):
-            flags.append("extemporaneo")
-    case.fields = fields
-    add_flags(case, flags)
-    signed = probe.signature.as_json() if probe.signature.status != "absent" else None
+    """Re-check the reply merged with what the case already has (`Intake.recheck`: the same
+    decision table as a new request)."""
+    probe = app.intake.recheck(
+        msg,
+        case.tramite,
+        received=now,
+        filed=case.received_at,
+        prior_fields=dict(case.fields or {}),
+        prior_signature=_stored_signature(session, case),
+        prior_flags=tuple(case.flags or ()),
+        identity=registry_lookup(session),
+    )
+    case.fields = dict(probe.fields)
+    add_flags(case, probe.flags)
+    missing = list(probe.missing)
     summary = {
         "fields": probe.fields,
         "missing": missing,
-        "signature": signed or {"status": signature},
+        "signature": probe.signature.as_json(),
+        "checks": list(probe.checks),
     }
     reason = "; ".join((*probe.reasons, f"Subsanación: faltan {len(missing)} requisitos"))
     _event(session, row, now, "intake", reason, case_id=case.id, decision=summary)
     overrides = {
-        "requirements_complete": not missing,
-        "signature_status": signature,
+        **_machine_facts(probe),
         "extemporaneo": "extemporaneo" in (case.flags or []),
     }
+    if probe.disposition == "review" and not missing:
+        overrides["signature_accepted"] = False  # staff must look: the machine's review branch
     try:
         result = apply_event(
             session,
@@ -319,17 +320,11 @@ def _new_request(
         apply_event(session, app, case, "informar", reason=tramite.inform_reason, **common)
         return Outcome("inform", case.tramite, case.id)
     if decision.disposition == "review":
-        _to_review(session, app, case, reasons, common)
+        _to_review(
+            session, app, case, reasons, {**common, "context_overrides": _machine_facts(decision)}
+        )
         return Outcome("review", case.tramite, case.id)
-    concerns = identity_concerns(session, app.catalogue.get(case.tramite), decision, msg.sender)
-    if concerns:
-        _to_review(session, app, case, "; ".join(concerns), common)
-        return Outcome("review", case.tramite, case.id)
-    overrides = {
-        "requirements_complete": not decision.missing,
-        "signature_status": decision.signature.status,
-        "extemporaneo": "extemporaneo" in decision.flags,
-    }
+    overrides = {**_machine_facts(decision), "extemporaneo": "extemporaneo" in decision.flags}
     try:
         result = apply_event(
             session,
@@ -345,6 +340,16 @@ def _new_request(
         _to_review(session, app, case, str(exc), common)
         return Outcome("review", case.tramite, case.id)
     return Outcome(RESULT_DISPOSITION.get(result.dest, "accept"), case.tramite, case.id)
+
+
+def _machine_facts(decision: Decision) -> dict[str, Any]:
+    """What the state machine's guards need from the decision (checks.signature_accepted)."""
+    return {
+        "requirements_complete": not decision.missing,
+        "signature_status": decision.signature.status,
+        "signature_accepted": decision.signature_accepted,
+        "escrito_presented": decision.escrito,
+    }
 
 
 def _to_review(session: Session, app: App, case: Case, reason: str, common: dict[str, Any]) -> None:

@@ -1,0 +1,370 @@
+"""The intake decision as a table of small named checks (in the style of Mailman's rules).
+
+Each check has a `name`, a `description` and `check(facts)` returning a `Finding` (with its
+reason, in Spanish) or None. `TABLE` lists, in order, what a finding of each check does:
+
+- `review`:  staff must decide; the request goes to the exception queue with the reason.
+- `observe`: requirements are missing; the applicant gets one itemised observation.
+- `flag`:    the case proceeds, marked for staff with the finding's flags.
+- `note`:    the reason is recorded and shown; nothing else changes.
+
+The disposition is `review` if any review finding, else `observe` if anything is missing, else
+`accept`. The same table decides a new request, a reply completing an observation and
+`mailflow check`. A name in the table that is not a registered check fails at import.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+from mailflow.catalogue import Tramite
+from mailflow.decision import SIGNED_DOCUMENT, SignatureSummary
+from mailflow.escrito import Document, signer_is
+from mailflow.reasons import quote
+
+Action = Literal["review", "observe", "flag", "note"]
+IdentityLookup = Callable[[Tramite, Mapping[str, str], str], list[str]]
+HANDWRITTEN_FLAG = "firma_manuscrita_por_confirmar"
+OTHER_SIGNER_FLAG = "firmante_distinto"
+
+
+@dataclass(frozen=True)
+class Facts:
+    """Everything read from one message (or a reply merged with its case) that checks judge."""
+
+    tramite: Tramite
+    fields: Mapping[str, str]
+    invalid: Mapping[str, str]
+    missing: tuple[str, ...]  # required items not found (field ids, SIGNED_DOCUMENT)
+    refugiado: bool
+    defects: tuple[str, ...]  # problems that make the message itself doubtful
+    sender: str
+    sender_name: str
+    documents: tuple[Document, ...]
+    escrito: Document | None  # the escrito attached to this message
+    escrito_presented: bool  # an escrito is on file (this message or the request it completes)
+    signature: SignatureSummary
+    received: dt.datetime
+    extemporaneo_since: dt.date | None = None  # notification date when filed out of time
+    label: Callable[[str], str] = str
+    identity: IdentityLookup | None = None
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What one check found: the reason people read, and missing items or flags it adds."""
+
+    reason: str
+    missing: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
+
+
+class Check(Protocol):
+    """A named check: `check` returns a Finding when it hits, else None."""
+
+    name: str
+    description: str
+
+    def check(self, facts: Facts) -> Finding | None: ...
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The table's result: disposition, reasons in order, missing items, flags, hits."""
+
+    disposition: Literal["accept", "observe", "review"]
+    reasons: tuple[str, ...]
+    missing: tuple[str, ...]
+    flags: tuple[str, ...]
+    hits: tuple[str, ...] = field(default_factory=tuple)
+
+
+class DamagedMessage:
+    name = "mensaje_danado"
+    description = "El mensaje llegó dañado (MIME roto, truncado): el personal debe mirarlo."
+
+    def check(self, facts: Facts) -> Finding | None:
+        if not facts.defects:
+            return None
+        return Finding("; ".join(f"Problema en el mensaje: {d}" for d in facts.defects))
+
+
+class UnreadableAttachment:
+    name = "adjunto_ilegible"
+    description = "Un PDF adjunto no se pudo leer (dañado o demasiado complejo)."
+
+    def check(self, facts: Facts) -> Finding | None:
+        bad = [
+            f"{quote(d.name)}: {d.content.error}"
+            for d in facts.documents
+            if d.content is not None and d.content.error and not d.content.encrypted
+        ]
+        return Finding("; ".join(f"Adjunto ilegible: {b}" for b in bad)) if bad else None
+
+
+class NoSender:
+    name = "sin_remitente"
+    description = "El mensaje no tiene una dirección de remitente a la que responder."
+
+    def check(self, facts: Facts) -> Finding | None:
+        if facts.sender:
+            return None
+        return Finding("El mensaje no tiene un remitente válido al que responder")
+
+
+class InvalidValues:
+    name = "datos_invalidos"
+    description = "Datos escritos pero con un valor que no es válido (fecha, teléfono…)."
+
+    def check(self, facts: Facts) -> Finding | None:
+        bad = [f"{facts.label(fid)}: {why}" for fid, why in facts.invalid.items()]
+        return Finding("; ".join(bad)) if bad else None
+
+
+class MissingRequirements:
+    name = "requisitos_faltantes"
+    description = "Faltan datos, adjuntos o el escrito que el trámite exige."
+
+    def check(self, facts: Facts) -> Finding | None:
+        if not facts.missing:
+            return None
+        labels = ", ".join(facts.label(m) for m in facts.missing)
+        return Finding(f"Faltan requisitos: {labels}", missing=facts.missing)
+
+
+class NotMachineReadable:
+    name = "adjunto_no_legible_por_maquina"
+    description = (
+        "Falta algo que quizá está en un adjunto que la máquina no puede leer (foto, PDF "
+        "escaneado o protegido): el personal lo revisa en vez de observar al solicitante."
+    )
+
+    def check(self, facts: Facts) -> Finding | None:
+        if not facts.missing:
+            return None
+        opaque = [f"{quote(d.name)} {d.unreadable}" for d in facts.documents if d.unreadable]
+        if not opaque:
+            return None
+        labels = ", ".join(facts.label(m) for m in facts.missing)
+        return Finding(
+            f"Lo que falta ({labels}) puede estar en adjuntos que no se pueden leer por "
+            f"máquina: {'; '.join(opaque)}. El personal debe revisarlos"
+        )
+
+
+class Handwritten:
+    name = "firma_manuscrita"
+    description = (
+        "El escrito PDF no tiene firma digital: se recibe (firma manuscrita o digital) y el "
+        "personal confirma la firma en la página (TUO Ley 27444, art. 136)."
+    )
+    on_review = False
+
+    def check(self, facts: Facts) -> Finding | None:
+        tramite = facts.tramite
+        if not tramite.signature_required or not facts.escrito_presented:
+            return None
+        if facts.signature.status != "unsigned":
+            return None
+        if (tramite.unsigned_escrito == "review") != self.on_review:
+            return None
+        return Finding(
+            f"El escrito {quote(_escrito_name(facts))} no tiene firma digital: el personal debe "
+            "confirmar la firma manuscrita en el documento",
+            flags=(HANDWRITTEN_FLAG,),
+        )
+
+
+class HandwrittenForReview(Handwritten):
+    name = "firma_manuscrita_revision"
+    description = "Como firma_manuscrita, para trámites cuyo YAML pide revisión previa."
+    on_review = True
+
+
+class BadSignature:
+    name = "firma_no_valida"
+    description = "La firma digital del escrito está alterada, dañada o no es de confianza."
+
+    def check(self, facts: Facts) -> Finding | None:
+        sig = facts.signature
+        if not facts.tramite.signature_required or sig.status not in ("invalid", "untrusted"):
+            return None
+        what = "no es de confianza" if sig.status == "untrusted" else "no es válida"
+        return Finding(
+            f"La firma digital del escrito {quote(sig.filename or 'adjunto')} {what}: {sig.reason}",
+            flags=("firma_no_valida",),
+        )
+
+
+class OtherSigner:
+    name = "firmante_distinto"
+    description = (
+        "El escrito está firmado con un certificado válido, pero de otra persona que el "
+        "solicitante (nombre o número de documento del certificado)."
+    )
+
+    def check(self, facts: Facts) -> Finding | None:
+        escrito = facts.escrito
+        if not facts.tramite.signature_required or escrito is None or escrito.report is None:
+            return None
+        if facts.signature.status != "valid":
+            return None
+        name = facts.fields.get("nombres_apellidos") or facts.sender_name or None
+        numbers = [facts.fields.get(k, "") for k in ("documento_identidad", "carne_extranjeria")]
+        signers = escrito.report.signers
+        if not signers or any(signer_is(s, name, numbers) for s in signers):
+            return None
+        names = ", ".join(quote(s.common_name or "sin nombre") for s in signers)
+        who = quote(name) if name else "el solicitante (sin nombre en la solicitud)"
+        return Finding(
+            f"El escrito está firmado por {names}, que no coincide con {who}",
+            flags=(OTHER_SIGNER_FLAG,),
+        )
+
+
+class GoodSignature:
+    name = "firma_valida"
+    description = "Firma digital válida del escrito (se registra quién firmó)."
+
+    def check(self, facts: Facts) -> Finding | None:
+        if not facts.tramite.signature_required or facts.signature.status != "valid":
+            return None
+        return Finding(f"Firma digital válida de {quote(facts.signature.signer or 'sin nombre')}")
+
+
+class Extemporaneo:
+    name = "extemporaneo"
+    description = "Recurso presentado fuera del plazo contado desde la notificación."
+
+    def check(self, facts: Facts) -> Finding | None:
+        notified, days = facts.extemporaneo_since, facts.tramite.filing_limit_days
+        if notified is None or not days:
+            return None
+        return Finding(
+            f"Recurso extemporáneo: presentado después de {days} días hábiles desde la "
+            f"notificación ({notified.isoformat()})",
+            flags=("extemporaneo",),
+        )
+
+
+class Identity:
+    name = "identidad"
+    description = (
+        "Trámites que cambian quién es una persona (identity_sensitive): el remitente y los "
+        "datos deben coincidir con el registro de solicitantes."
+    )
+
+    def check(self, facts: Facts) -> Finding | None:
+        if facts.identity is None:
+            return None
+        concerns = facts.identity(facts.tramite, facts.fields, facts.sender)
+        return Finding("; ".join(concerns)) if concerns else None
+
+
+def _escrito_name(facts: Facts) -> str:
+    if facts.escrito is not None:
+        return facts.escrito.name
+    return facts.signature.filename or "adjunto"
+
+
+CHECKS: dict[str, Check] = {}
+for _check in (
+    DamagedMessage(),
+    UnreadableAttachment(),
+    NoSender(),
+    InvalidValues(),
+    MissingRequirements(),
+    NotMachineReadable(),
+    Handwritten(),
+    HandwrittenForReview(),
+    BadSignature(),
+    OtherSigner(),
+    GoodSignature(),
+    Extemporaneo(),
+    Identity(),
+):
+    if _check.name in CHECKS:
+        raise RuntimeError(f"comprobación repetida: {_check.name}")
+    CHECKS[_check.name] = _check
+
+TABLE: tuple[tuple[str, Action], ...] = (
+    ("firma_valida", "note"),
+    ("datos_invalidos", "note"),
+    ("requisitos_faltantes", "observe"),
+    ("mensaje_danado", "review"),
+    ("adjunto_ilegible", "review"),
+    ("sin_remitente", "review"),
+    ("adjunto_no_legible_por_maquina", "review"),
+    ("firma_manuscrita", "flag"),
+    ("firma_manuscrita_revision", "review"),
+    ("firma_no_valida", "review"),
+    ("firmante_distinto", "review"),
+    ("extemporaneo", "review"),
+    ("identidad", "review"),
+)
+for _name, _ in TABLE:
+    if _name not in CHECKS:
+        raise RuntimeError(f"la tabla de decisión nombra una comprobación inexistente: {_name}")
+
+
+def run_table(
+    facts: Facts, table: Sequence[tuple[str, Action]] = TABLE, *, skip: Sequence[str] = ()
+) -> Verdict:
+    """Walk `table` over `facts`; returns the disposition with every hit's reason, in order.
+
+    Checks named in `skip` are not run (e.g. identity, which needs the registry, or
+    `requisitos_faltantes` once it has been decided otherwise).
+    """
+    reasons: list[str] = []
+    review: list[str] = []
+    missing: list[str] = []
+    flags: list[str] = ["refugiado"] if facts.refugiado else []
+    hits: list[str] = []
+    for name, action in table:
+        if name in skip:
+            continue
+        found = CHECKS[name].check(facts)
+        if found is None:
+            continue
+        hits.append(name)
+        flags.extend(found.flags)
+        if action == "review":
+            review.append(found.reason)
+            continue
+        reasons.append(found.reason)
+        if action == "observe":
+            missing.extend(found.missing)
+    if review:
+        disposition: Literal["accept", "observe", "review"] = "review"
+        reasons.extend(review)
+    elif missing:
+        disposition = "observe"
+    else:
+        disposition = "accept"
+        reasons.append("Requisitos completos")
+    return Verdict(
+        disposition,
+        tuple(reasons),
+        tuple(dict.fromkeys(missing)),
+        tuple(dict.fromkeys(flags)),
+        tuple(hits),
+    )
+
+
+def signature_accepted(tramite: Tramite, status: str, escrito: bool, flags: Sequence[str]) -> bool:
+    """Whether the escrito's signature lets the case proceed without staff: not required, a
+    valid signature of the applicant, or an escrito without digital signature (handwritten)
+    where the procedure accepts it."""
+    if not tramite.signature_required:
+        return True
+    if OTHER_SIGNER_FLAG in flags:
+        return False
+    if status == "valid":
+        return True
+    return status == "unsigned" and escrito and tramite.unsigned_escrito == "accept"
+
+
+__all__ = ["CHECKS", "SIGNED_DOCUMENT", "TABLE", "Facts", "Finding", "Verdict", "run_table"]
