@@ -143,12 +143,17 @@ class NotMachineReadable:
     )
 
     def check(self, facts: Facts) -> Finding | None:
-        if not facts.missing:
+        unwritten = [m for m in facts.missing if m not in facts.invalid]
+        if not unwritten:
             return None
-        opaque = [f"{quote(d.name)} {d.unreadable}" for d in facts.documents if d.unreadable]
+        opaque = [
+            f"{quote(d.name)} {d.unreadable}"
+            for d in facts.documents
+            if d.unreadable and d.kind not in facts.tramite.required_attachments
+        ]
         if not opaque:
             return None
-        labels = ", ".join(facts.label(m) for m in facts.missing)
+        labels = ", ".join(facts.label(m) for m in unwritten)
         return Finding(
             f"Lo que falta ({labels}) puede estar en adjuntos que no se pueden leer por "
             f"máquina: {'; '.join(opaque)}. El personal debe revisarlos"
@@ -225,12 +230,37 @@ class OtherSigner:
         )
 
 
+class SignedNotEscrito:
+    name = "firmado_no_es_escrito"
+    description = (
+        "Hay un PDF con firma digital, pero ningún PDF lleva la solicitud (el escrito): una "
+        "firma en otro documento no firma el escrito."
+    )
+
+    def check(self, facts: Facts) -> Finding | None:
+        if not facts.tramite.signature_required or facts.escrito_presented:
+            return None
+        signed = [
+            quote(d.name)
+            for d in facts.documents
+            if d.report is not None and d.report.status not in ("unsigned", "absent")
+        ]
+        if not signed:
+            return None
+        return Finding(
+            f"El PDF firmado {', '.join(signed)} no parece ser el escrito de la solicitud; el "
+            "personal debe revisar si lo es"
+        )
+
+
 class GoodSignature:
     name = "firma_valida"
     description = "Firma digital válida del escrito (se registra quién firmó)."
 
     def check(self, facts: Facts) -> Finding | None:
         if not facts.tramite.signature_required or facts.signature.status != "valid":
+            return None
+        if not facts.escrito_presented:
             return None
         return Finding(f"Firma digital válida de {quote(facts.signature.signer or 'sin nombre')}")
 
@@ -282,6 +312,7 @@ for _check in (
     HandwrittenForReview(),
     BadSignature(),
     OtherSigner(),
+    SignedNotEscrito(),
     GoodSignature(),
     Extemporaneo(),
     Identity(),
@@ -302,6 +333,7 @@ TABLE: tuple[tuple[str, Action], ...] = (
     ("firma_manuscrita_revision", "review"),
     ("firma_no_valida", "review"),
     ("firmante_distinto", "review"),
+    ("firmado_no_es_escrito", "review"),
     ("extemporaneo", "review"),
     ("identidad", "review"),
 )

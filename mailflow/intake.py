@@ -287,7 +287,8 @@ class Intake:
         for field_id in tramite.required_attachments:
             if self.vocabulary.matches_attachment(field_id, att.filename, text):
                 return field_id
-        if att.is_pdf and looks_like_escrito(tramite, content, att.filename):
+        readable = content is not None and (content.error is None or content.encrypted)
+        if readable and looks_like_escrito(tramite, content, att.filename):
             return "escrito"
         return "otro"
 
@@ -310,8 +311,9 @@ class Intake:
         elif tramite.signature_required and escrito is None:
             signed = [d for d in pdfs if d.report and d.report.status != "unsigned"]
             if not signed:
+                names = ", ".join(d.name for d in pdfs)
                 return SignatureSummary(
-                    "absent", reason="Ningún PDF adjunto es el escrito de la solicitud"
+                    "unsigned", reason=f"ningún PDF adjunto es el escrito firmado ({names})"
                 )
             report = signed[0].report  # type: ignore[assignment]
         else:
