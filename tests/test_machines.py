@@ -32,8 +32,18 @@ LIFECYCLES = build_lifecycles(DEFINITIONS)
 ALL_EVENTS = sorted({e for d in DEFINITIONS.values() for e in d.events} | {"evento_inventado"})
 
 CONTEXTS = [
-    GuardContext(actor, complete, required, status, extemp, expired, docs)
-    for actor, complete, required, status, extemp, expired, docs in itertools.product(
+    GuardContext(
+        actor,
+        complete,
+        required,
+        status,
+        extemp,
+        expired,
+        docs,
+        escrito_presented=escrito,
+        cargo_issued=cargo,
+    )
+    for actor, complete, required, status, extemp, expired, docs, escrito, cargo in itertools.product(
         ("system", "staff"),
         (True, False),
         (True, False),
@@ -41,6 +51,8 @@ CONTEXTS = [
         (True, False),
         (True, False),
         (frozenset(), frozenset({"oficio", "autorizacion_viaje"})),
+        (False, True),
+        (False, True),
     )
 ]
 
