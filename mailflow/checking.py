@@ -10,6 +10,7 @@ from typing import Any
 from mailflow.app import App
 from mailflow.decision import Decision
 from mailflow.parse import parse_message
+from mailflow.reasons import quote
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
@@ -28,7 +29,8 @@ def check_bytes(app: App, raw: bytes, *, now: dt.datetime | None = None) -> Deci
 
 
 def check_files(app: App, files: Iterable[Path]) -> list[dict[str, Any]]:
-    """One JSON-ready row per file; unreadable files get a review row, never an exception."""
+    """One JSON-ready row per file; a file that cannot be read gets a review row marked
+    `"error": "unreadable"` (the command then exits non-zero), never an exception."""
     rows: list[dict[str, Any]] = []
     for path in files:
         try:
@@ -37,12 +39,15 @@ def check_files(app: App, files: Iterable[Path]) -> list[dict[str, Any]]:
                 raise OSError(f"archivo demasiado grande ({size} bytes)")
             raw = path.read_bytes()
         except OSError as exc:
-            rows.append(_unreadable(path, f"No se pudo leer el archivo: {exc.strerror or exc}"))
+            why = exc.strerror or str(exc)
+            row = _unreadable(path, f"No se pudo leer el archivo {quote(str(path))}: {why}")
+            rows.append({**row, "error": "unreadable"})
             continue
         try:
             decision = check_bytes(app, raw)
         except Exception as exc:  # a bug must not hide the other files' results
-            rows.append(_unreadable(path, f"Error interno al procesar el mensaje: {exc!r}"))
+            why = type(exc).__name__
+            rows.append(_unreadable(path, f"Error interno al procesar el mensaje ({why})"))
             continue
         rows.append({"file": str(path), **decision.as_json()})
     return rows

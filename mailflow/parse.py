@@ -23,6 +23,7 @@ from flanker import mime as flanker_mime  # noqa: E402  (loggers must be quiet f
 from mailflow.containers import MAX_CONTAINER_DEPTH, kind_of, open_container  # noqa: E402
 from mailflow.htmltext import html_to_text  # noqa: E402
 from mailflow.message import Attachment, ParsedMessage  # noqa: E402
+from mailflow.reasons import quote  # noqa: E402
 
 MAX_DEPTH = 30
 _HEADER_NAME = re.compile(r"[!-9;-~]+[ \t]*:")
@@ -79,7 +80,7 @@ def _leaves(
     try:
         return _flanker_leaves(text, max_parts, defects)
     except Exception as exc:
-        defects.append(f"MIME mal formado ({exc}); se usó el analizador de respaldo")
+        defects.append(f"MIME mal formado ({_why(exc)}); se usó el analizador de respaldo")
     try:
         return _stdlib_leaves(text, max_parts, defects)
     except Exception as exc:
@@ -110,7 +111,7 @@ def _flanker_leaves(text: str, max_parts: int, defects: list[str]) -> list[_Leaf
         if ctype.is_multipart():
             boundary = ctype.get_boundary() or ""
             if text.find(f"--{boundary}--", stream.start, stream.end + 1) < 0:
-                defects.append(f"mensaje MIME truncado (falta el cierre de '{boundary}')")
+                defects.append(f"mensaje MIME truncado (falta el cierre de {quote(boundary, 70)})")
         else:
             kind = "message/rfc822" if inner is not None else f"{ctype.main}/{ctype.sub}"
             leaves.append(
@@ -184,7 +185,7 @@ def _build(
         name = leaf.ctype if is_body else _filename(filename, leaf.ctype, len(attachments) + 1)
         size = _estimated_size(leaf)
         if size > max_bytes + 4096:
-            defects.append(f"adjunto demasiado grande: {name} ({size / 1048576:.1f} MB)")
+            defects.append(f"adjunto demasiado grande: {quote(name)} ({size / 1048576:.1f} MB)")
             continue
         data = _transfer_decode(leaf, name, defects)
         if is_body:
@@ -194,7 +195,7 @@ def _build(
             else:
                 (html if leaf.ctype == "text/html" else plain).append(body)
         elif len(data) > max_bytes:
-            defects.append(f"adjunto demasiado grande: {name} ({len(data) / 1048576:.1f} MB)")
+            defects.append(f"adjunto demasiado grande: {quote(name)} ({len(data) / 1048576:.1f} MB)")
         elif (kind := kind_of(leaf.ctype, name)) is not None and limits.depth < MAX_CONTAINER_DEPTH:
             opened = _open(kind, data, limits, defects)
             (plain if kind == "pkcs7" and not leaf.enclosed else inner_plain).extend(opened[0])
@@ -295,11 +296,23 @@ def _decode_bytes(data: bytes, label: str | None, defects: list[str]) -> str:
             text, used = data.decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
             text, used = _cp1252(data), "latin-1"
-        defects.append(f"juego de caracteres desconocido '{label}'; se decodificó como {used}")
+        defects.append(f"juego de caracteres desconocido {quote(str(label), 40)}; se decodificó como {used}")
         return text
     except UnicodeDecodeError:
-        defects.append(f"texto inválido para '{label}'; se reemplazaron caracteres")
+        defects.append(f"texto inválido para {quote(str(label), 40)}; se reemplazaron caracteres")
         return data.decode(charset, "replace")
+
+
+def _why(exc: BaseException) -> str:
+    """A parser failure in Spanish: the exception's kind, never its English message."""
+    kind = type(exc).__name__
+    if "Boundary" in kind or "boundary" in str(exc).lower():
+        return "delimitador de partes inválido"
+    if "Header" in kind or "header" in str(exc).lower():
+        return "encabezado inválido"
+    if isinstance(exc, RecursionError):
+        return "anidamiento excesivo"
+    return f"error {kind}"
 
 
 def _cp1252(data: bytes) -> str:
@@ -335,7 +348,7 @@ def _decode_header(value: str, defects: list[str]) -> str:
                 data = payload.encode("latin-1")
                 data = binascii.a2b_base64(data + b"=" * (-len(data) % 4), strict_mode=True)
         except (binascii.Error, ValueError):
-            defects.append(f"palabra codificada inválida en encabezado: {match.group(0)[:60]}")
+            defects.append(f"palabra codificada inválida en encabezado: {quote(match.group(0), 60)}")
             data, charset = match.group(0).encode("latin-1"), ""
         if chunks and chunks[-1][1] == charset:
             chunks[-1] = (chunks[-1][0] + data, charset)
@@ -389,7 +402,7 @@ def _transfer_decode(leaf: _Leaf, name: str, defects: list[str]) -> bytes:
         try:
             return binascii.a2b_base64(data)
         except (binascii.Error, ValueError):
-            defects.append(f"base64 inválido en '{name}'; se recuperó lo posible")
+            defects.append(f"base64 inválido en {quote(name)}; se recuperó lo posible")
             data = re.sub(rb"[^A-Za-z0-9+/]", b"", data)
             data = data[: len(data) // 4 * 4 + (len(data) % 4 > 1) * (len(data) % 4)]
             return binascii.a2b_base64(data + b"=" * (-len(data) % 4))
@@ -423,7 +436,7 @@ def _date(value: str, defects: list[str]) -> dt.datetime | None:
     try:
         parsed = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
-        defects.append(f"fecha ilegible: {value[:60]!r}")
+        defects.append(f"fecha ilegible: {quote(value, 60)}")
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
