@@ -8,6 +8,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from mailflow.message import ParsedMessage
+from mailflow.reasons import clean, quote
 
 
 @dataclass(frozen=True)
@@ -98,27 +99,27 @@ def _auto_submitted(msg: ParsedMessage, _: _Context) -> str | None:
     if not kind or kind == "no":
         return None
     what = "Respuesta automática" if kind == "auto-replied" else "Mensaje automático"
-    return f"{what} (Auto-Submitted: {value})"
+    return f"{what} (Auto-Submitted: {clean(value, 80)})"
 
 
 def _autoreply_header(msg: ParsedMessage, _: _Context) -> str | None:
     for name in _AUTOREPLY_HEADERS:
         value = msg.header(name).strip()
         if value and value.lower() not in ("no", "none", "false", "0"):
-            return f"Respuesta automática ({_title(name)}: {value})"
+            return f"Respuesta automática ({_title(name)}: {clean(value, 80)})"
     return None
 
 
 def _precedence(msg: ParsedMessage, _: _Context) -> str | None:
     value = msg.header("precedence").strip()
     if value.lower() in _PRECEDENCE:
-        return f"Correo masivo o automático (Precedence: {value})"
+        return f"Correo masivo o automático (Precedence: {clean(value, 80)})"
     return None
 
 
 def _subject(msg: ParsedMessage, _: _Context) -> str | None:
     if _SUBJECT.match(_fold(msg.subject)):
-        return f"Asunto típico de mensaje automático ({msg.subject[:80]!r})"
+        return f"Asunto típico de mensaje automático ({quote(msg.subject, 80)})"
     return None
 
 
@@ -137,7 +138,7 @@ def _report(msg: ParsedMessage, _: _Context) -> str | None:
 def _daemon_sender(msg: ParsedMessage, _: _Context) -> str | None:
     local = msg.sender.split("@")[0] if msg.sender else msg.header("from").strip().lower()
     if local in _DAEMONS or "mailer-daemon" in msg.header("from").lower():
-        return f"Remitente de sistema de correo ({msg.sender or msg.header('from')})"
+        return f"Remitente de sistema de correo ({clean(msg.sender or msg.header('from'), 120)})"
     return None
 
 
@@ -174,7 +175,7 @@ def _loop_header(msg: ParsedMessage, ctx: _Context) -> str | None:
     for value in msg.headers.get("x-loop", ()):
         lowered = value.strip().lower()
         if lowered in ctx.own_addresses or (ctx.own_domain and lowered.endswith(ctx.own_domain)):
-            return f"Bucle: el mensaje ya pasó por nosotros (X-Loop: {value.strip()})"
+            return f"Bucle: el mensaje ya pasó por nosotros (X-Loop: {clean(value, 80)})"
     return None
 
 

@@ -6,29 +6,35 @@ import re
 
 _HIGH_RUN = re.compile(rb"[\x80-\xff]{2,}")
 _HIGH = re.compile(rb"[\x80-\xff]")
-MAX_DETECT = 64 * 1024  # bytes handed to detection; the decision needs no more
+MAX_DETECT = 4096  # bytes handed to detection: enough to tell scripts apart, cheap on junk
 
 
-def decode_unlabelled(data: bytes) -> str:
+def decode_unlabelled(data: bytes, hint: str | None = None) -> str:
     """Decode bytes sent without a charset label (raw 8-bit headers, unlabelled bodies).
 
     UTF-8 when valid. Otherwise, when the non-ASCII bytes stand alone between ASCII letters
     (Spanish in Latin-1/Windows-1252: "Pr\\xf3rroga"), Windows-1252. Runs of 8-bit bytes are
     the mark of multi-byte or non-Latin scripts (Shift_JIS, GB2312, Big5, EUC-KR, Windows-1251,
-    KOI8-R): those go to charset-normalizer, falling back to Windows-1252. Never raises.
+    KOI8-R): those are read in `hint` (the charset the message declares elsewhere) when the
+    bytes are valid in it, else detected by charset-normalizer, else Windows-1252. Never raises.
     """
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
+    if hint:
+        try:
+            return data.decode(hint)
+        except (LookupError, UnicodeDecodeError):
+            pass
     high = len(_HIGH.findall(data, 0, MAX_DETECT))
     in_runs = sum(len(m) for m in _HIGH_RUN.findall(data, 0, MAX_DETECT))
     if high and in_runs * 2 > high:
         detected = _detect(data[:MAX_DETECT])
         if detected is not None:
             try:
-                return data.decode(detected)
-            except (LookupError, UnicodeDecodeError):
+                return data.decode(detected, "replace")
+            except LookupError:
                 pass
     return cp1252(data)
 

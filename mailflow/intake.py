@@ -29,7 +29,13 @@ from mailflow.pdftext import PdfContent, read_pdf
 from mailflow.signature import verify_attachments, verify_each
 from mailflow.values import normalise
 
-SOFT_DEFECT_MARKERS = ("juego de caracteres", "charset", "codificación", "decodific")
+SOFT_DEFECT_MARKERS = (
+    "juego de caracteres",
+    "charset",
+    "codificación",
+    "decodific",
+    "línea(s) dañada(s)",  # a damaged header line skipped: the rest was read
+)
 
 
 @dataclass(frozen=True)

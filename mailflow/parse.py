@@ -20,12 +20,15 @@ for _name in ("flanker.addresslib._parser.parser", "flanker.addresslib", "flanke
 
 from flanker import mime as flanker_mime  # noqa: E402  (loggers must be quiet first)
 
+from mailflow.charsets import decode_unlabelled  # noqa: E402
 from mailflow.containers import MAX_CONTAINER_DEPTH, kind_of, open_container  # noqa: E402
+from mailflow.headerblock import repair_header_block  # noqa: E402
 from mailflow.htmltext import html_to_text  # noqa: E402
 from mailflow.message import Attachment, ParsedMessage  # noqa: E402
 from mailflow.reasons import quote  # noqa: E402
 
 MAX_DEPTH = 30
+MAX_DETECTIONS = 4  # unlabelled text parts per message whose charset is detected (~20 ms each)
 _HEADER_NAME = re.compile(r"[!-9;-~]+[ \t]*:")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([qQbB])\?([^?]*?)\?=")
 _MSG_ID = re.compile(r"<([^<>\s]+)>")
@@ -64,6 +67,7 @@ def parse_message(
     defects: list[str] = []
     try:
         text = raw.decode("latin-1")  # one character per byte: offsets and bytes survive
+        text = _without_damaged_header_lines(text, defects)
         pairs, body_start = _read_headers(text, 0, len(text))
         leaves = _leaves(text, pairs, body_start, max_parts, defects)
         limits = _Limits(max_parts, max_attachment_bytes, max_text_chars, container_depth)
@@ -72,6 +76,13 @@ def parse_message(
         defects.append(f"mensaje ilegible ({type(exc).__name__}); se guardó como texto")
         body = _normalise(_lenient(raw[: max_text_chars * 4]), max_text_chars, defects)
         return ParsedMessage(raw=raw, text=body, defects=tuple(defects))
+
+
+def _without_damaged_header_lines(text: str, defects: list[str]) -> str:
+    repaired, removed = repair_header_block(text)
+    if removed:
+        defects.append(f"encabezado con {removed} línea(s) dañada(s); se ignoraron")
+    return repaired
 
 
 def _leaves(
@@ -166,12 +177,14 @@ def _build(
     limits: _Limits,
 ) -> ParsedMessage:
     max_bytes, max_chars = limits.attachment_bytes, limits.text_chars
+    hint = _body_charset(leaves)
+    detections = 0  # unlabelled text parts handed to charset detection (bounded per message)
     decoded: dict[str, list[str]] = {}
     for name, value in pairs:
-        decoded.setdefault(name, []).append(_decode_header(value, defects))
+        decoded.setdefault(name, []).append(_decode_header(value, defects, hint))
     headers = {k: tuple(v) for k, v in decoded.items()}
     top = dict(reversed(pairs))
-    sender_name, sender = _address(top.get("from", ""), defects)
+    sender_name, sender = _address(top.get("from", ""), defects, hint)
     plain: list[str] = []
     html: list[str] = []
     inner_plain: list[str] = []
@@ -189,13 +202,17 @@ def _build(
             continue
         data = _transfer_decode(leaf, name, defects)
         if is_body:
-            body = _decode_bytes(data, str(cparams.get("charset") or ""), defects)
+            label = str(cparams.get("charset") or "")
+            detections += not label
+            body = _decode_bytes(data, label, defects, detect=detections <= MAX_DETECTIONS)
             if leaf.enclosed:
                 inner_plain.extend([body] if leaf.ctype == "text/plain" else [])
             else:
                 (html if leaf.ctype == "text/html" else plain).append(body)
         elif len(data) > max_bytes:
-            defects.append(f"adjunto demasiado grande: {quote(name)} ({len(data) / 1048576:.1f} MB)")
+            defects.append(
+                f"adjunto demasiado grande: {quote(name)} ({len(data) / 1048576:.1f} MB)"
+            )
         elif (kind := kind_of(leaf.ctype, name)) is not None and limits.depth < MAX_CONTAINER_DEPTH:
             opened = _open(kind, data, limits, defects)
             (plain if kind == "pkcs7" and not leaf.enclosed else inner_plain).extend(opened[0])
@@ -275,11 +292,30 @@ def _read_headers(text: str, start: int, end: int) -> tuple[list[tuple[str, str]
     return [(name, value) for name, value in pairs], pos
 
 
-def _decode_bytes(data: bytes, label: str | None, defects: list[str]) -> str:
-    """Decode with the declared charset; fall back to utf-8, then windows-1252, then latin-1."""
+def _body_charset(leaves: list[_Leaf]) -> str | None:
+    """The first non-Latin, non-UTF-8 charset declared by a text part: raw 8-bit headers of
+    the same message are most likely in it (a Shift_JIS body, a Shift_JIS subject)."""
+    for leaf in leaves[:8]:
+        if not leaf.ctype.startswith("text/"):
+            continue
+        _, params = _params(leaf.headers.get("content-type", ""))
+        label = str(params.get("charset") or "").strip().strip("\"'").lower()
+        label = _ALIASES.get(label, label)
+        if label and label not in _LATIN and label not in _UTF8 and _CHARSET_OK.fullmatch(label):
+            return label
+    return None
+
+
+def _decode_bytes(
+    data: bytes, label: str | None, defects: list[str], *, detect: bool = True
+) -> str:
+    """Decode with the declared charset; fall back to utf-8, then windows-1252, then latin-1.
+    Unlabelled text is detected (`charsets.decode_unlabelled`) when `detect`."""
     charset = (label or "").strip().strip("\"'").lower()
     charset = _ALIASES.get(charset, charset)
-    if not charset or charset in _LATIN:
+    if not charset:
+        return decode_unlabelled(data) if detect else _lenient(data)
+    if charset in _LATIN:
         return _lenient(data)  # ascii/latin-1 labels often hide utf-8 or windows-1252
     if charset in _UTF8:
         try:
@@ -296,7 +332,9 @@ def _decode_bytes(data: bytes, label: str | None, defects: list[str]) -> str:
             text, used = data.decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
             text, used = _cp1252(data), "latin-1"
-        defects.append(f"juego de caracteres desconocido {quote(str(label), 40)}; se decodificó como {used}")
+        defects.append(
+            f"juego de caracteres desconocido {quote(str(label), 40)}; se decodificó como {used}"
+        )
         return text
     except UnicodeDecodeError:
         defects.append(f"texto inválido para {quote(str(label), 40)}; se reemplazaron caracteres")
@@ -329,10 +367,11 @@ def _lenient(data: bytes) -> str:
         return _cp1252(data)
 
 
-def _decode_header(value: str, defects: list[str]) -> str:
-    """RFC 2047 words decoded; raw 8-bit bytes read as utf-8 or windows-1252."""
+def _decode_header(value: str, defects: list[str], hint: str | None = None) -> str:
+    """RFC 2047 words decoded; raw 8-bit bytes read as UTF-8, else in the body's declared
+    charset (`hint`), else detected (`charsets.decode_unlabelled`)."""
     if "=?" not in value:
-        return _lenient(value.encode("latin-1")) if not value.isascii() else value
+        return value if value.isascii() else decode_unlabelled(value.encode("latin-1"), hint)
     chunks: list[tuple[bytes, str | None]] = []
     pos = 0
     for match in _ENCODED_WORD.finditer(value):
@@ -348,7 +387,9 @@ def _decode_header(value: str, defects: list[str]) -> str:
                 data = payload.encode("latin-1")
                 data = binascii.a2b_base64(data + b"=" * (-len(data) % 4), strict_mode=True)
         except (binascii.Error, ValueError):
-            defects.append(f"palabra codificada inválida en encabezado: {quote(match.group(0), 60)}")
+            defects.append(
+                f"palabra codificada inválida en encabezado: {quote(match.group(0), 60)}"
+            )
             data, charset = match.group(0).encode("latin-1"), ""
         if chunks and chunks[-1][1] == charset:
             chunks[-1] = (chunks[-1][0] + data, charset)
@@ -357,7 +398,9 @@ def _decode_header(value: str, defects: list[str]) -> str:
         pos = match.end()
     if pos < len(value):
         chunks.append((value[pos:].encode("latin-1"), None))
-    return "".join(_lenient(d) if c is None else _decode_bytes(d, c, defects) for d, c in chunks)
+    return "".join(
+        decode_unlabelled(d, hint) if c is None else _decode_bytes(d, c, defects) for d, c in chunks
+    )
 
 
 def _params(value: str) -> tuple[str, dict[str, Any]]:
@@ -417,12 +460,12 @@ def _addresses(value: str) -> list[tuple[str, str]]:
     return [(n, a.strip().lower()) for n, a in found if "@" in a and " " not in a.strip()]
 
 
-def _address(value: str, defects: list[str]) -> tuple[str, str]:
+def _address(value: str, defects: list[str], hint: str | None = None) -> tuple[str, str]:
     found = _addresses(value)
     if not found:
-        return _decode_header(value, defects).strip() if "@" not in value else "", ""
+        return _decode_header(value, defects, hint).strip() if "@" not in value else "", ""
     name, address = found[0]
-    return " ".join(_decode_header(name, defects).split()), address
+    return " ".join(_decode_header(name, defects, hint).split()), address
 
 
 def _ids(value: str) -> tuple[str, ...]:
