@@ -45,9 +45,9 @@ def open_container(kind: str, data: bytes, max_bytes: int) -> Opened:
         if kind == "tnef":
             return _open_tnef(data, max_bytes)
         return _open_pkcs7(data, max_bytes)
-    except Exception as exc:
+    except Exception:  # any damage: the container is reported, the rest of the mail is read
         what = "winmail.dat (TNEF)" if kind == "tnef" else "S/MIME (PKCS #7)"
-        return Opened(defects=(f"no se pudo abrir el contenedor {what} ({type(exc).__name__})",))
+        return Opened(defects=(f"no se pudo abrir el contenedor {what}: está dañado",))
 
 
 def _open_tnef(data: bytes, max_bytes: int) -> Opened:
