@@ -11,6 +11,7 @@ for _name in ("tnefparse", "tnef"):
     logging.getLogger(_name).setLevel(logging.CRITICAL)
 
 MAX_CONTAINER_DEPTH = 3  # winmail.dat inside a forwarded message inside signed-data is enough
+MAX_CONTAINER_FILES = 50  # files taken out of one winmail.dat
 _TNEF_TYPES = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"})
 _PKCS7_TYPES = frozenset({"application/pkcs7-mime", "application/x-pkcs7-mime"})
 
@@ -63,7 +64,12 @@ def _open_tnef(data: bytes, max_bytes: int) -> Opened:
         texts.append(html_to_text(_text(tnef.htmlbody)))
     files: list[tuple[str, str, bytes]] = []
     defects: list[str] = []
-    for index, att in enumerate(tnef.attachments, 1):
+    if len(tnef.attachments) > MAX_CONTAINER_FILES:
+        defects.append(
+            f"winmail.dat con demasiados adjuntos ({len(tnef.attachments)} > "
+            f"{MAX_CONTAINER_FILES}); se ignoraron los restantes"
+        )
+    for index, att in enumerate(tnef.attachments[:MAX_CONTAINER_FILES], 1):
         try:
             name = att.long_filename() or att.name
         except Exception:

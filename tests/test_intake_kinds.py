@@ -664,3 +664,27 @@ def test_decision_table_names_only_registered_checks_with_descriptions() -> None
     for check in CHECKS.values():
         assert check.description and check.name
     assert {action for _, action in TABLE} <= {"review", "observe", "flag", "note"}
+
+
+def test_kind1_containers_are_bounded_in_depth_and_count(pki: Pki) -> None:
+    from tests.intake_mail import tnef
+
+    signer = pki.person("Ana María Torres Ruiz")
+    inner = mime_entity(APELACION)
+    for _ in range(6):  # signed-data inside signed-data, deeper than anyone sends
+        inner = smime_opaque(inner, signer, sender=ANA, subject="Recurso de Apelación")
+    parsed = parse_message(inner)
+    assert parsed.subject == "Recurso de Apelación"
+    assert "interpongo recurso" not in parsed.text  # not opened past the depth limit
+    assert any(a.filename.endswith(".p7m") for a in parsed.attachments)
+
+    many = [(f"f{i}.txt", b"x") for i in range(500)]
+    flood = mail(
+        "Actualización de datos",
+        DATOS,
+        sender=ANA,
+        attachments=[("winmail.dat", "application/ms-tnef", tnef(DATOS, many))],
+    )
+    parsed = parse_message(flood)
+    assert len(parsed.attachments) <= 50
+    assert any("demasiados adjuntos" in d for d in parsed.defects)
