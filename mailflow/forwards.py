@@ -63,23 +63,28 @@ def _forward_start(text: str) -> int | None:
 
 
 def _split_headers(rest: str, marker: bool) -> tuple[str, str | None]:
-    """("From" value, text after the forwarded header lines); body None when no header."""
+    """("From" value, the forwarded text after its header lines, headed by its "Asunto:");
+    body None when there is no header block."""
     lines = rest.split("\n")
     index = 1 if marker else 0
     while index < len(lines) and not lines[index].strip():
         index += 1
-    origin, seen = "", 0
+    origin, subject, seen = "", "", 0
     while index < len(lines) and seen < 12:
         match = _HEADER.match(lines[index])
         if match is None:
             break
-        if match["name"].lower() in ("de", "from") and not origin:
+        name = match["name"].lower()
+        if name in ("de", "from") and not origin:
             origin = match["value"]
+        elif name in ("subject", "asunto") and not subject:
+            subject = match["value"].strip()
         seen += 1
         index += 1
     if seen == 0 and not marker:
         return "", None
-    return origin, "\n".join(lines[index:])
+    heading = f"Asunto: {subject}\n\n" if subject else ""  # classifies a bare "Fwd:"
+    return origin, heading + "\n".join(lines[index:])
 
 
 def _is_sender(origin: str, sender: str, sender_name: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ from mailflow.pdftext import PdfContent, read_pdf
 from mailflow.signature import verify_attachments, verify_each
 from mailflow.values import normalise
 
+_FORWARDED_SUBJECT = re.compile(r"^Asunto: (.{1,300})$", re.MULTILINE)  # forwards.request_body
 SOFT_DEFECT_MARKERS = (
     "juego de caracteres",
     "charset",
@@ -91,7 +93,7 @@ class Intake:
                 rule_hits=tuple(h.rule for h in hits),
             )
         body = request_body(msg.text, msg.sender, msg.sender_name)
-        found = self.classifier.classify(msg.subject, body)
+        found = self._classify(msg, body)
         hard_defects = tuple(d for d in msg.defects if not _soft(d))
         if found.tramite is None:
             return self._unclassified(found, msg, hard_defects)
@@ -102,6 +104,26 @@ class Intake:
                 "inform", tramite.id, (*found.reasons, reason), found.confidence, topic=found.topic
             )
         return self._assess(tramite, found, msg, body, hard_defects, received, identity=identity)
+
+    def _classify(self, msg: ParsedMessage, body: str) -> Classification:
+        """By subject, then body; failing both, by a forwarded message's own subject and text
+        (Outlook "forward as attachment" with a bare "RV:" subject)."""
+        found = self.classifier.classify(msg.subject, body)
+        if found.tramite is not None or found.topic is not None:
+            return found
+        for subject in _FORWARDED_SUBJECT.findall(body[:20_000])[:3]:
+            inner = self.classifier.classify(subject, "")
+            if inner.tramite is not None:
+                why = f"Trámite identificado en el mensaje reenviado: {inner.reasons[0]}"
+                return dataclasses.replace(inner, reasons=(why, *inner.reasons[1:]))
+        for enclosed in msg.enclosed:
+            first, _, rest = enclosed.partition("\n")
+            subject = first[len("Asunto: ") :] if first.startswith("Asunto: ") else ""
+            inner = self.classifier.classify(subject, rest if subject else enclosed)
+            if inner.tramite is not None:
+                why = f"Trámite identificado en el mensaje reenviado: {inner.reasons[0]}"
+                return dataclasses.replace(inner, reasons=(why, *inner.reasons[1:]))
+        return found
 
     def _unclassified(
         self, found: Classification, msg: ParsedMessage, defects: tuple[str, ...]

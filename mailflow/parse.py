@@ -188,8 +188,14 @@ def _build(
     plain: list[str] = []
     html: list[str] = []
     inner_plain: list[str] = []
+    inner_html: list[str] = []
+    heading = ""  # "Asunto: …" of the attached message whose text comes next
     attachments: list[Attachment] = []
     for leaf in leaves:
+        if leaf.ctype == "message/rfc822" and heading:
+            inner_plain.append(heading)
+        if leaf.ctype == "message/rfc822":
+            heading = _enclosed_heading(leaf.body, defects, hint)
         disposition, dparams = _params(leaf.headers.get("content-disposition", ""))
         _, cparams = _params(leaf.headers.get("content-type", ""))
         filename = _param_text(dparams.get("filename") or cparams.get("name"), defects)
@@ -205,8 +211,11 @@ def _build(
             label = str(cparams.get("charset") or "")
             detections += not label
             body = _decode_bytes(data, label, defects, detect=detections <= MAX_DETECTIONS)
-            if leaf.enclosed:
-                inner_plain.extend([body] if leaf.ctype == "text/plain" else [])
+            if leaf.enclosed and leaf.ctype == "text/html":
+                inner_html.append(body)
+            elif leaf.enclosed:
+                inner_plain.append(f"{heading}\n\n{body}" if heading else body)
+                heading = ""
             else:
                 (html if leaf.ctype == "text/html" else plain).append(body)
         elif len(data) > max_bytes:
@@ -220,6 +229,10 @@ def _build(
             inner_plain.extend(opened[2])
         else:
             attachments.append(Attachment(name, leaf.ctype, data))
+    if inner_html and not any(p.strip() for p in inner_plain):
+        inner_plain = [heading, *(html_to_text(h) for h in inner_html)]
+    elif heading:
+        inner_plain.append(heading)
     html_text = "\n".join(html) if html else None
     text = "\n\n".join(p for p in plain if p.strip())
     if not text and html_text:
@@ -245,6 +258,14 @@ def _build(
         defects=tuple(dict.fromkeys(defects)),
         enclosed=tuple(_normalise(t, max_chars, defects) for t in inner_plain if t.strip()),
     )
+
+
+def _enclosed_heading(body: str, defects: list[str], hint: str | None) -> str:
+    """ "Asunto: …" of an attached message (its own Subject header), or ""."""
+    pairs, _ = _read_headers(body, 0, min(len(body), 64 * 1024))
+    subject = next((v for n, v in pairs if n == "subject"), "")
+    subject = " ".join(_decode_header(subject, defects, hint).split())[:300]
+    return f"Asunto: {subject}" if subject else ""
 
 
 def _open(

@@ -688,3 +688,29 @@ def test_kind1_containers_are_bounded_in_depth_and_count(pki: Pki) -> None:
     parsed = parse_message(flood)
     assert len(parsed.attachments) <= 50
     assert any("demasiados adjuntos" in d for d in parsed.defects)
+
+
+@pytest.mark.parametrize("shape", ["adjunto", "en_linea"])
+def test_kind2_bare_forward_subject_is_classified_by_the_forwarded_one(
+    shape: str, app: App
+) -> None:
+    inner = mail("Prórroga de residencia", "Solicito la prórroga.\n" + DUPLICADO, sender=ANA)
+    if shape == "adjunto":
+        message = with_enclosed("RV:", "Reenvío.", inner, sender=ANA)
+    else:
+        body = (
+            "Reenvío.\n\n---------- Forwarded message ---------\n"
+            "De: Ana María Torres Ruiz <ana.torres@example.com>\n"
+            "Date: lun, 11 may 2026 a las 09:14\nSubject: Prórroga de residencia\n\n" + DUPLICADO
+        )
+        message = mail("Fwd:", body, sender=ANA)
+    decision = check_bytes(app, message)
+    assert decision.tramite == "prorroga_residencia", decision.reasons
+    assert decision.fields.get("carne_extranjeria") == "001928374"
+
+
+def test_kind1_forwarded_html_only_message_is_read(app: App) -> None:
+    rows = "".join(f"<p>{line}</p>" for line in DATOS.splitlines())
+    inner = mail("Actualización de datos", "", sender=ANA, html=f"<html><body>{rows}</body></html>")
+    message = with_enclosed("RV: Actualización de datos", "Reenvío.", inner, sender=ANA)
+    _check(check_bytes(app, message), Want("actualizacion_datos", "accept", missing=()))

@@ -213,7 +213,7 @@ def test_forwarded_message_is_kept_as_eml_and_its_pdf_extracted() -> None:
 def test_forward_without_outer_text_uses_inner_text() -> None:
     inner = b"From: x@y.pe\r\nSubject: s\r\n\r\nCuerpo reenviado\r\n"
     msg = parse_message(_mime(b"Content-Type: message/rfc822\r\n\r\n" + inner))
-    assert msg.text == "Cuerpo reenviado\n"
+    assert msg.text == "Asunto: s\n\nCuerpo reenviado\n"  # headed by its own subject
 
 
 def test_too_many_parts() -> None:
