@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
 from mailflow.app import App
+from mailflow.catalogue import Tramite
+from mailflow.checks import IdentityLookup
 from mailflow.decision import Decision
+from mailflow.identity import identity_concerns
 from mailflow.parse import parse_message
 from mailflow.reasons import quote
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 
 
-def check_bytes(app: App, raw: bytes, *, now: dt.datetime | None = None) -> Decision:
-    """Decide one raw message; the receipt time is its Date header, else `now`."""
+def check_bytes(
+    app: App,
+    raw: bytes,
+    *,
+    now: dt.datetime | None = None,
+    identity: IdentityLookup | None = None,
+) -> Decision:
+    """Decide one raw message; the receipt time is its Date header, else `now`. `identity`
+    reads the applicant registry (`registry_reader`); None skips the identity check."""
     limits = app.settings.limits
     msg = parse_message(
         raw,
@@ -25,13 +38,36 @@ def check_bytes(app: App, raw: bytes, *, now: dt.datetime | None = None) -> Deci
         max_text_chars=limits.max_text_chars,
     )
     received = msg.date or now or dt.datetime.now(dt.UTC)
-    return app.intake.decide(msg, received=received)
+    return app.intake.decide(msg, received=received, identity=identity)
+
+
+def registry_reader(app: App) -> IdentityLookup | None:
+    """The identity check against the installation's registry, read-only, as production runs
+    it; None when there is no database yet (an SQLite file that does not exist is not created).
+    A database that cannot be read yields no identity concerns rather than an error."""
+    url = make_url(app.settings.effective_database_url)
+    if url.get_backend_name() == "sqlite" and (
+        not url.database or not Path(url.database).is_file()
+    ):
+        return None
+
+    def lookup(tramite: Tramite, fields: Mapping[str, str], sender: str) -> list[str]:
+        if not tramite.identity_sensitive:
+            return []
+        try:
+            with app.database.session(readonly=True) as session:
+                return identity_concerns(session, tramite, fields, sender)
+        except SQLAlchemyError:
+            return []
+
+    return lookup
 
 
 def check_files(app: App, files: Iterable[Path]) -> list[dict[str, Any]]:
     """One JSON-ready row per file; a file that cannot be read gets a review row marked
     `"error": "unreadable"` (the command then exits non-zero), never an exception."""
     rows: list[dict[str, Any]] = []
+    identity = registry_reader(app)
     for path in files:
         try:
             size = path.stat().st_size
@@ -44,7 +80,7 @@ def check_files(app: App, files: Iterable[Path]) -> list[dict[str, Any]]:
             rows.append({**row, "error": "unreadable"})
             continue
         try:
-            decision = check_bytes(app, raw)
+            decision = check_bytes(app, raw, identity=identity)
         except Exception as exc:  # a bug must not hide the other files' results
             why = type(exc).__name__
             rows.append(_unreadable(path, f"Error interno al procesar el mensaje ({why})"))
