@@ -25,14 +25,20 @@ _FROM_THEN_HEADER = re.compile(
     r"(?:enviado|sent|fecha|date)[*_]*[ \t]*:",
     re.IGNORECASE | re.MULTILINE,
 )
+_ATTRIBUTION = re.compile(
+    r"^[ \t]*(?:el|on)\b(?P<who>[^\n]{0,300}?(?:\n[^\n]{0,200}?){0,2})"
+    r"(?:escribi[oó]|wrote)[ \t]*:[ \t]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+_QUOTE_MARK = re.compile(r"^[ \t]?>[ \t]?", re.MULTILINE)
 _ADDRESS = re.compile(r"[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+")
 
 
 def request_body(text: str, sender: str, sender_name: str, _depth: int = 0) -> str:
     """The part of `text` that carries the sender's request.
 
-    Quoted replies, signatures and footers are cut (`fields.strip_quoted`), except an inline
-    forward ("---------- Forwarded message ---------", "Mensaje reenviado", Outlook's
+    Quoted replies, signatures and footers are cut (`fields.strip_quoted`), except a quote of
+    the sender's own earlier mail ("El … <sender> escribió:") and an inline forward ("---------- Forwarded message ---------", "Mensaje reenviado", Outlook's
     "De: … Enviado: …") whose original is from the sender (same address or same name), or
     that follows only a short covering note: then the covering note and the forwarded text
     (without its header lines) are the request. Linear in the text's length.
@@ -40,6 +46,9 @@ def request_body(text: str, sender: str, sender_name: str, _depth: int = 0) -> s
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if _depth >= MAX_NESTED:
         return strip_quoted(text)
+    own_quote = _own_quote(text, sender, sender_name, _depth)
+    if own_quote is not None:
+        return own_quote
     start = _forward_start(text)
     if start is None:
         return strip_quoted(text)
@@ -53,6 +62,23 @@ def request_body(text: str, sender: str, sender_name: str, _depth: int = 0) -> s
     if not own and not (marker and len(note.strip()) <= SHORT_NOTE):
         return strip_quoted(text)
     inner = request_body(body, sender, sender_name, _depth + 1)
+    return f"{note}\n\n{inner}".strip("\n")
+
+
+def _own_quote(text: str, sender: str, sender_name: str, depth: int) -> str | None:
+    """A reply quoting the sender's own earlier mail ("El … Ana <ana@…> escribió:" then "> …"
+    lines): the note and the unquoted earlier text; None when the quote is someone else's."""
+    found = _ATTRIBUTION.search(text)
+    if found is None:
+        return None
+    start = _forward_start(text)
+    if start is not None and start < found.start():
+        return None  # a forward comes first: handled as a forward
+    if not _is_sender(found["who"], sender, sender_name):
+        return None
+    note = strip_quoted(text[: found.start()])
+    earlier = _QUOTE_MARK.sub("", text[found.end() :])
+    inner = request_body(earlier, sender, sender_name, depth + 1)
     return f"{note}\n\n{inner}".strip("\n")
 
 

@@ -714,3 +714,19 @@ def test_kind1_forwarded_html_only_message_is_read(app: App) -> None:
     inner = mail("Actualización de datos", "", sender=ANA, html=f"<html><body>{rows}</body></html>")
     message = with_enclosed("RV: Actualización de datos", "Reenvío.", inner, sender=ANA)
     _check(check_bytes(app, message), Want("actualizacion_datos", "accept", missing=()))
+
+
+def test_kind2_reply_quoting_ones_own_request_is_the_request(app: App) -> None:
+    quoted = "\n".join(f"> {line}" for line in ("Buenos días, solicito.", "", *DATOS.splitlines()))
+    body = (
+        "Reitero mi pedido.\n\n"
+        "El lun, 11 may 2026 a las 09:14, Ana María Torres Ruiz <ana.torres@example.com> "
+        "escribió:\n" + quoted + "\n"
+    )
+    decision = check_bytes(app, mail("RE: Actualización de datos", body, sender=ANA))
+    _check(decision, Want("actualizacion_datos", "accept", missing=()))
+    theirs = body.replace("ana.torres@example.com", "mesadepartes@cepr.example").replace(
+        "Ana María Torres Ruiz", "Mesa de Partes"
+    )
+    decision = check_bytes(app, mail("RE: Actualización de datos", theirs, sender=ANA))
+    _check(decision, Want("actualizacion_datos", "observe"))

@@ -253,4 +253,7 @@ FLAG_TEXT = {
     "subsanacion_fuera_de_plazo": "Subsanación fuera de plazo",
     "extemporaneo": "Recurso extemporáneo",
     "identidad_no_coincide": "El remitente no coincide con el registro",
+    "firmante_distinto": "La firma digital del escrito es de otra persona",
+    "firma_manuscrita_por_confirmar": "Escrito sin firma digital: confirmar la firma manuscrita",
+    "cargo_emitido": "Cargo ya emitido (el escrito se recibió)",
 }
