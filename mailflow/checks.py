@@ -220,10 +220,12 @@ class OtherSigner:
         name = facts.fields.get("nombres_apellidos") or facts.sender_name or None
         numbers = [facts.fields.get(k, "") for k in ("documento_identidad", "carne_extranjeria")]
         signers = escrito.report.signers
+        if not name and not any(numbers):
+            return None  # nobody to compare with: the observation asks for the name first
         if not signers or any(signer_is(s, name, numbers) for s in signers):
             return None
         names = ", ".join(quote(s.common_name or "sin nombre") for s in signers)
-        who = quote(name) if name else "el solicitante (sin nombre en la solicitud)"
+        who = quote(name) if name else "los números de documento de la solicitud"
         return Finding(
             f"El escrito está firmado por {names}, que no coincide con {who}",
             flags=(OTHER_SIGNER_FLAG,),
