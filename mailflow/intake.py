@@ -287,8 +287,8 @@ class Intake:
                     )
                     _merge(merged, {k: v for k, v in form.items() if k in wanted})
             documents.append(Document(att, content, None, self._kind(tramite, att, content)))
-        if tramite.signature_required:
-            pdfs = [d for d in documents if d.attachment.is_pdf]
+        pdfs = [d for d in documents if d.attachment.is_pdf]
+        if tramite.signature_required and pdfs:
             reports = verify_each(
                 [(d.attachment.filename, d.attachment.data) for d in pdfs], self.trust_roots
             )

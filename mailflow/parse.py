@@ -177,7 +177,7 @@ def _build(
     limits: _Limits,
 ) -> ParsedMessage:
     max_bytes, max_chars = limits.attachment_bytes, limits.text_chars
-    hint = _body_charset(leaves)
+    hint = None if all(v.isascii() for _, v in pairs) else _body_charset(leaves)
     detections = 0  # unlabelled text parts handed to charset detection (bounded per message)
     decoded: dict[str, list[str]] = {}
     for name, value in pairs:
