@@ -181,7 +181,7 @@ def _label_regex(trie: str) -> re.Pattern[str]:
         r"|[a-h]\))[ \t]*)*)))?(?>[*_]*)"
         rf"(?:{_MARK}[ \t]*(?:de[ \t]+|del[ \t]+)?)?"
         rf"\b(?P<label>{trie})\b\.?(?:[ \t]*\([a-z .,/]{{1,30}}\))?"
-        rf"(?P<extra>(?:[ \t]+{_FILLER}){{1,2}}(?=[ \t]*(?:\.{{2,}}|…+)?[ \t]*[:=：|\t]))?"
+        rf"(?P<extra>(?:[ \t]+{_FILLER}){{1,2}}(?=[ \t]*(?:\.{{2,}}|…+)?[ \t]*[:=：|\t]|[ \t]*$))?"
         r"(?P<qual>(?:[ \t]+(?:de|del|de la|de mi|para)[ \t]+[a-z]{2,20}){1,2}(?=[ \t]*[:=\t]))?"
         rf"(?:[ \t]*{_MARK})?[*_]*"
         r"(?:(?P<strong>[ \t]*(?:\.{2,}|…+)?[ \t]*[:=：|\t])[*_]*[ \t]*"
@@ -289,7 +289,7 @@ def _hits(text: str, folded: str, vocab: FieldVocabulary) -> list[_Hit]:
         if m["strong"] is not None or dash or (m["eol"] is not None and line_start):
             hits.append(_Hit(m.start(), m.end(), fid, line_start, True, label=m["label"]))
         elif m["weak"] is not None and fid is not None:
-            end = value_end(vocab.kind(fid), text, folded, m.end(), m["weak"])
+            end = value_end(vocab.kind(fid), text, folded, m.end(), m["weak"], line_start)
             if end is not None:
                 hits.append(_Hit(m.start(), m.end(), fid, line_start, False, end))
     return hits

@@ -549,6 +549,17 @@ LABELS: list[tuple[str, str, str]] = [
     ("Correo electrónico de contacto: ana@example.com", "correo", "ana@example.com"),
     ("Fecha de Nacimiento (dd/mm/aaaa): 22/11/1993", "fecha_nacimiento", "1993-11-22"),
     ("Teléfono actual: 987654321", "telefono", "+51987654321"),
+    ("NOMBRES Y APELLIDOS ANA MARIA TORRES RUIZ", "nombres_apellidos", "Ana Maria Torres Ruiz"),
+    (
+        "Nombres y Apellidos Completos\nAna María Torres Ruiz",
+        "nombres_apellidos",
+        "Ana María Torres Ruiz",
+    ),
+    ("Nombres y apellidos - Ana María Torres Ruiz", "nombres_apellidos", "Ana María Torres Ruiz"),
+    ("Pasaporte 123456789", "documento_identidad", "123456789"),
+    ("Número de Carné de Extranjería (CE): 001234567", "carne_extranjeria", "001234567"),
+    ("Teléfono de contacto (WhatsApp): +51 987 654 321", "telefono", "+51987654321"),
+    ("Nombres y apellidos: Ana Torres | Pasaporte: 123456789", "documento_identidad", "123456789"),
 ]
 
 
