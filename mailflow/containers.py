@@ -12,6 +12,8 @@ for _name in ("tnefparse", "tnef"):
 
 MAX_CONTAINER_DEPTH = 3  # winmail.dat inside a forwarded message inside signed-data is enough
 MAX_CONTAINER_FILES = 50  # files taken out of one winmail.dat
+MAX_MESSAGE_ATTRIBUTES = 64  # message-level TNEF attributes read (a real one has about 20)
+_ATTACH_RENDDATA = 0x9002  # attAttachRendData: starts each attachment (MS-OXTNEF 2.1.3.3)
 _TNEF_TYPES = frozenset({"application/ms-tnef", "application/vnd.ms-tnef"})
 _PKCS7_TYPES = frozenset({"application/pkcs7-mime", "application/x-pkcs7-mime"})
 
@@ -51,10 +53,34 @@ def open_container(kind: str, data: bytes, max_bytes: int) -> Opened:
         return Opened(defects=(f"no se pudo abrir el contenedor {what}: está dañado",))
 
 
+def _compact_tnef(data: bytes) -> tuple[bytes, int]:
+    """The TNEF stream cut down to its message attributes and first `MAX_CONTAINER_FILES`
+    attachments, and how many attachments were dropped. One linear walk over the attribute
+    headers (MS-OXTNEF: level u8, id u16, type u16, length u32, data, checksum u16): tnefparse
+    copies the rest of the stream for every attribute, so it must never see thousands."""
+    kept = [data[:6]]
+    offset, files, messages = 6, 0, 0
+    while offset + 11 <= len(data):
+        level = data[offset]
+        name = int.from_bytes(data[offset + 1 : offset + 3], "little")
+        length = int.from_bytes(data[offset + 5 : offset + 9], "little")
+        end = min(len(data), offset + 11 + length)
+        if name == _ATTACH_RENDDATA:
+            files += 1
+        if level == 2 and 0 < files <= MAX_CONTAINER_FILES:
+            kept.append(data[offset:end])
+        elif level != 2 and messages < MAX_MESSAGE_ATTRIBUTES:
+            messages += 1
+            kept.append(data[offset:end])
+        offset = end
+    return b"".join(kept), max(0, files - MAX_CONTAINER_FILES)
+
+
 def _open_tnef(data: bytes, max_bytes: int) -> Opened:
     from tnefparse.tnef import TNEF  # imported on use: most mail has no TNEF
 
-    tnef = TNEF(data)
+    compact, dropped = _compact_tnef(data)
+    tnef = TNEF(compact)
     texts: list[str] = []
     if tnef.body:
         texts.append(_text(tnef.body))
@@ -64,9 +90,9 @@ def _open_tnef(data: bytes, max_bytes: int) -> Opened:
         texts.append(html_to_text(_text(tnef.htmlbody)))
     files: list[tuple[str, str, bytes]] = []
     defects: list[str] = []
-    if len(tnef.attachments) > MAX_CONTAINER_FILES:
+    if dropped:
         defects.append(
-            f"winmail.dat con demasiados adjuntos ({len(tnef.attachments)} > "
+            f"winmail.dat con demasiados adjuntos ({dropped + MAX_CONTAINER_FILES} > "
             f"{MAX_CONTAINER_FILES}); se ignoraron los restantes"
         )
     for index, att in enumerate(tnef.attachments[:MAX_CONTAINER_FILES], 1):

@@ -30,6 +30,8 @@ from mailflow.pdftext import PdfContent, read_pdf
 from mailflow.signature import verify_attachments, verify_each
 from mailflow.values import normalise
 
+MAX_PDFS_READ = 10  # PDFs read (text, form fields, signatures) per message; the rest go to staff
+_TOO_MANY_PDFS = f"no se leyó: el mensaje trae más de {MAX_PDFS_READ} PDF"
 _FORWARDED_SUBJECT = re.compile(r"^Asunto: (.{1,300})$", re.MULTILINE)  # forwards.request_body
 SOFT_DEFECT_MARKERS = (
     "juego de caracteres",
@@ -274,8 +276,15 @@ class Intake:
             source = f"mensaje-adjunto-{index}"
             _merge(merged, extract_fields(inner, self.vocabulary, wanted, source=source))
         documents: list[Document] = []
+        pdfs_read = 0
         for att in msg.attachments:
-            content = self._read_pdf(att) if att.is_pdf else None
+            if att.is_pdf and pdfs_read >= MAX_PDFS_READ:
+                content: PdfContent | None = PdfContent(error=_TOO_MANY_PDFS)
+            elif att.is_pdf:
+                pdfs_read += 1
+                content = self._read_pdf(att)
+            else:
+                content = None
             if content is not None and not content.error:
                 texts.append(content.text)
                 source = f"pdf:{att.filename}"
@@ -287,7 +296,7 @@ class Intake:
                     )
                     _merge(merged, {k: v for k, v in form.items() if k in wanted})
             documents.append(Document(att, content, None, self._kind(tramite, att, content)))
-        pdfs = [d for d in documents if d.attachment.is_pdf]
+        pdfs = [d for d in documents if d.content is not None and d.content.error != _TOO_MANY_PDFS]
         if tramite.signature_required and pdfs:
             reports = verify_each(
                 [(d.attachment.filename, d.attachment.data) for d in pdfs], self.trust_roots
