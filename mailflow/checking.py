@@ -12,8 +12,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from mailflow.app import App
 from mailflow.catalogue import Tramite
-from mailflow.checks import IdentityLookup
 from mailflow.decision import Decision
+from mailflow.findings import IdentityLookup
 from mailflow.identity import identity_concerns
 from mailflow.parse import parse_message
 from mailflow.reasons import quote

@@ -15,60 +15,25 @@ The disposition is `review` if any review finding, else `observe` if anything is
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal
 
-from mailflow.catalogue import Tramite
-from mailflow.decision import SIGNED_DOCUMENT, SignatureSummary
-from mailflow.escrito import Document, signer_is
+from mailflow.findings import (
+    Action,
+    Check,
+    Facts,
+    Finding,
+)
+from mailflow.firma import (
+    BadSignature,
+    GoodSignature,
+    Handwritten,
+    HandwrittenForReview,
+    OtherSigner,
+    SignedNotEscrito,
+)
 from mailflow.reasons import quote
-
-Action = Literal["review", "observe", "flag", "note"]
-IdentityLookup = Callable[[Tramite, Mapping[str, str], str], list[str]]
-HANDWRITTEN_FLAG = "firma_manuscrita_por_confirmar"
-OTHER_SIGNER_FLAG = "firmante_distinto"
-
-
-@dataclass(frozen=True)
-class Facts:
-    """Everything read from one message (or a reply merged with its case) that checks judge."""
-
-    tramite: Tramite
-    fields: Mapping[str, str]
-    invalid: Mapping[str, str]
-    missing: tuple[str, ...]  # required items not found (field ids, SIGNED_DOCUMENT)
-    refugiado: bool
-    defects: tuple[str, ...]  # problems that make the message itself doubtful
-    sender: str
-    sender_name: str
-    documents: tuple[Document, ...]
-    escrito: Document | None  # the escrito attached to this message
-    escrito_presented: bool  # an escrito is on file (this message or the request it completes)
-    signature: SignatureSummary
-    received: dt.datetime
-    extemporaneo_since: dt.date | None = None  # notification date when filed out of time
-    label: Callable[[str], str] = str
-    identity: IdentityLookup | None = None
-
-
-@dataclass(frozen=True)
-class Finding:
-    """What one check found: the reason people read, and missing items or flags it adds."""
-
-    reason: str
-    missing: tuple[str, ...] = ()
-    flags: tuple[str, ...] = ()
-
-
-class Check(Protocol):
-    """A named check: `check` returns a Finding when it hits, else None."""
-
-    name: str
-    description: str
-
-    def check(self, facts: Facts) -> Finding | None: ...
 
 
 @dataclass(frozen=True)
@@ -160,113 +125,6 @@ class NotMachineReadable:
         )
 
 
-class Handwritten:
-    name = "firma_manuscrita"
-    description = (
-        "El escrito PDF no tiene firma digital: se recibe (firma manuscrita o digital) y el "
-        "personal confirma la firma en la página (TUO Ley 27444, art. 136)."
-    )
-    on_review = False
-
-    def check(self, facts: Facts) -> Finding | None:
-        tramite = facts.tramite
-        if not tramite.signature_required or not facts.escrito_presented:
-            return None
-        if facts.signature.status != "unsigned":
-            return None
-        if (tramite.unsigned_escrito == "review") != self.on_review:
-            return None
-        return Finding(
-            f"El escrito {quote(_escrito_name(facts))} no tiene firma digital: el personal debe "
-            "confirmar la firma manuscrita en el documento",
-            flags=(HANDWRITTEN_FLAG,),
-        )
-
-
-class HandwrittenForReview(Handwritten):
-    name = "firma_manuscrita_revision"
-    description = "Como firma_manuscrita, para trámites cuyo YAML pide revisión previa."
-    on_review = True
-
-
-class BadSignature:
-    name = "firma_no_valida"
-    description = "La firma digital del escrito está alterada, dañada o no es de confianza."
-
-    def check(self, facts: Facts) -> Finding | None:
-        sig = facts.signature
-        if not facts.tramite.signature_required or sig.status not in ("invalid", "untrusted"):
-            return None
-        what = "no es de confianza" if sig.status == "untrusted" else "no es válida"
-        return Finding(
-            f"La firma digital del escrito {quote(sig.filename or 'adjunto')} {what}: {sig.reason}",
-            flags=("firma_no_valida",),
-        )
-
-
-class OtherSigner:
-    name = "firmante_distinto"
-    description = (
-        "El escrito está firmado con un certificado válido, pero de otra persona que el "
-        "solicitante (nombre o número de documento del certificado)."
-    )
-
-    def check(self, facts: Facts) -> Finding | None:
-        escrito = facts.escrito
-        if not facts.tramite.signature_required or escrito is None or escrito.report is None:
-            return None
-        if facts.signature.status != "valid":
-            return None
-        name = facts.fields.get("nombres_apellidos") or facts.sender_name or None
-        numbers = [facts.fields.get(k, "") for k in ("documento_identidad", "carne_extranjeria")]
-        signers = escrito.report.signers
-        if not name and not any(numbers):
-            return None  # nobody to compare with: the observation asks for the name first
-        if not signers or any(signer_is(s, name, numbers) for s in signers):
-            return None
-        names = ", ".join(quote(s.common_name or "sin nombre") for s in signers)
-        who = quote(name) if name else "los números de documento de la solicitud"
-        return Finding(
-            f"El escrito está firmado por {names}, que no coincide con {who}",
-            flags=(OTHER_SIGNER_FLAG,),
-        )
-
-
-class SignedNotEscrito:
-    name = "firmado_no_es_escrito"
-    description = (
-        "Hay un PDF con firma digital, pero ningún PDF lleva la solicitud (el escrito): una "
-        "firma en otro documento no firma el escrito."
-    )
-
-    def check(self, facts: Facts) -> Finding | None:
-        if not facts.tramite.signature_required or facts.escrito_presented:
-            return None
-        signed = [
-            quote(d.name)
-            for d in facts.documents
-            if d.report is not None and d.report.status not in ("unsigned", "absent")
-        ]
-        if not signed:
-            return None
-        return Finding(
-            f"El PDF firmado {', '.join(signed)} no parece ser el escrito de la solicitud; el "
-            "personal debe revisar si lo es"
-        )
-
-
-class GoodSignature:
-    name = "firma_valida"
-    description = "Firma digital válida del escrito (se registra quién firmó)."
-
-    def check(self, facts: Facts) -> Finding | None:
-        if not facts.tramite.signature_required or facts.signature.status != "valid":
-            return None
-        if not facts.escrito_presented:
-            return None
-        return Finding(f"Firma digital válida de {quote(facts.signature.signer or 'sin nombre')}")
-
-
 class Extemporaneo:
     name = "extemporaneo"
     description = "Recurso presentado fuera del plazo contado desde la notificación."
@@ -294,12 +152,6 @@ class Identity:
             return None
         concerns = facts.identity(facts.tramite, facts.fields, facts.sender)
         return Finding("; ".join(concerns)) if concerns else None
-
-
-def _escrito_name(facts: Facts) -> str:
-    if facts.escrito is not None:
-        return facts.escrito.name
-    return facts.signature.filename or "adjunto"
 
 
 CHECKS: dict[str, Check] = {}
@@ -386,19 +238,3 @@ def run_table(
         tuple(dict.fromkeys(flags)),
         tuple(hits),
     )
-
-
-def signature_accepted(tramite: Tramite, status: str, escrito: bool, flags: Sequence[str]) -> bool:
-    """Whether the escrito's signature lets the case proceed without staff: not required, a
-    valid signature of the applicant, or an escrito without digital signature (handwritten)
-    where the procedure accepts it."""
-    if not tramite.signature_required:
-        return True
-    if OTHER_SIGNER_FLAG in flags:
-        return False
-    if status == "valid":
-        return True
-    return status == "unsigned" and escrito and tramite.unsigned_escrito == "accept"
-
-
-__all__ = ["CHECKS", "SIGNED_DOCUMENT", "TABLE", "Facts", "Finding", "Verdict", "run_table"]

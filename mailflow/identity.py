@@ -8,7 +8,7 @@ from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from mailflow.catalogue import Tramite
-from mailflow.checks import IdentityLookup
+from mailflow.findings import IdentityLookup
 from mailflow.models import Applicant
 from mailflow.registry import cross_check, find_applicant, is_registered_sender
 

@@ -12,7 +12,7 @@ from asn1crypto import x509
 
 from mailflow.automatic import detect_automatic
 from mailflow.catalogue import Catalogue, Tramite
-from mailflow.checks import Facts, IdentityLookup, Verdict, run_table, signature_accepted
+from mailflow.checks import Verdict, run_table
 from mailflow.classify import Classification, Classifier
 from mailflow.decision import SIGNED_DOCUMENT, SIGNED_DOCUMENT_LABEL, Decision, SignatureSummary
 from mailflow.dias_habiles import Calendario
@@ -24,6 +24,8 @@ from mailflow.fields import (
     extract_fields,
     extract_pdf_form_fields,
 )
+from mailflow.findings import Facts, IdentityLookup
+from mailflow.firma import signature_accepted
 from mailflow.forwards import request_body
 from mailflow.message import Attachment, ParsedMessage
 from mailflow.pdftext import PdfContent, read_pdf
