@@ -30,6 +30,7 @@ _REQUEST_WORDS = (
 )
 _NAME_EXT = ("escrito", "solicitud", "recurso", "firmad", "renuncia", "carta", "apelacion")
 _PARTICLES = frozenset({"de", "del", "la", "las", "los", "y", "da", "dos", "van", "von"})
+_IMAGE = re.compile(rb"/Subtype\s*/Image\b")  # an image XObject: what a scanner produces
 _MIN_TEXT = 20  # characters of text below which a PDF is a scanned image
 
 
@@ -58,7 +59,7 @@ class Document:
             return "es un PDF protegido con contraseña"
         scanned = self.content.error is None and len(self.content.text.strip()) < _MIN_TEXT
         if scanned and not self.content.form_fields:
-            return "es un PDF escaneado (solo imagen, sin texto)"
+            return "es un PDF sin texto legible (escaneado o solo imagen)"
         return None
 
 
@@ -68,18 +69,21 @@ def is_image(att: Attachment) -> bool:
     return att.content_type in IMAGE_TYPES or name.endswith(_IMAGE_EXT)
 
 
-def looks_like_escrito(tramite: Tramite, content: PdfContent | None, filename: str) -> bool:
-    """Whether a PDF carries the request: the procedure named, a request phrase, or a file name
-    such as "escrito", "solicitud" or "recurso firmado"; a scanned page with no text counts too
-    (it is most often the escrito signed by hand)."""
+def looks_like_escrito(
+    tramite: Tramite, content: PdfContent | None, filename: str, data: bytes = b""
+) -> bool:
+    """Whether a PDF carries the request: its text names the procedure or says a request phrase
+    ("interpongo", "solicito", "Señor Presidente"…); a scanned page (an image and no text)
+    counts too: it is most often the escrito signed by hand. A text-less PDF without any image
+    is not a scan (hostile or empty files are not escritos); a password-protected one counts
+    when its file name says so ("escrito", "solicitud", "recurso firmado")."""
     name = fold(filename)
-    if any(word in name for word in _NAME_EXT) or fold(tramite.name) in name:
-        return True
+    named = any(word in name for word in _NAME_EXT) or fold(tramite.name) in name
     if content is None or content.encrypted:
-        return content is not None
+        return content is not None and named
     text = fold(content.text[:20_000])
     if len(text.strip()) < _MIN_TEXT:
-        return not content.form_fields
+        return not content.form_fields and _IMAGE.search(data) is not None
     phrases = (tramite.name, tramite.subject, *tramite.aliases, *tramite.body_keywords)
     if any(fold(p) in text for p in phrases):
         return True

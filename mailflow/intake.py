@@ -327,7 +327,7 @@ class Intake:
             if self.vocabulary.matches_attachment(field_id, att.filename, text):
                 return field_id
         readable = content is not None and (content.error is None or content.encrypted)
-        if readable and looks_like_escrito(tramite, content, att.filename):
+        if readable and looks_like_escrito(tramite, content, att.filename, att.data):
             return "escrito"
         return "otro"
 

@@ -27,7 +27,14 @@ from tests.intake_mail import (
     winmail,
     with_enclosed,
 )
-from tests.pdfs import encrypted_pdf, make_pdf, raw_pdf, sign_pdf, tamper_signed_range
+from tests.pdfs import (
+    encrypted_pdf,
+    make_pdf,
+    raw_pdf,
+    scanned_pdf,
+    sign_pdf,
+    tamper_signed_range,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 ANA = "Ana María Torres Ruiz <ana.torres@example.com>"
@@ -68,6 +75,11 @@ ESCRITO = [
     "RECURSO DE APELACION",
     "Ana Maria Torres Ruiz, pasaporte 123456789",
     "Interpongo recurso.",
+]
+CARTA_RENUNCIA = [
+    "Señor Presidente de la Comisión Especial para los Refugiados",
+    "Presento mi renuncia voluntaria a la solicitud de refugio.",
+    "Ana María Torres Ruiz",
 ]
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 8
 
@@ -328,7 +340,7 @@ KIND3: dict[str, tuple[Build, Want]] = {
             sender=ANA,
             attachments=[("scan0001.pdf", "application/pdf", raw_pdf(b"q 10 0 0 10 0 0 cm Q"))],
         ),
-        Want("duplicado_carne_extranjeria", "review", reason="PDF escaneado"),
+        Want("duplicado_carne_extranjeria", "review", reason="PDF sin texto legible"),
     ),
     "datos_en_pdf_con_contrasena": (
         lambda p: mail(
@@ -441,7 +453,7 @@ KIND6: dict[str, tuple[Build, Want]] = {
             "Renuncia",
             RENUNCIA,
             sender=ANA,
-            attachments=[("carta_renuncia.pdf", "application/pdf", make_pdf(["Renuncia", "..."]))],
+            attachments=[("carta_renuncia.pdf", "application/pdf", make_pdf(CARTA_RENUNCIA))],
         ),
         Want(
             "renuncia",
@@ -453,8 +465,16 @@ KIND6: dict[str, tuple[Build, Want]] = {
         ),
     ),
     "recurso_escaneado_sin_texto": (
-        lambda p: _apelacion_with([("scan.pdf", raw_pdf(b"q 10 0 0 10 0 0 cm Q"))]),
+        lambda p: _apelacion_with([("scan.pdf", scanned_pdf())]),
         Want("apelacion", "accept", "unsigned", flags=("firma_manuscrita_por_confirmar",)),
+    ),
+    "pdf_sin_texto_ni_imagen_no_es_escrito": (
+        lambda p: _apelacion_with([("x.pdf", raw_pdf(b"q 10 0 0 10 0 0 cm Q"))]),
+        Want("apelacion", "review", "unsigned", missing=("documento_firmado",), reason="sin texto"),
+    ),
+    "pdf_con_otro_texto_no_es_escrito": (
+        lambda p: _apelacion_with([("recurso.pdf", make_pdf(["nivel nivel nivel nivel"] * 3))]),
+        Want("apelacion", "observe", "unsigned", missing=("documento_firmado",)),
     ),
     "sin_escrito": (
         lambda p: mail("Recurso de Apelación", APELACION, sender=ANA),
