@@ -62,14 +62,14 @@ def tnef(body: str, files: Sequence[tuple[str, bytes]]) -> bytes:
         head = struct.pack("<BHHI", level, name, kind, len(data))
         return head + data + struct.pack("<H", sum(data) & 0xFFFF)
 
-    out = struct.pack("<IH", 0x223E9F78, 0x0101)
-    out += attribute(1, 0x9006, 0x0008, struct.pack("<I", 0x00010000))
-    out += attribute(1, 0x800C, 0x0002, body.encode("cp1252"))
+    out = [struct.pack("<IH", 0x223E9F78, 0x0101)]
+    out.append(attribute(1, 0x9006, 0x0008, struct.pack("<I", 0x00010000)))
+    out.append(attribute(1, 0x800C, 0x0002, body.encode("cp1252")))
     for name, data in files:
-        out += attribute(2, 0x9002, 0x0006, struct.pack("<HiiIH", 1, -1, -1, 0, 0))
-        out += attribute(2, 0x8010, 0x0001, name.encode("cp1252") + b"\x00")
-        out += attribute(2, 0x800F, 0x0006, data)
-    return out
+        out.append(attribute(2, 0x9002, 0x0006, struct.pack("<HiiIH", 1, -1, -1, 0, 0)))
+        out.append(attribute(2, 0x8010, 0x0001, name.encode("cp1252") + b"\x00"))
+        out.append(attribute(2, 0x800F, 0x0006, data))
+    return b"".join(out)
 
 
 def winmail(subject: str, body: str, files: Sequence[tuple[str, bytes]], *, sender: str) -> bytes:
