@@ -5,12 +5,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from mailflow.catalogue import Tramite
 from mailflow.message import Attachment
-from mailflow.pdftext import PdfContent
-from mailflow.signature import SignatureReport, Signer
 from mailflow.textnorm import fold
+
+if TYPE_CHECKING:  # pyhanko and pypdf load only where signatures and PDFs are read
+    from mailflow.catalogue import Tramite
+    from mailflow.pdftext import PdfContent
+    from mailflow.signature import SignatureReport, Signer
 
 IMAGE_TYPES = ("image/jpeg", "image/png", "image/heic", "image/heif", "image/tiff", "image/webp")
 _IMAGE_EXT = (".jpg", ".jpeg", ".png", ".heic", ".heif", ".tif", ".tiff", ".webp")
