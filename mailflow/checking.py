@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,14 @@ from mailflow.parse import parse_message
 from mailflow.reasons import quote
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
+_OS_ERRORS = {  # what people read instead of the operating system's English
+    errno.ENOENT: "no existe",
+    errno.EACCES: "no hay permiso para leerlo",
+    errno.EPERM: "no hay permiso para leerlo",
+    errno.EISDIR: "es una carpeta, no un archivo",
+    errno.ENAMETOOLONG: "el nombre es demasiado largo",
+    errno.EIO: "error de lectura del disco",
+}
 
 
 def check_bytes(
@@ -75,7 +84,7 @@ def check_files(app: App, files: Iterable[Path]) -> list[dict[str, Any]]:
                 raise OSError(f"archivo demasiado grande ({size} bytes)")
             raw = path.read_bytes()
         except OSError as exc:
-            why = exc.strerror or str(exc)
+            why = _OS_ERRORS.get(exc.errno or 0, "no se puede leer") if exc.errno else str(exc)
             row = _unreadable(path, f"No se pudo leer el archivo {quote(str(path))}: {why}")
             rows.append({**row, "error": "unreadable"})
             continue
