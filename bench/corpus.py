@@ -32,10 +32,16 @@ class CachedKit:
     kit: Kit
     cache: dict[tuple[object, ...], bytes] = field(default_factory=dict)
 
-    def pdf(self, kind: str, lines: list[str], form: Mapping[str, str] | None = None) -> bytes:
-        key = (kind, tuple(lines), tuple(sorted((form or {}).items())))
+    def pdf(
+        self,
+        kind: str,
+        lines: list[str],
+        form: Mapping[str, str] | None = None,
+        signer: str | None = None,
+    ) -> bytes:
+        key = (kind, tuple(lines), tuple(sorted((form or {}).items())), signer)
         if key not in self.cache:
-            self.cache[key] = self.kit.pdf(kind, lines, form)
+            self.cache[key] = self.kit.pdf(kind, lines, form, signer)
         return self.cache[key]
 
     @property

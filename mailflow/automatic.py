@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from mailflow import autotext
 from mailflow.message import ParsedMessage
+from mailflow.reasons import clean, quote
 
 
 @dataclass(frozen=True)
@@ -113,27 +114,27 @@ def _auto_submitted(msg: ParsedMessage, _: _Context) -> str | None:
     if not kind or kind == "no":
         return None
     what = "Respuesta automática" if kind == "auto-replied" else "Mensaje automático"
-    return f"{what} (Auto-Submitted: {value})"
+    return f"{what} (Auto-Submitted: {clean(value, 80)})"
 
 
 def _autoreply_header(msg: ParsedMessage, _: _Context) -> str | None:
     for name in _AUTOREPLY_HEADERS:
         value = msg.header(name).strip()
         if value and value.lower() not in ("no", "none", "false", "0"):
-            return f"Respuesta automática ({_title(name)}: {value})"
+            return f"Respuesta automática ({_title(name)}: {clean(value, 80)})"
     return None
 
 
 def _precedence(msg: ParsedMessage, _: _Context) -> str | None:
     value = msg.header("precedence").strip()
     if value.lower() in _PRECEDENCE:
-        return f"Correo masivo o automático (Precedence: {value})"
+        return f"Correo masivo o automático (Precedence: {clean(value, 80)})"
     return None
 
 
 def _subject(msg: ParsedMessage, _: _Context) -> str | None:
     if _SUBJECT.match(_fold(msg.subject)):
-        return f"Asunto típico de mensaje automático ({msg.subject[:80]!r})"
+        return f"Asunto típico de mensaje automático ({quote(msg.subject, 80)})"
     return None
 
 
@@ -153,7 +154,7 @@ def _daemon_sender(msg: ParsedMessage, _: _Context) -> str | None:
     local = msg.sender.split("@")[0] if msg.sender else ""
     raw_from = msg.header("from")
     if local in _DAEMONS or _DAEMON_IN_FROM.search(raw_from):
-        return f"Remitente de sistema de correo ({msg.sender or raw_from.strip()[:120]})"
+        return f"Remitente de sistema de correo ({clean(msg.sender or raw_from, 120)})"
     return None
 
 
@@ -204,7 +205,9 @@ def _loop_header(msg: ParsedMessage, ctx: _Context) -> str | None:
         return f"Bucle: respuesta enviada por mailflow (X-Mailflow-Case: {msg.header('x-mailflow-case')})"
     values = [v.strip() for v in msg.headers.get("x-loop", ()) if v.strip()]
     if values:  # any X-Loop: some system already answered automatically (RFC 3834 §2)
-        return f"Bucle: el mensaje ya pasó por un sistema automático (X-Loop: {values[0][:120]})"
+        return (
+            f"Bucle: el mensaje ya pasó por un sistema automático (X-Loop: {clean(values[0], 120)})"
+        )
     return None
 
 

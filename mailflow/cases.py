@@ -136,6 +136,9 @@ def recheck_extemporaneo(app: App, case: Case, cal: Calendario) -> bool | None:
     return late
 
 
+CARGO_ISSUED_FLAG = "cargo_emitido"  # set by the machines' `flag: cargo_emitido` effect
+
+
 def guard_context(
     session: Session,
     app: App,
@@ -154,6 +157,7 @@ def guard_context(
         extemporaneo="extemporaneo" in (case.flags or []),
         subsanacion_expired=deadlines.subsanacion_expired(session, case, now),
         documents=frozenset(tramite.documents if tramite else ()),
+        cargo_issued=CARGO_ISSUED_FLAG in (case.flags or []),
     )
     return dataclasses.replace(ctx, **dict(overrides or {}))
 

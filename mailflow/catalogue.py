@@ -63,6 +63,9 @@ class Tramite(_Strict):
     optional_fields: tuple[str, ...] = ()
     required_attachments: tuple[str, ...] = ()
     signature: Literal["none", "required"] = "none"
+    # An escrito PDF without digital signature (signed by hand and scanned): received with a flag
+    # for staff to confirm ("accept"), or sent to staff first ("review").
+    unsigned_escrito: Literal["accept", "review"] = "accept"
     term_days: int | None = Field(None, ge=1, le=365)
     filing_limit_days: int | None = Field(None, ge=1, le=365)
     product: Literal["reply", "cargo", "oficio", "none"] = "none"

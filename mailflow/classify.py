@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from rapidfuzz.distance import Indel
 
 from mailflow.catalogue import Catalogue
+from mailflow.reasons import clean, quote
 from mailflow.textnorm import fold, strip_reply_prefixes, tokens
 
 SHORT_WORD = 5  # single words this short must match exactly ("cita" is not "cito")
@@ -27,6 +28,7 @@ class Candidate:
     owner: str
     score: float
     phrase: str
+    start: int = 0  # word offset in the subject where the best match begins
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ class Classifier:
             return self._off_catalogue(overriding[0], best, "asunto")
         if top is not None and top.score >= self.threshold:
             strongest_topic = topic_hits[0] if topic_hits else None
-            if strongest_topic and _beats(strongest_topic, top):
+            if strongest_topic and _beats(strongest_topic, top, self.threshold):
                 return self._off_catalogue(strongest_topic, best, "asunto")
             return self._decide(procs, "asunto", cleaned)
         if topic_hits:
@@ -84,8 +86,8 @@ class Classifier:
             return from_body
         reason = (
             "El asunto está vacío y el cuerpo no indica el trámite"
-            if not words
-            else f"El asunto «{cleaned[:80]}» no corresponde a ningún trámite del catálogo"
+            if not clean(cleaned)
+            else f"El asunto {quote(cleaned, 80)} no corresponde a ningún trámite del catálogo"
         )
         if top is not None and top.score > 0.5:
             reason += f" (lo más parecido: {self.catalogue.get(top.owner).name}, {top.score:.0%})"
@@ -108,7 +110,8 @@ class Classifier:
                 None,
                 top.score,
                 (
-                    f"El asunto «{cleaned[:80]}» menciona más de un trámite ({names}); decide el personal",
+                    f"El asunto {quote(cleaned, 80)} menciona más de un trámite ({names}); "
+                    "decide el personal",
                 ),
                 None,
                 source,
@@ -130,7 +133,7 @@ class Classifier:
             return []
         n = len(words)
         for phrase in self._phrases:
-            score = 0.0
+            score, start = 0.0, 0
             for size in {phrase.words - 1, phrase.words, phrase.words + 1}:
                 if size < 1 or size > n:
                     continue
@@ -138,12 +141,12 @@ class Classifier:
                     window = " ".join(words[i : i + size])
                     s = _similarity(phrase.text, window)
                     if s > score:
-                        score = s
+                        score, start = s, i
                         if s == 1.0:
                             break
             prior = best.get(phrase.owner)
             if score > 0 and (prior is None or _better(score, phrase.text, prior)):
-                best[phrase.owner] = Candidate(phrase.owner, score, phrase.text)
+                best[phrase.owner] = Candidate(phrase.owner, score, phrase.text, start)
         return sorted(best.values(), key=lambda c: (-c.score, -len(c.phrase)))
 
     def _from_body(self, body: str) -> Classification | None:
@@ -197,6 +200,10 @@ def _contained(shorter: str, longer: str) -> bool:
     return len(shorter) < len(longer) and set(shorter.split()) <= set(longer.split())
 
 
-def _beats(topic: Candidate, proc: Candidate) -> bool:
-    """An off-catalogue topic wins over a procedure only when it matches more of the subject."""
+def _beats(topic: Candidate, proc: Candidate, threshold: float) -> bool:
+    """An off-catalogue topic wins over a procedure only when it matches more of the subject,
+    and not when the procedure is named first: in "Renuncia al trámite de solicitud de refugio"
+    the topic is what the procedure acts on."""
+    if proc.score >= threshold and proc.start < topic.start:
+        return False
     return (topic.score, len(topic.phrase)) > (proc.score, len(proc.phrase))

@@ -67,6 +67,11 @@ def check(
             click.echo(json.dumps(row, ensure_ascii=False))
     else:
         click.echo(render_table(results))
+    unreadable = [row for row in results if row.get("error") == "unreadable"]
+    for row in unreadable:
+        click.echo(f"mailflow check: {row['reasons'][0]}", err=True)
+    if unreadable:
+        ctx.exit(1)
 
 
 @cli.group()
@@ -421,7 +426,7 @@ def main(argv: list[str] | None = None) -> None:
 
     restrict_new_files()  # every data file this command creates is owner-only
     try:
-        cli.main(args=argv, prog_name="mailflow", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="mailflow", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Interrumpido.", err=True)
         sys.exit(130)
@@ -431,3 +436,5 @@ def main(argv: list[str] | None = None) -> None:
     except MailflowError as exc:
         click.echo(f"mailflow: {exc}", err=True)
         sys.exit(2)
+    if isinstance(code, int) and not isinstance(code, bool) and code:
+        sys.exit(code)  # ctx.exit(N) from a command (e.g. check with unreadable files)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 Disposition = Literal["accept", "observe", "review", "ignore", "inform"]
 DISPOSITIONS: tuple[Disposition, ...] = ("accept", "observe", "review", "ignore", "inform")
 
 SIGNED_DOCUMENT = "documento_firmado"  # missing-item id for the signed document itself
-SIGNED_DOCUMENT_LABEL = "Documento firmado digitalmente (PDF)"
+SIGNED_DOCUMENT_LABEL = "Escrito de la solicitud en PDF, firmado (firma manuscrita o digital)"
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,19 @@ class Decision:
     sources: dict[str, str] = field(default_factory=dict)
     topic: str | None = None
     rule_hits: tuple[str, ...] = ()  # names of the automatic-mail rules that matched
+    checks: tuple[str, ...] = ()  # names of the intake checks that hit (checks.TABLE)
+    escrito: bool = False  # an escrito (the request as a PDF) was presented
+    signature_accepted: bool = False  # the escrito's signature lets the case proceed alone
+
+    def sent_to_review(self, reason: str, check: str) -> Decision:
+        """This decision with one more check hit that needs staff (`check`, with the Spanish
+        `reason`), e.g. `identidad`, applied after the sandboxed reading has decided."""
+        return replace(
+            self,
+            disposition="review",
+            reasons=(*self.reasons, reason),
+            checks=(*self.checks, check),
+        )
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -61,5 +74,6 @@ class Decision:
             "flags": list(self.flags),
             "topic": self.topic,
             "rules": list(self.rule_hits),
+            "checks": list(self.checks),
             "reasons": list(self.reasons),
         }

@@ -17,6 +17,13 @@ from mailflow.yamlsource import YamlSource, load_yaml
 _MARK = r"(?:n[ \t]*\.?[ \t]*°|no\.|no(?=[ \t]*\d)|nro\.?|num\.?|numero|#)"
 _SEP = r"[ \t.\-/]{0,3}"
 _MARKER_WORDS = frozenset({"n", "no", "nro", "num", "numero"})
+# Words people add after a label without changing what it asks for ("Nombres y apellidos
+# completos:", "Correo electrónico de contacto:", "Teléfono actual:"); only before a ":" or a cell.
+_FILLER = (
+    r"(?:completos?|completas?|actual(?:es)?|vigentes?|personal(?:es)?|principal|legibles?"
+    r"|(?:del?|de la)[ \t]+(?:solicitante|titular|recurrente|refugiad[oa]|interesad[oa]|contacto)"
+    r"|de[ \t]+la[ \t]+persona|en[ \t]+el[ \t]+peru)"
+)
 _GIVEN, _SURNAME = frozenset({"nombre", "nombres"}), frozenset({"apellido", "apellidos"})
 _LISTS = ("labels", "filename_keywords", "content_keywords")
 
@@ -174,6 +181,7 @@ def _label_regex(trie: str) -> re.Pattern[str]:
         r"|[a-h]\))[ \t]*)*)))?(?>[*_]*)"
         rf"(?:{_MARK}[ \t]*(?:de[ \t]+|del[ \t]+)?)?"
         rf"\b(?P<label>{trie})\b\.?(?:[ \t]*\([a-z .,/]{{1,30}}\))?"
+        rf"(?P<extra>(?:[ \t]+{_FILLER}){{1,2}}(?=[ \t]*(?:\.{{2,}}|…+)?[ \t]*[:=：|\t]|[ \t]*$))?"
         r"(?P<qual>(?:[ \t]+(?:de|del|de la|de mi|para)[ \t]+[a-z]{2,20}){1,2}(?=[ \t]*[:=\t]))?"
         rf"(?:[ \t]*{_MARK})?[*_]*"
         r"(?:(?P<strong>[ \t]*(?:\.{2,}|…+)?[ \t]*[:=：|\t])[*_]*[ \t]*"
@@ -281,7 +289,7 @@ def _hits(text: str, folded: str, vocab: FieldVocabulary) -> list[_Hit]:
         if m["strong"] is not None or dash or (m["eol"] is not None and line_start):
             hits.append(_Hit(m.start(), m.end(), fid, line_start, True, label=m["label"]))
         elif m["weak"] is not None and fid is not None:
-            end = value_end(vocab.kind(fid), text, folded, m.end(), m["weak"])
+            end = value_end(vocab.kind(fid), text, folded, m.end(), m["weak"], line_start)
             if end is not None:
                 hits.append(_Hit(m.start(), m.end(), fid, line_start, False, end))
     return hits

@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from mailflow.catalogue import Tramite
-from mailflow.decision import Decision
+from mailflow.findings import IdentityLookup
 from mailflow.models import Applicant
 from mailflow.registry import cross_check, find_applicant, is_registered_sender
 
 
+def registry_lookup(session: Session) -> IdentityLookup:
+    """The `identidad` check's view of the applicant registry, read in `session`."""
+
+    def lookup(tramite: Tramite, fields: Mapping[str, str], sender: str) -> list[str]:
+        return identity_concerns(session, tramite, fields, sender)
+
+    return lookup
+
+
 def identity_concerns(
-    session: Session, tramite: Tramite, decision: Decision, sender: str
+    session: Session, tramite: Tramite, fields: Mapping[str, str], sender: str
 ) -> list[str]:
     """Spanish reasons why an identity-changing request must go to staff; [] when it may proceed.
 
@@ -23,7 +34,6 @@ def identity_concerns(
         return []
     if not session.scalar(select(exists().where(Applicant.id.is_not(None)))):
         return []
-    fields = decision.fields
     person = find_applicant(
         session,
         email=sender or None,

@@ -29,6 +29,9 @@ FLAGS = {
     "respuesta_migraciones": "Migraciones respondió sobre este expediente",
     "mensaje_nuevo": "Mensaje nuevo del solicitante",
     "contenido_activo": "PDF con contenido activo (JavaScript o archivos incrustados)",
+    "firmante_distinto": "La firma digital del escrito es de otra persona",
+    "firma_manuscrita_por_confirmar": "Escrito sin firma digital: confirmar la firma manuscrita",
+    "cargo_emitido": "Cargo ya emitido (el escrito se recibió)",
 }
 """Case flags (effects `flag:` / `assign:`, intake flags) → badge text."""
 
@@ -44,6 +47,8 @@ WARNING_FLAGS = frozenset(
         "revocacion_sin_aviso",
         "notificacion_fallida",
         "contenido_activo",
+        "firmante_distinto",
+        "firma_manuscrita_por_confirmar",
     }
 )
 SIGNATURE = {

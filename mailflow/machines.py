@@ -52,10 +52,17 @@ class GuardContext:
     documents: frozenset[str] = frozenset()
     issue_automatic: bool = False
     registered_sender: bool = False
+    signature_accepted: bool | None = None  # intake's judgement (checks.signature_accepted)
+    escrito_presented: bool = False  # the request came as an escrito (PDF), signed or not
+    cargo_issued: bool = False  # a cargo was already issued for this case
 
 
 def _signature_ok(ctx: GuardContext) -> bool:
-    return not ctx.signature_required or ctx.signature_status == "valid"
+    if not ctx.signature_required:
+        return True
+    if ctx.signature_accepted is not None:
+        return ctx.signature_accepted
+    return ctx.signature_status == "valid"
 
 
 GUARDS: dict[str, Callable[[GuardContext], bool]] = {
@@ -72,6 +79,9 @@ GUARDS: dict[str, Callable[[GuardContext], bool]] = {
     "emision_automatica": lambda ctx: ctx.issue_automatic,
     "emision_con_aprobacion": lambda ctx: not ctx.issue_automatic,
     "remitente_registrado": lambda ctx: ctx.registered_sender,
+    "escrito_presented": lambda ctx: ctx.escrito_presented,
+    "cargo_pending": lambda ctx: not ctx.cargo_issued,
+    "cargo_issued": lambda ctx: ctx.cargo_issued,
 }
 """The closed guard vocabulary (`signature_valid` also holds when no signature is required)."""
 

@@ -51,6 +51,7 @@ class ParsedMessage:
     html: str | None = None
     attachments: tuple[Attachment, ...] = ()
     defects: tuple[str, ...] = ()  # problems found while parsing, in Spanish
+    enclosed: tuple[str, ...] = ()  # texts of attached messages and containers (winmail.dat)
 
     def header(self, name: str) -> str:
         """First value of a header (case-insensitive), or ""."""

@@ -20,11 +20,16 @@ for _name in ("flanker.addresslib._parser.parser", "flanker.addresslib", "flanke
 
 from flanker import mime as flanker_mime  # noqa: E402  (loggers must be quiet first)
 
+from mailflow.charsets import decode_unlabelled  # noqa: E402
+from mailflow.containers import MAX_CONTAINER_DEPTH, kind_of, open_container  # noqa: E402
+from mailflow.headerblock import repair_header_block  # noqa: E402
 from mailflow.headerguard import cap_parts, guard_headers  # noqa: E402
 from mailflow.htmltext import html_to_text  # noqa: E402
 from mailflow.message import Attachment, ParsedMessage  # noqa: E402
+from mailflow.reasons import quote  # noqa: E402
 
 MAX_DEPTH = 30
+MAX_DETECTIONS = 4  # unlabelled text parts per message whose charset is detected (~20 ms each)
 _HEADER_NAME = re.compile(r"[!-9;-~]+[ \t]*:")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([qQbB])\?([^?]*?)\?=")
 _MSG_ID = re.compile(r"<([^<>\s]+)>")
@@ -53,20 +58,35 @@ def parse_message(
     max_parts: int = 200,
     max_attachment_bytes: int = 25 * 1024 * 1024,
     max_text_chars: int = 200_000,
+    container_depth: int = 0,
 ) -> ParsedMessage:
-    """Parse one message; every problem found becomes a Spanish entry in `defects`."""
+    """Parse one message; every problem found becomes a Spanish entry in `defects`.
+
+    The header block and the number of MIME parts are capped first (`headerguard`, linear
+    time). Containers (winmail.dat, opaque S/MIME signed-data, attached messages) are opened
+    up to `containers.MAX_CONTAINER_DEPTH` levels; `container_depth` is the current level.
+    """
     guarded = guard_headers(raw)
     capped = cap_parts(guarded.raw, max_parts)
     defects: list[str] = [*guarded.problems, *capped.problems]
     try:
         text = capped.raw.decode("latin-1")  # one character per byte: offsets and bytes survive
+        text = _without_damaged_header_lines(text, defects)
         pairs, body_start = _read_headers(text, 0, len(text))
         leaves = _leaves(text, pairs, body_start, max_parts, defects)
-        return _build(raw, pairs, leaves, defects, max_attachment_bytes, max_text_chars)
+        limits = _Limits(max_parts, max_attachment_bytes, max_text_chars, container_depth)
+        return _build(raw, pairs, leaves, defects, limits)
     except Exception as exc:  # last resort: never lose the message
         defects.append(f"mensaje ilegible ({type(exc).__name__}); se guardó como texto")
         body = _normalise(_lenient(raw[: max_text_chars * 4]), max_text_chars, defects)
         return ParsedMessage(raw=raw, text=body, defects=tuple(defects))
+
+
+def _without_damaged_header_lines(text: str, defects: list[str]) -> str:
+    repaired, removed = repair_header_block(text)
+    if removed:
+        defects.append(f"encabezado con {removed} línea(s) dañada(s); se ignoraron")
+    return repaired
 
 
 def _leaves(
@@ -75,7 +95,7 @@ def _leaves(
     try:
         return _flanker_leaves(text, max_parts, defects)
     except Exception as exc:
-        defects.append(f"MIME mal formado ({exc}); se usó el analizador de respaldo")
+        defects.append(f"MIME mal formado ({_why(exc)}); se usó el analizador de respaldo")
     try:
         return _stdlib_leaves(text, max_parts, defects)
     except Exception as exc:
@@ -106,7 +126,7 @@ def _flanker_leaves(text: str, max_parts: int, defects: list[str]) -> list[_Leaf
         if ctype.is_multipart():
             boundary = ctype.get_boundary() or ""
             if text.find(f"--{boundary}--", stream.start, stream.end + 1) < 0:
-                defects.append(f"mensaje MIME truncado (falta el cierre de '{boundary}')")
+                defects.append(f"mensaje MIME truncado (falta el cierre de {quote(boundary, 70)})")
         else:
             kind = "message/rfc822" if inner is not None else f"{ctype.main}/{ctype.sub}"
             leaves.append(
@@ -145,25 +165,41 @@ def _stdlib_leaves(text: str, max_parts: int, defects: list[str]) -> list[_Leaf]
     return leaves
 
 
+@dataclass(frozen=True)
+class _Limits:
+    parts: int
+    attachment_bytes: int
+    text_chars: int
+    depth: int
+
+
 def _build(
     raw: bytes,
     pairs: list[tuple[str, str]],
     leaves: list[_Leaf],
     defects: list[str],
-    max_bytes: int,
-    max_chars: int,
+    limits: _Limits,
 ) -> ParsedMessage:
+    max_bytes, max_chars = limits.attachment_bytes, limits.text_chars
+    hint = None if all(v.isascii() for _, v in pairs) else _body_charset(leaves)
+    detections = 0  # unlabelled text parts handed to charset detection (bounded per message)
     decoded: dict[str, list[str]] = {}
     for name, value in pairs:
-        decoded.setdefault(name, []).append(_decode_header(value, defects))
+        decoded.setdefault(name, []).append(_decode_header(value, defects, hint))
     headers = {k: tuple(v) for k, v in decoded.items()}
     top = dict(reversed(pairs))
-    sender_name, sender = _address(top.get("from", ""), defects)
+    sender_name, sender = _address(top.get("from", ""), defects, hint)
     plain: list[str] = []
     html: list[str] = []
     inner_plain: list[str] = []
+    inner_html: list[str] = []
+    heading = ""  # "Asunto: …" of the attached message whose text comes next
     attachments: list[Attachment] = []
     for leaf in leaves:
+        if leaf.ctype == "message/rfc822" and heading:
+            inner_plain.append(heading)
+        if leaf.ctype == "message/rfc822":
+            heading = _enclosed_heading(leaf.body, defects, hint)
         disposition, dparams = _params(leaf.headers.get("content-disposition", ""))
         _, cparams = _params(leaf.headers.get("content-type", ""))
         filename = _param_text(dparams.get("filename") or cparams.get("name"), defects)
@@ -172,25 +208,41 @@ def _build(
         name = leaf.ctype if is_body else _filename(filename, leaf.ctype, len(attachments) + 1)
         size = _estimated_size(leaf)
         if size > max_bytes + 4096:
-            defects.append(f"adjunto demasiado grande: {name} ({size / 1048576:.1f} MB)")
+            defects.append(f"adjunto demasiado grande: {quote(name)} ({size / 1048576:.1f} MB)")
             continue
         data = _transfer_decode(leaf, name, defects)
         if is_body:
-            body = _decode_bytes(data, str(cparams.get("charset") or ""), defects)
-            if leaf.enclosed:
-                inner_plain.extend([body] if leaf.ctype == "text/plain" else [])
+            label = str(cparams.get("charset") or "")
+            detections += not label
+            body = _decode_bytes(data, label, defects, detect=detections <= MAX_DETECTIONS)
+            if leaf.enclosed and leaf.ctype == "text/html":
+                inner_html.append(body)
+            elif leaf.enclosed:
+                inner_plain.append(f"{heading}\n\n{body}" if heading else body)
+                heading = ""
             else:
                 (html if leaf.ctype == "text/html" else plain).append(body)
         elif len(data) > max_bytes:
-            defects.append(f"adjunto demasiado grande: {name} ({len(data) / 1048576:.1f} MB)")
+            defects.append(
+                f"adjunto demasiado grande: {quote(name)} ({len(data) / 1048576:.1f} MB)"
+            )
+        elif (kind := kind_of(leaf.ctype, name)) is not None and limits.depth < MAX_CONTAINER_DEPTH:
+            opened = _open(kind, data, limits, defects)
+            (plain if kind == "pkcs7" and not leaf.enclosed else inner_plain).extend(opened[0])
+            attachments.extend(opened[1])
+            inner_plain.extend(opened[2])
         else:
             attachments.append(Attachment(name, leaf.ctype, data))
+    if inner_html and not any(p.strip() for p in inner_plain):
+        inner_plain = [heading, *(html_to_text(h) for h in inner_html)]
+    elif heading:
+        inner_plain.append(heading)
     html_text = "\n".join(html) if html else None
     text = "\n\n".join(p for p in plain if p.strip())
     if not text and html_text:
         text = html_to_text(html_text)
     if not text and inner_plain:
-        text = "\n\n".join(inner_plain)
+        text, inner_plain = "\n\n".join(inner_plain), []
     root_ctype = _params(top.get("content-type", "text/plain"))[0].lower() or "text/plain"
     return ParsedMessage(
         raw=raw,
@@ -208,7 +260,36 @@ def _build(
         html=html_text,
         attachments=tuple(attachments),
         defects=tuple(dict.fromkeys(defects)),
+        enclosed=tuple(_normalise(t, max_chars, defects) for t in inner_plain if t.strip()),
     )
+
+
+def _enclosed_heading(body: str, defects: list[str], hint: str | None) -> str:
+    """ "Asunto: …" of an attached message (its own Subject header), or ""."""
+    pairs, _ = _read_headers(body, 0, min(len(body), 64 * 1024))
+    subject = next((v for n, v in pairs if n == "subject"), "")
+    subject = " ".join(_decode_header(subject, defects, hint).split())[:300]
+    return f"Asunto: {subject}" if subject else ""
+
+
+def _open(
+    kind: str, data: bytes, limits: _Limits, defects: list[str]
+) -> tuple[list[str], list[Attachment], list[str]]:
+    """A container's (body texts, attachments, enclosed texts), opened one level deeper."""
+    opened = open_container(kind, data, limits.attachment_bytes)
+    defects.extend(opened.defects)
+    files = [Attachment(n, c, d) for n, c, d in opened.files]
+    if opened.mime is None:
+        return list(opened.texts), files, []
+    inner = parse_message(
+        opened.mime,
+        max_parts=limits.parts,
+        max_attachment_bytes=limits.attachment_bytes,
+        max_text_chars=limits.text_chars,
+        container_depth=limits.depth + 1,
+    )
+    defects.extend(inner.defects)
+    return [inner.text], [*files, *inner.attachments], list(inner.enclosed)
 
 
 def _read_headers(text: str, start: int, end: int) -> tuple[list[tuple[str, str]], int]:
@@ -236,11 +317,30 @@ def _read_headers(text: str, start: int, end: int) -> tuple[list[tuple[str, str]
     return [(p[0], " ".join(p[1:])) for p in pairs], pos
 
 
-def _decode_bytes(data: bytes, label: str | None, defects: list[str]) -> str:
-    """Decode with the declared charset; fall back to utf-8, then windows-1252, then latin-1."""
+def _body_charset(leaves: list[_Leaf]) -> str | None:
+    """The first non-Latin, non-UTF-8 charset declared by a text part: raw 8-bit headers of
+    the same message are most likely in it (a Shift_JIS body, a Shift_JIS subject)."""
+    for leaf in leaves[:8]:
+        if not leaf.ctype.startswith("text/"):
+            continue
+        _, params = _params(leaf.headers.get("content-type", ""))
+        label = str(params.get("charset") or "").strip().strip("\"'").lower()
+        label = _ALIASES.get(label, label)
+        if label and label not in _LATIN and label not in _UTF8 and _CHARSET_OK.fullmatch(label):
+            return label
+    return None
+
+
+def _decode_bytes(
+    data: bytes, label: str | None, defects: list[str], *, detect: bool = True
+) -> str:
+    """Decode with the declared charset; fall back to utf-8, then windows-1252, then latin-1.
+    Unlabelled text is detected (`charsets.decode_unlabelled`) when `detect`."""
     charset = (label or "").strip().strip("\"'").lower()
     charset = _ALIASES.get(charset, charset)
-    if not charset or charset in _LATIN:
+    if not charset:
+        return decode_unlabelled(data) if detect else _lenient(data)
+    if charset in _LATIN:
         return _lenient(data)  # ascii/latin-1 labels often hide utf-8 or windows-1252
     if charset in _UTF8:
         try:
@@ -257,11 +357,25 @@ def _decode_bytes(data: bytes, label: str | None, defects: list[str]) -> str:
             text, used = data.decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
             text, used = _cp1252(data), "latin-1"
-        defects.append(f"juego de caracteres desconocido '{label}'; se decodificó como {used}")
+        defects.append(
+            f"juego de caracteres desconocido {quote(str(label), 40)}; se decodificó como {used}"
+        )
         return text
     except UnicodeDecodeError:
-        defects.append(f"texto inválido para '{label}'; se reemplazaron caracteres")
+        defects.append(f"texto inválido para {quote(str(label), 40)}; se reemplazaron caracteres")
         return data.decode(charset, "replace")
+
+
+def _why(exc: BaseException) -> str:
+    """A parser failure in Spanish: the exception's kind, never its English message."""
+    kind = type(exc).__name__
+    if "Boundary" in kind or "boundary" in str(exc).lower():
+        return "delimitador de partes inválido"
+    if "Header" in kind or "header" in str(exc).lower():
+        return "encabezado inválido"
+    if isinstance(exc, RecursionError):
+        return "anidamiento excesivo"
+    return f"error {kind}"
 
 
 def _cp1252(data: bytes) -> str:
@@ -278,10 +392,11 @@ def _lenient(data: bytes) -> str:
         return _cp1252(data)
 
 
-def _decode_header(value: str, defects: list[str]) -> str:
-    """RFC 2047 words decoded; raw 8-bit bytes read as utf-8 or windows-1252."""
+def _decode_header(value: str, defects: list[str], hint: str | None = None) -> str:
+    """RFC 2047 words decoded; raw 8-bit bytes read as UTF-8, else in the body's declared
+    charset (`hint`), else detected (`charsets.decode_unlabelled`)."""
     if "=?" not in value:
-        return _lenient(value.encode("latin-1")) if not value.isascii() else value
+        return value if value.isascii() else decode_unlabelled(value.encode("latin-1"), hint)
     chunks: list[tuple[bytes, str | None]] = []
     pos = 0
     for match in _ENCODED_WORD.finditer(value):
@@ -297,7 +412,9 @@ def _decode_header(value: str, defects: list[str]) -> str:
                 data = payload.encode("latin-1")
                 data = binascii.a2b_base64(data + b"=" * (-len(data) % 4), strict_mode=True)
         except (binascii.Error, ValueError):
-            defects.append(f"palabra codificada inválida en encabezado: {match.group(0)[:60]}")
+            defects.append(
+                f"palabra codificada inválida en encabezado: {quote(match.group(0), 60)}"
+            )
             data, charset = match.group(0).encode("latin-1"), ""
         if chunks and chunks[-1][1] == charset:
             chunks[-1] = (chunks[-1][0] + data, charset)
@@ -306,7 +423,9 @@ def _decode_header(value: str, defects: list[str]) -> str:
         pos = match.end()
     if pos < len(value):
         chunks.append((value[pos:].encode("latin-1"), None))
-    return "".join(_lenient(d) if c is None else _decode_bytes(d, c, defects) for d, c in chunks)
+    return "".join(
+        decode_unlabelled(d, hint) if c is None else _decode_bytes(d, c, defects) for d, c in chunks
+    )
 
 
 def _params(value: str) -> tuple[str, dict[str, Any]]:
@@ -351,7 +470,7 @@ def _transfer_decode(leaf: _Leaf, name: str, defects: list[str]) -> bytes:
         try:
             return binascii.a2b_base64(data)
         except (binascii.Error, ValueError):
-            defects.append(f"base64 inválido en '{name}'; se recuperó lo posible")
+            defects.append(f"base64 inválido en {quote(name)}; se recuperó lo posible")
             data = re.sub(rb"[^A-Za-z0-9+/]", b"", data)
             data = data[: len(data) // 4 * 4 + (len(data) % 4 > 1) * (len(data) % 4)]
             return binascii.a2b_base64(data + b"=" * (-len(data) % 4))
@@ -366,12 +485,12 @@ def _addresses(value: str) -> list[tuple[str, str]]:
     return [(n, a.strip().lower()) for n, a in found if "@" in a and " " not in a.strip()]
 
 
-def _address(value: str, defects: list[str]) -> tuple[str, str]:
+def _address(value: str, defects: list[str], hint: str | None = None) -> tuple[str, str]:
     found = _addresses(value)
     if not found:
-        return _decode_header(value, defects).strip() if "@" not in value else "", ""
+        return _decode_header(value, defects, hint).strip() if "@" not in value else "", ""
     name, address = found[0]
-    return " ".join(_decode_header(name, defects).split()), address
+    return " ".join(_decode_header(name, defects, hint).split()), address
 
 
 def _ids(value: str) -> tuple[str, ...]:
@@ -385,7 +504,7 @@ def _date(value: str, defects: list[str]) -> dt.datetime | None:
     try:
         parsed = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
-        defects.append(f"fecha ilegible: {value[:60]!r}")
+        defects.append(f"fecha ilegible: {quote(value, 60)}")
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)

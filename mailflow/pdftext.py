@@ -159,10 +159,10 @@ def _clean(text: str) -> str:
 
 
 def _damaged(exc: BaseException) -> str:
-    detail = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+    """A reading failure in Spanish; pypdf's English message is not shown to people."""
     if type(exc).__name__ == "LimitReachedError":
-        return f"PDF sospechoso: excede los límites de lectura ({detail})"
-    return f"PDF dañado: {detail}"
+        return "PDF sospechoso: excede los límites de lectura (descompresión o contenido excesivo)"
+    return "PDF dañado: su estructura no se puede leer"
 
 
 def _timeout(seconds: float) -> str:

@@ -22,12 +22,12 @@ from mailflow.automatic import detect_automatic
 from mailflow.bounces import is_bounce, returned_delivery
 from mailflow.cases import apply_event, disposition_of, engine_event, missing_labels, open_case
 from mailflow.deadlines import subsanacion_expired
-from mailflow.decision import SIGNED_DOCUMENT, Decision
+from mailflow.decision import Decision, SignatureSummary
 from mailflow.documents import ReceivedFile
 from mailflow.effects import add_flags
 from mailflow.errors import MailflowError
 from mailflow.followup_policy import Merge, held_reason, merge_follow_up
-from mailflow.identity import identity_concerns
+from mailflow.identity import registry_lookup
 from mailflow.issuance import case_overrides
 from mailflow.machines import IllegalTransition
 from mailflow.message import ParsedMessage
@@ -409,24 +409,20 @@ def _follow_up(
     return Outcome("review", case.tramite, case.id)
 
 
-def _stored_signature(session: Session, case: Case) -> str:
-    return str(_stored_signature_json(session, case).get("status") or "absent")
-
-
-def _stored_signer(session: Session, case: Case) -> str | None:
-    signer = _stored_signature_json(session, case).get("signer")
-    return str(signer) if signer else None
-
-
-def _stored_signature_json(session: Session, case: Case) -> dict[str, Any]:
+def _stored_signature(session: Session, case: Case) -> SignatureSummary:
     decision = session.scalar(
         select(CaseEvent.data)
         .where(CaseEvent.case_id == case.id, CaseEvent.kind == "intake")
         .order_by(CaseEvent.id.desc())
         .limit(1)
     )
-    signature = ((decision or {}).get("decision") or {}).get("signature") or {}
-    return dict(signature)
+    stored = ((decision or {}).get("decision") or {}).get("signature", {})
+    return SignatureSummary(
+        str(stored.get("status") or "absent"),
+        stored.get("signer"),
+        str(stored.get("reason") or ""),
+        stored.get("file"),
+    )
 
 
 def _subsanar(
@@ -439,13 +435,14 @@ def _subsanar(
     sender_auth: SenderAuthentication,
     window_expired: bool | None = None,
 ) -> Outcome:
-    """Re-check the requirements on the reply merged with what the case already has.
+    """Re-check the reply merged with what the case already has, with the same decision
+    table as a new request (`Intake.recheck`).
 
-    The reply's values are merged under `followup_policy`: missing values are added, changes
-    of existing values are held for staff unless the sender is authenticated (identity
-    fields always are), and nothing is applied for an unauthenticated sender where sender
-    authentication is configured. `window_expired` overrides the window check (a message
-    that counts from its own receipt, linked by staff).
+    The reply's values are merged under `followup_policy` first: missing values are added,
+    changes of existing values are held for staff unless the sender is authenticated
+    (identity fields always are), and nothing is applied for an unauthenticated sender where
+    sender authentication is configured. `window_expired` overrides the window check (a
+    message that counts from its own receipt, linked by staff).
     """
     msg = reading.msg
     assert msg is not None
@@ -454,36 +451,33 @@ def _subsanar(
     tramite = app.catalogue.get(case.tramite)
     if reading.decision_for(tramite.subject) is None:  # the case was found only now
         reading = decide_within(app, reading, now, tramite.subject)
-    probe = reading.decision_for(tramite.subject)
-    if probe is None:
+    first = reading.decision_for(tramite.subject)
+    if first is None:
         _event(session, row, now, "exception", reading.exceeded or "", case_id=case.id)
         return Outcome("review", case.tramite, case.id)
-    incoming = probe.fields if probe.tramite == tramite.id else {}
+    incoming = first.fields if first.tramite == tramite.id else {}
     merge = merge_follow_up(dict(case.fields or {}), incoming, sender_auth)
     if merge.blocked:
         return _hold(app, session, row, case, merge, sender_auth, now)
-    fields = merge.fields
-    signature = probe.signature.status
-    if signature == "absent":
-        signature = _stored_signature(session, case)
-    refugiado = "refugiado" in (case.flags or []) or "refugiado" in probe.flags
-    required = [*tramite.required_fields, *tramite.required_attachments]
-    required += [c.field for c in tramite.conditional_fields if refugiado]
-    missing = [f for f in dict.fromkeys(required) if f not in fields]
-    if tramite.signature_required and signature in ("absent", "unsigned"):
-        missing.append(SIGNED_DOCUMENT)
-    flags = [f for f in probe.flags if f == "refugiado"]
-    if tramite.filing_limit_days and "fecha_notificacion" in fields:
-        notified = dt.date.fromisoformat(fields["fecha_notificacion"])
-        if app.calendario.is_extemporaneo(notified, case.received_at, tramite.filing_limit_days):
-            flags.append("extemporaneo")
+    probe = app.intake.recheck(
+        msg,
+        case.tramite,
+        received=now,
+        filed=case.received_at,
+        prior_fields=merge.fields,
+        prior_signature=_stored_signature(session, case),
+        prior_flags=tuple(case.flags or ()),
+        identity=registry_lookup(session),
+    )
+    fields = {**probe.fields, **merge.fields}  # held changes never reach the case
     case.fields = fields
-    add_flags(case, flags)
-    signed = probe.signature.as_json() if probe.signature.status != "absent" else None
+    add_flags(case, probe.flags)
+    missing = list(probe.missing)
     summary = {
         "fields": probe.fields,
         "missing": missing,
-        "signature": signed or {"status": signature},
+        "signature": probe.signature.as_json(),
+        "checks": list(probe.checks),
         "sender": sender_auth.reason,
         **merge.audit(),
     }
@@ -495,8 +489,7 @@ def _subsanar(
         followup.add_to_case(app, session, case, row, msg, now)
         return Outcome("observe", case.tramite, case.id)
     overrides = {
-        "requirements_complete": not missing,
-        "signature_status": signature,
+        **_machine_facts(probe),
         "extemporaneo": "extemporaneo" in (case.flags or []),
         "subsanacion_expired": window_expired,
         **case_overrides(
@@ -506,11 +499,13 @@ def _subsanar(
             fields,
             sender=msg.sender,
             complete=not missing,
-            signature_status=signature,
-            signer=probe.signature.signer or _stored_signer(session, case),
+            signature_status=probe.signature.status,
+            signer=probe.signature.signer,
             now=now,
         ),
     }
+    if probe.disposition == "review" and not missing:
+        overrides["signature_accepted"] = False  # staff must look: the machine's review branch
     try:
         apply_event(
             session,
@@ -604,18 +599,20 @@ def _new_request(
         apply_event(session, app, case, event, reason=tramite.inform_reason, **common)
         return Outcome("inform", case.tramite, case.id)
     if decision.disposition == "review":
-        _to_review(session, app, case, reasons, common)
+        _to_review(
+            session, app, case, reasons, {**common, "context_overrides": _machine_facts(decision)}
+        )
         return Outcome("review", case.tramite, case.id)
     tramite = app.catalogue.get(case.tramite)
-    concerns = identity_concerns(session, tramite, decision, msg.sender)
+    # the `identidad` check needs the registry, which the sandboxed reader has not got
+    concerns = registry_lookup(session)(tramite, decision.fields, msg.sender)
     if tramite.identity_sensitive and sender_auth.configured and not sender_auth.authenticated:
         concerns.append(f"{tramite.name}: {sender_auth.reason}; confirme antes de aplicar")
     if concerns:
         _to_review(session, app, case, "; ".join(concerns), common)
         return Outcome("review", case.tramite, case.id)
     overrides = {
-        "requirements_complete": not decision.missing,
-        "signature_status": decision.signature.status,
+        **_machine_facts(decision),
         "extemporaneo": "extemporaneo" in decision.flags,
         **case_overrides(
             session,
@@ -644,6 +641,16 @@ def _new_request(
         _to_review(session, app, case, str(exc), common)
         return Outcome("review", case.tramite, case.id)
     return Outcome(disposition_of(app, case), case.tramite, case.id)
+
+
+def _machine_facts(decision: Decision) -> dict[str, Any]:
+    """What the state machine's guards need from the decision (checks.signature_accepted)."""
+    return {
+        "requirements_complete": not decision.missing,
+        "signature_status": decision.signature.status,
+        "signature_accepted": decision.signature_accepted,
+        "escrito_presented": decision.escrito,
+    }
 
 
 def _to_review(session: Session, app: App, case: Case, reason: str, common: dict[str, Any]) -> None:

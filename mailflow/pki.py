@@ -135,8 +135,11 @@ def issue_person_certificate(
     non_repudiation: bool = True,
     now: datetime | None = None,
     reuse: bool = True,
+    serial_number: str | None = None,
 ) -> Identity:
-    """Create (or reuse) a signing certificate for `name` issued by `ca`, as `<stem>.pem`."""
+    """Create (or reuse) a signing certificate for `name` issued by `ca`, as `<stem>.pem`;
+    `serial_number` sets the subject's serialNumber (the holder's document number, as national
+    certification authorities do, e.g. "PAS154879632")."""
     stem = stem or _slug(name)
     directory.mkdir(parents=True, exist_ok=True)
     exists = (directory / f"{stem}.pem").exists() and (directory / f"{stem}-key.pem").exists()
@@ -147,7 +150,7 @@ def issue_person_certificate(
     ca_ski = ca.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     cert = (
         x509.CertificateBuilder()
-        .subject_name(_name(name, org))
+        .subject_name(_name(name, org, serial_number))
         .issuer_name(ca.cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -193,11 +196,13 @@ def _key_usage(*, cert_sign: bool = False, non_repudiation: bool = True) -> x509
     )
 
 
-def _name(common_name: str, org: str | None) -> x509.Name:
+def _name(common_name: str, org: str | None, serial_number: str | None = None) -> x509.Name:
     attributes = [x509.NameAttribute(NameOID.COUNTRY_NAME, "PE")]
     if org:
         attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org[:64]))
     attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name[:64]))
+    if serial_number:
+        attributes.append(x509.NameAttribute(NameOID.SERIAL_NUMBER, serial_number[:64]))
     return x509.Name(attributes)
 
 

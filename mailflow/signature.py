@@ -8,7 +8,7 @@ import logging
 import re
 from collections.abc import Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,6 +39,15 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
+class Signer:
+    """Who signed: the certificate's subject common name and serialNumber (document number)."""
+
+    common_name: str | None
+    serial_number: str | None
+    status: str  # valid | untrusted | invalid
+
+
+@dataclass(frozen=True)
 class SignatureReport:
     """What the signatures of one attachment (or a set of attachments) amount to."""
 
@@ -48,6 +57,7 @@ class SignatureReport:
     details: tuple[str, ...] = ()
     filename: str | None = None
     signed_at: datetime | None = None
+    signers: tuple[Signer, ...] = ()
 
 
 def verify_pdf_signatures(
@@ -62,6 +72,22 @@ def verify_attachments(
 ) -> SignatureReport:
     """One report for all attached PDFs: the worst signed one, else unsigned, else absent."""
     return _run(averify_attachments(pdfs, trust_roots))
+
+
+def verify_each(
+    pdfs: Sequence[tuple[str, bytes]], trust_roots: Sequence[Certificate]
+) -> list[SignatureReport]:
+    """One report per attached PDF (name, bytes), in order; never raises."""
+    return _run(_averify_each(pdfs, trust_roots))
+
+
+async def _averify_each(
+    pdfs: Sequence[tuple[str, bytes]], trust_roots: Sequence[Certificate]
+) -> list[SignatureReport]:
+    return [
+        await averify_pdf_signatures(data, trust_roots=trust_roots, filename=name)
+        for name, data in pdfs
+    ]
 
 
 async def averify_attachments(
@@ -117,7 +143,8 @@ async def averify_pdf_signatures(
         return SignatureReport(UNSIGNED, None, "el PDF no tiene firma digital", (), filename)
     trailing = _trailing_data(reader, data)
     reports = [await _verify_one(sig, trust_roots, trailing, filename) for sig in embedded]
-    return min(reports, key=lambda report: _SEVERITY[report.status])
+    worst = min(reports, key=lambda report: _SEVERITY[report.status])
+    return replace(worst, signers=tuple(s for r in reports for s in r.signers))
 
 
 async def _verify_one(
@@ -138,7 +165,7 @@ async def _verify_one(
             (field, _describe(exc)),
             filename,
         )
-    signer = _common_name(status)
+    signer, serial = _subject(status)
     signed_at = status.signer_reported_dt
     if status.timestamp_validity is not None:
         signed_at = status.timestamp_validity.timestamp
@@ -146,7 +173,8 @@ async def _verify_one(
     status_name, reason = _judge(status, trailing, signer)
     if trailing:
         details += (f"{trailing} bytes agregados después del final del documento",)
-    return SignatureReport(status_name, signer, reason, details, filename, signed_at)
+    signers = (Signer(signer, serial, status_name),)
+    return SignatureReport(status_name, signer, reason, details, filename, signed_at, signers)
 
 
 def _judge(status: PdfSignatureStatus, trailing: int, signer: str | None) -> tuple[str, str]:
@@ -192,13 +220,16 @@ def _trailing_data(reader: PdfFileReader, data: bytes) -> int:
     return len(data[eof + 5 :].strip(b" \t\r\n\f\0"))
 
 
-def _common_name(status: PdfSignatureStatus) -> str | None:
+def _subject(status: PdfSignatureStatus) -> tuple[str | None, str | None]:
+    """The signing certificate's subject common name and serialNumber (either may be None)."""
     try:
         names = status.signing_cert.subject.native
     except Exception:
-        return None
-    name = names.get("common_name") if isinstance(names, dict) else None
-    return str(name) if name else None
+        return None, None
+    if not isinstance(names, dict):
+        return None, None
+    name, serial = names.get("common_name"), names.get("serial_number")
+    return (str(name) if name else None), (str(serial) if serial else None)
 
 
 def _describe(exc: BaseException) -> str:

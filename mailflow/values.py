@@ -186,14 +186,19 @@ def canonical_nationality(text: str) -> str | None:
     return _NATIONALITY.get(key)
 
 
-def value_end(kind: str, text: str, folded: str, pos: int, connector: str = "") -> int | None:
+def value_end(
+    kind: str, text: str, folded: str, pos: int, connector: str = "", line_start: bool = False
+) -> int | None:
     """End of a value of `kind` starting at `pos` with no delimiter before it, or None if none is.
 
     `folded` is `text` lower-cased without accents (same offsets); names are read from `text`
-    (they must be capitalised) and only after "es" ("mi nombre es …").
+    (they must be capitalised) and only after "es" ("mi nombre es …") or, when the label opens
+    its line, as the whole rest of the line ("NOMBRES Y APELLIDOS ANA TORRES RUIZ").
     """
     if kind == "name":
-        found = NAME_AT.match(text, pos) if " es" in connector else None
+        found = NAME_AT.match(text, pos) if " es" in connector or line_start else None
+        if found and " es" not in connector and text[found.end() :][:1] not in ("", "\n"):
+            return None
         return found.end() if found else None
     shape = _SHAPES.get(kind)
     while folded[pos : pos + 1] in (" ", "\t"):

@@ -294,7 +294,66 @@ def hostile_corpus() -> list[Hostile]:
         ),
     ]
     items += [(name, raw, QUIET | ANSWERED) for name, raw in quadratic_shapes()]
+    items += _containers()
     return [Hostile(name, raw, allowed) for name, raw, allowed in items]
+
+
+def _signed_data(payload: bytes) -> bytes:
+    """Opaque CMS signed-data around `payload` (no signer: intake never verifies S/MIME)."""
+    from asn1crypto import cms
+
+    signed = cms.SignedData(
+        {
+            "version": "v1",
+            "digest_algorithms": [],
+            "encap_content_info": {"content_type": "data", "content": payload},
+            "signer_infos": [],
+        }
+    )
+    return cms.ContentInfo({"content_type": "signed_data", "content": signed}).dump()
+
+
+def _containers() -> list[tuple[str, bytes, frozenset[str]]]:
+    """Containers opened by intake (issue 13): nested S/MIME, a winmail.dat flood, and many
+    unlabelled 8-bit text parts (charset detection is bounded per message)."""
+    from tests.intake_mail import tnef
+
+    inner = b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + BODY.encode()
+    for _ in range(12):
+        der = base64.encodebytes(_signed_data(inner))
+        inner = (
+            b"Content-Type: application/pkcs7-mime; smime-type=signed-data; name=smime.p7m\r\n"
+            b"Content-Transfer-Encoding: base64\r\n\r\n" + der
+        )
+    head = f"From: {SENDER}\r\nSubject: Actualización de datos\r\nDate: {DATE}\r\n"
+    flood = tnef(BODY, [(f"f{i}.pdf", b"%PDF-1.4 " + bytes(64)) for i in range(20_000)])
+    noise = bytes(range(128, 256)) * 256
+    return [
+        ("smime_anidado_12", head.encode() + inner, QUIET | ANSWERED),
+        (
+            "winmail_20000_adjuntos",
+            _mail(
+                "winmail_20000_adjuntos",
+                "Actualización de datos",
+                attachments=(Part("winmail.dat", "application/ms-tnef", flood),),
+            ),
+            QUIET | ANSWERED,
+        ),
+        (
+            "texto_8bit_sin_charset",
+            _raw(
+                "texto_8bit_sin_charset",
+                head + 'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b"\r\n',
+                b"".join(
+                    b"--b\r\nContent-Type: text/plain\r\n\r\n" + noise + b"\r\n" for _ in range(150)
+                )
+                + b"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+                + BODY.encode()
+                + b"\r\n--b--\r\n",
+            ),
+            QUIET | ANSWERED,
+        ),
+    ]
 
 
 def _rss_kib() -> int:

@@ -40,6 +40,19 @@ def make_pdf(
     return out.getvalue()
 
 
+def scanned_pdf(width: int = 120, height: int = 160) -> bytes:
+    """A one-page PDF holding only an image, as a phone scanner app makes it (no text)."""
+    from PIL import Image
+    from reportlab.lib.utils import ImageReader
+
+    out = io.BytesIO()
+    pdf = canvas.Canvas(out, pagesize=A4, invariant=True)
+    pdf.drawImage(ImageReader(Image.new("L", (width, height), 200)), 40, 400, width, height)
+    pdf.showPage()
+    pdf.save()
+    return out.getvalue()
+
+
 def sign_pdf(
     pdf: bytes,
     identity: Identity,

@@ -68,10 +68,19 @@ def test_check_bad_input_gets_a_review_row(tmp_path: Path) -> None:
     garbage.write_bytes(os.urandom(4096))
     missing = tmp_path / "missing.eml"
     result = mailflow("check", "--json", str(garbage), str(missing))
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["disposition"] for r in rows] == ["review", "review"]
     assert "No se pudo leer" in rows[1]["reasons"][0]
+    assert "missing.eml" in result.stderr and "No se pudo leer" in result.stderr
+
+
+def test_check_unreadable_file_exits_non_zero(tmp_path: Path) -> None:
+    folder = tmp_path / "carpeta.eml"
+    folder.mkdir()
+    result = mailflow("check", str(folder))
+    assert result.returncode == 1
+    assert "carpeta.eml" in result.stderr
 
 
 def test_check_trust_root_must_exist(tmp_path: Path) -> None:

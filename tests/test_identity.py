@@ -97,3 +97,20 @@ def test_not_identity_sensitive_procedures_are_not_checked(app: App) -> None:
     raw = mail("Prórroga de residencia", body, to="refugiados@cepr.mailflow.localhost")
     disposition, _, _ = _run(app, raw)
     assert disposition == "accept"
+
+
+def test_check_reads_the_registry_as_production_does(app: App, tmp_path: Path) -> None:
+    from mailflow.checking import check_files, registry_reader
+
+    _register(app)
+    raw = mail("Cambio de clave y contraseña", CAMBIO, sender="otra.persona@example.net")
+    sample = tmp_path / "otro.eml"
+    sample.write_bytes(raw)
+    [row] = check_files(app, [sample])
+    disposition, _, _ = _run(app, raw)
+    assert row["disposition"] == disposition == "review"
+    assert "identidad" in row["checks"]
+    assert any("no es el registrado" in r for r in row["reasons"])
+    missing_db = make_app(tmp_path / "sin-bd", app.database, database_url="sqlite:///nada/x.db")
+    assert registry_reader(missing_db) is None
+    assert not (tmp_path / "nada").exists()

@@ -32,19 +32,32 @@ LIFECYCLES = build_lifecycles(DEFINITIONS)
 ALL_EVENTS = sorted({e for d in DEFINITIONS.values() for e in d.events} | {"evento_inventado"})
 
 CONTEXTS = [
-    GuardContext(actor, complete, required, status, extemp, expired, docs, auto, registered)
-    for actor, complete, required, status, extemp, expired, docs, auto, registered in (
-        itertools.product(
-            ("system", "staff"),
-            (True, False),
-            (True, False),
-            ("valid", "invalid", "unsigned"),
-            (True, False),
-            (True, False),
-            (frozenset(), frozenset({"oficio", "autorizacion_viaje"})),
-            (False, True),
-            (False, True),
-        )
+    GuardContext(
+        actor,
+        complete,
+        required,
+        status,
+        extemp,
+        expired,
+        docs,
+        issue_automatic=auto,
+        registered_sender=registered,
+        escrito_presented=escrito,
+        cargo_issued=cargo,
+    )
+    for actor, complete, required, status, extemp, expired, docs, (auto, registered), (
+        escrito,
+        cargo,
+    ) in itertools.product(
+        ("system", "staff"),
+        (True, False),
+        (True, False),
+        ("valid", "invalid", "unsigned"),
+        (True, False),
+        (True, False),
+        (frozenset(), frozenset({"oficio", "autorizacion_viaje"})),
+        ((False, False), (True, True), (True, False), (False, True)),
+        ((False, False), (True, False), (True, True)),
     )
 ]
 

@@ -113,7 +113,7 @@ def test_unknown_charset_is_a_defect() -> None:
     raw = b"From: a@b.pe\r\nContent-Type: text/plain; charset=x-foo\r\n\r\nPer\xfa\r\n"
     msg = parse_message(raw)
     assert msg.text == "Perú\n"
-    assert "juego de caracteres desconocido 'x-foo'; se decodificó como latin-1" in msg.defects
+    assert "juego de caracteres desconocido «x-foo»; se decodificó como latin-1" in msg.defects
 
 
 def test_multipart_alternative_prefers_plain_and_keeps_html() -> None:
@@ -213,7 +213,7 @@ def test_forwarded_message_is_kept_as_eml_and_its_pdf_extracted() -> None:
 def test_forward_without_outer_text_uses_inner_text() -> None:
     inner = b"From: x@y.pe\r\nSubject: s\r\n\r\nCuerpo reenviado\r\n"
     msg = parse_message(_mime(b"Content-Type: message/rfc822\r\n\r\n" + inner))
-    assert msg.text == "Cuerpo reenviado\n"
+    assert msg.text == "Asunto: s\n\nCuerpo reenviado\n"  # headed by its own subject
 
 
 def test_too_many_parts() -> None:
@@ -230,7 +230,7 @@ def test_big_attachment_is_a_defect_not_an_attachment() -> None:
     small = b"Content-Type: application/pdf; name=ok.pdf\r\n\r\n%PDF-1.4"
     msg = parse_message(_mime(big, small), max_attachment_bytes=1024 * 1024)
     assert [a.filename for a in msg.attachments] == ["ok.pdf"]
-    assert "adjunto demasiado grande: x.pdf (3.0 MB)" in msg.defects
+    assert "adjunto demasiado grande: «x.pdf» (3.0 MB)" in msg.defects
 
 
 def test_truncated_multipart_keeps_what_arrived() -> None:
@@ -246,7 +246,7 @@ def test_invalid_base64_is_recovered() -> None:
     part = b"Content-Type: application/pdf; name=a.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQ"
     msg = parse_message(_mime(part))
     assert msg.attachments[0].data.startswith(b"%PDF-1.4")
-    assert "base64 inválido en 'a.pdf'; se recuperó lo posible" in msg.defects
+    assert "base64 inválido en «a.pdf»; se recuperó lo posible" in msg.defects
 
 
 @pytest.mark.parametrize(

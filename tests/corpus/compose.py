@@ -95,19 +95,39 @@ class Kit:
     applicant: Identity
     stranger_ca: Identity
     stranger: Identity
+    directory: Path | None = None
+    people: dict[str, Identity] = field(default_factory=dict, compare=False)
 
     @property
     def ca_pem(self) -> Path:
         return self.ca.cert_path
 
-    def pdf(self, kind: str, lines: list[str], form: Mapping[str, str] | None = None) -> bytes:
-        """A PDF in one of the signature states: valid, untrusted, invalid, unsigned."""
+    def signer(self, name: str | None) -> Identity:
+        """A trusted certificate for the person `name` (None: the generic test applicant)."""
+        if name is None or self.directory is None:
+            return self.applicant
+        if name not in self.people:
+            stem = f"persona-{len(self.people)}"
+            self.people[name] = issue_person_certificate(
+                self.ca, name, self.directory / "people", stem=stem, reuse=False
+            )
+        return self.people[name]
+
+    def pdf(
+        self,
+        kind: str,
+        lines: list[str],
+        form: Mapping[str, str] | None = None,
+        signer: str | None = None,
+    ) -> bytes:
+        """A PDF in one of the signature states: valid, untrusted, invalid, unsigned; `signer`
+        names the person whose certificate signs it (default: the generic test applicant)."""
         plain = make_pdf(lines, form)
         if kind == "unsigned":
             return plain
         if kind == "untrusted":
             return sign_pdf(plain, self.stranger, [self.stranger_ca])
-        signed = sign_pdf(plain, self.applicant, [self.ca])
+        signed = sign_pdf(plain, self.signer(signer), [self.ca])
         return tamper_signed_range(signed) if kind == "invalid" else signed
 
 
@@ -119,7 +139,7 @@ def make_kit(directory: Path) -> Kit:
     )
     other = create_ca(directory / "other", "CA Desconocida", org="Otra Entidad", stem="ca")
     stranger = issue_person_certificate(other, "Firmante Ajeno", directory / "other", stem="signer")
-    return Kit(ca, applicant, other, stranger)
+    return Kit(ca, applicant, other, stranger, directory)
 
 
 @dataclass(frozen=True)
@@ -224,7 +244,8 @@ def render(req: Req, kit: Kit) -> bytes:
         name = rng.choice(
             ["solicitud.pdf", "Recurso firmado.pdf", "escrito_firmado.pdf", "SOLICITUD_CEPR.pdf"]
         )
-        attachments.append(Part(name, "application/pdf", kit.pdf(kind, pdf_lines, form)))
+        pdf = kit.pdf(kind, pdf_lines, form, signer=p.nombre)
+        attachments.append(Part(name, "application/pdf", pdf))
     if req.denuncia:
         data = (
             kit.pdf(
@@ -291,7 +312,9 @@ def expect(req: Req) -> Expect:
         signature = "unsigned"
     else:
         signature = "absent"
-    if req.tramite in SIGNED and signature in ("absent", "unsigned"):
+    # An escrito without digital signature is received (firma manuscrita, TUO Ley 27444 art. 136):
+    # only an absent escrito is missing.
+    if req.tramite in SIGNED and signature == "absent":
         missing.append("documento_firmado")
     checked = [
         f for f in written if f in NORMALISED and (f != "correo" or f in REQUIRED[req.tramite])
@@ -299,7 +322,9 @@ def expect(req: Req) -> Expect:
     fields = {f: v for f in checked if (v := _value(req, p, f)[1]) is not None}
     if "correo" in REQUIRED[req.tramite]:
         fields.setdefault("correo", p.correo)
-    flags = ("extemporaneo",) if req.late else ()
+    flags: tuple[str, ...] = ("extemporaneo",) if req.late else ()
+    if req.tramite in SIGNED and signature == "unsigned":
+        flags += ("firma_manuscrita_por_confirmar",)
     review = req.late or (req.tramite in SIGNED and signature in ("untrusted", "invalid"))
     disposition = "review" if review else ("observe" if missing else "accept")
     return Expect(disposition, req.tramite, tuple(missing), signature, fields, flags)
