@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from mailflow import deadlines, sla
@@ -48,6 +49,10 @@ def on_accepted(session: Session, settings: Settings, row: OutboxMessage, now: d
         try:
             with session.begin_nested():
                 reaction(session, settings, row, now, "")
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise  # the connection is gone: the caller records the 250 again from scratch
+            log.exception("envío %s aceptado: no se pudo avisar a su expediente", row.id)
         except Exception:  # recording "sent" matters more than the follow-up
             log.exception("envío %s aceptado: no se pudo avisar a su expediente", row.id)
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 
 from mailflow.audit import record
@@ -182,6 +182,7 @@ class SentJournal:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._marked: set[int] = set()  # accepted by the server in this process's lifetime
 
     def mark(self, row_id: int) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -189,6 +190,12 @@ class SentJournal:
             f.write(f"{row_id}\n")
             f.flush()
             os.fsync(f.fileno())
+        self._marked.add(row_id)
+
+    def accepted(self, row_id: int) -> bool:
+        """Whether this process already had `row_id` accepted by the server (its recording in
+        the database failed, and its lease ran out): it must be recorded, never sent again."""
+        return row_id in self._marked
 
     def replay(self, db: Database, now: dt.datetime, settings: Settings | None = None) -> int:
         """Mark every journaled row sent (only while no other sender runs), then clear it;
@@ -295,6 +302,9 @@ def _deliver(
         row = session.get(OutboxMessage, row_id)
     if row is None or row.status != "sending":
         return
+    if journal is not None and journal.accepted(row_id):  # sent before; only recording failed
+        _record_accepted(settings, db, clock, row_id, "aceptado (registrado en el diario)", stats)
+        return
     try:
         answer = transport.send(row)
     except Exception as exc:  # any failure of the next hop is a failed try, retried later
@@ -306,11 +316,20 @@ def _deliver(
     # or the row stays "sending" and the reply goes out again when its lease runs out.
     if journal is not None:
         journal.mark(row_id)
+    _record_accepted(settings, db, clock, row_id, answer, stats)
+
+
+def _record_accepted(
+    settings: Settings, db: Database, clock: Clock, row_id: int, answer: str, stats: SendStats
+) -> None:
+    """Record the server's 250 for `row_id`, retrying when the database connection drops or
+    a case changed meanwhile; raises the last database error after RECORD_TRIES (the row then
+    stays "sending" and the sent-journal keeps it from going out again)."""
     for attempt in range(RECORD_TRIES):
         try:
             _record(settings, db, clock(), row_id, answer, None, stats)
             return
-        except (OperationalError, StaleDataError):  # a case changed meanwhile: record again
+        except (SQLAlchemyError, StaleDataError):  # connection dropped, or a case changed
             if attempt == RECORD_TRIES - 1:
                 raise
             log.warning("envío %s aceptado; reintentando registrarlo en la base de datos", row_id)
