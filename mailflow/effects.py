@@ -345,8 +345,19 @@ def _flag(run: EffectRun, effect: Effect) -> None:
 
 
 def _assign(run: EffectRun, effect: Effect) -> None:
+    from mailflow import assignment, priority
+
     _add_flag(run.case, f"asignado_{effect.arg}")
-    audit(run, "assign", f"Asignado a: {effect.arg}", {"role": effect.arg})
+    app, case = run.app, run.case
+    priority.detect_signals(run.session, app, case, run.now)
+    assignment.assign_new_case(
+        run.session,
+        app.assignment_rules,
+        case,
+        default_office=app.settings.calendar.default_office,
+        now=run.now,
+        actor=run.given.actor,
+    )
 
 
 def _notify(run: EffectRun, effect: Effect) -> None:

@@ -23,6 +23,8 @@ LOCK_MINUTES = 15
 MAX_LOCK = dt.timedelta(hours=24)
 ROLE_NAMES = {"staff": "Mesa de partes", "manager": "Jefatura", "admin": "Administración"}
 _UID = "uid"
+PASSWORD_CHANGE_URL = "/cuenta/clave"  # where an account with a reset password must go first
+_MUST_CHANGE = "cambio-de-clave"  # LoginRequired marker (never a path: those start with "/")
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class SessionUser:
     username: str
     full_name: str
     role: str
+    must_change_password: bool = False
 
     @property
     def actor(self) -> str:
@@ -69,7 +72,9 @@ def current_user(request: Request) -> SessionUser | None:
         user = session.get(User, uid)
         if user is None or not user.active:
             return None
-        return SessionUser(user.id, user.username, user.full_name, user.role)
+        return SessionUser(
+            user.id, user.username, user.full_name, user.role, user.must_change_password
+        )
 
 
 def require_role(request: Request, *roles: str) -> SessionUser:
@@ -82,6 +87,8 @@ def require_role(request: Request, *roles: str) -> SessionUser:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(target)
     request.state.user = user
+    if user.must_change_password and request.url.path != PASSWORD_CHANGE_URL:
+        raise LoginRequired(_MUST_CHANGE)
     if roles and user.role not in roles:
         raise HTTPException(403, "Su cuenta no tiene permiso para ver esta página.")
     return user
@@ -155,7 +162,9 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
 
 
 def login_redirect(next_url: str) -> Response:
-    """The response to LoginRequired."""
+    """The response to LoginRequired (a logged-in user who must change the password: that page)."""
+    if next_url == _MUST_CHANGE:
+        return redirect(PASSWORD_CHANGE_URL)
     return redirect(f"/login?next={quote(next_url, safe='/')}")
 
 

@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from mailflow.errors import MailflowError
 from mailflow.models import Case
-from mailflow.web import WebContext
+from mailflow.web import WebContext, workload
 from mailflow.web.auth import require_role
 from mailflow.web.casefile import case_file, download_attachment, download_document
 from mailflow.web.csrf import checked_form
@@ -43,7 +43,7 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
     """GET /expedientes, GET /expedientes/{id}, POST /expedientes/{id}/eventos, downloads."""
 
     async def case_list(request: Request) -> Response:
-        require_role(request, *DESK_ROLES)
+        user = require_role(request, *DESK_ROLES)
         app = app_of(request)
         q = request.query_params
         today = now(request).astimezone(ZoneInfo(context.settings.calendar.timezone)).date()
@@ -55,12 +55,17 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
         descending = q.get("dir", "desc") != "asc"
         page = max(1, int(q.get("pagina", "1"))) if q.get("pagina", "1").isdigit() else 1
         with context.db.session(readonly=True) as session:
+            stmt = workload.assignee_filter(session, stmt, q.get("responsable"), user)
+            if sort == "prioridad":
+                stmt = stmt.order_by(Case.priority.desc(), Case.due_date.asc().nulls_last())
             total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
             rows = session.scalars(
                 stmt.order_by(column.desc() if descending else column.asc(), Case.id.desc())
                 .offset((page - 1) * PAGE_SIZE)
                 .limit(PAGE_SIZE)
             ).all()
+            assignees = workload.names_of(session, rows)
+            prios = workload.priorities(session, app, rows, user.role, today)
         states = sorted({(s.name, s.label) for m in app.machines.values() for s in m.states})
         labels = {name: label for name, label in states}
         return render(
@@ -80,16 +85,20 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
             sla_names=SLA_NAMES,
             mailboxes=[m.name for m in context.settings.mailboxes],
             sla_of=lambda case: sla_status(case, today, soon, paused, app.machines),
+            assignees=assignees,
+            prios=prios,
+            desk_users=[],
         )
 
     async def case_page(request: Request) -> Response:
-        require_role(request, *DESK_ROLES)
+        user = require_role(request, *DESK_ROLES)
         app = app_of(request)
-        with context.db.session(readonly=True) as session:
+        with context.db.session() as session:
             case = session.get(Case, int(request.path_params["id"]))
             if case is None:
                 raise HTTPException(404, "No existe ese expediente.")
             data = case_file(session, app, case, now(request))
+            data.update(workload.case_extras(session, app, case, user, now(request)))
         return render(request, "case.html", section="expedientes", **data)
 
     async def case_event(request: Request) -> Response:

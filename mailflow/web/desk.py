@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 from mailflow.audit import record
 from mailflow.errors import MailflowError
 from mailflow.models import Case, CaseEvent, InboxMessage
-from mailflow.web import WebContext
+from mailflow.web import WebContext, workload
 from mailflow.web.auth import require_role
 from mailflow.web.csrf import checked_form
 from mailflow.web.engine import app_of, process
@@ -69,10 +69,13 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
     """GET /bandeja, POST /bandeja/mensajes/{id}, POST /bandeja/lote."""
 
     async def queue(request: Request) -> Response:
-        require_role(request, *DESK_ROLES)
+        user = require_role(request, *DESK_ROLES)
         app = app_of(request)
         with context.db.session(readonly=True) as session:
             items = queue_items(session)
+            items, prios, assignees = workload.order_queue(
+                session, app, items, user, now(request), request.query_params.get("responsable")
+            )
         actions = {
             item.id: app.machines[item.case.machine].allowed_events(REVIEW_STATE, "staff")
             for item in items
@@ -89,6 +92,9 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
             tramites=tramites,
             tramite_names=dict(tramites),
             local=lambda at: at.astimezone(zone).strftime("%d/%m/%Y %H:%M"),
+            prios=prios,
+            assignees=assignees,
+            responsable=request.query_params.get("responsable", ""),
         )
 
     async def message_action(request: Request) -> Response:
