@@ -93,7 +93,7 @@ def test_migrate_creates_schema_at_head_and_is_idempotent(tmp_path: Path) -> Non
     db.migrate()
     db.migrate()
     heads = ScriptDirectory.from_config(alembic_config()).get_heads()
-    assert heads == ["0003_issue12"]
+    assert heads == ["0004_issue16"]
     assert db.current_revision() == heads[0]
     assert db.is_current()
     with db.session(readonly=True) as s:

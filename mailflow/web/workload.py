@@ -135,7 +135,7 @@ def case_extras(
 
 
 def routes(context: WebContext) -> Sequence[BaseRoute]:
-    """GET /mis-expedientes, POST /expedientes/{id}/asignar, POST …/vulnerabilidad/{sid}."""
+    """GET /mis-expedientes, POST /expedientes/{id}/asignar, POST …/vulnerabilidad."""
 
     async def mine(request: Request) -> Response:
         require_role(request, *DESK_ROLES)
@@ -172,7 +172,7 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
             with context.db.session() as session:
                 case = _case(session, case_id)
                 priority.decide(
-                    session, app.vulnerability, case, int(request.path_params["sid"]), status,
+                    session, app.vulnerability, case, _int(form.get("signal")), status,
                     actor=user.actor, now=now(request),
                 )  # fmt: skip
         except ValueError as exc:
@@ -188,7 +188,7 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
     return [
         Route("/mis-expedientes", mine, methods=["GET"], name="mis_expedientes"),
         Route("/expedientes/{id:int}/asignar", assign, methods=["POST"]),
-        Route("/expedientes/{id:int}/vulnerabilidad/{sid:int}", decide, methods=["POST"]),
+        Route("/expedientes/{id:int}/vulnerabilidad", decide, methods=["POST"]),
     ]
 
 
@@ -229,3 +229,8 @@ def order_queue(
     score = lambda i: prios[i.case.id].score if i.case is not None else 0  # noqa: E731
     items = sorted(items, key=lambda i: (-score(i), i.arrived))
     return items, prios, names_of(session, cases)
+
+
+def _int(value: object) -> int:
+    text = str(value or "")
+    return int(text) if text.isdigit() else -1
