@@ -230,8 +230,8 @@ def assign_new_case(
     case then stays with the whole desk and the audit trail says why). In the caller's
     transaction.
     """
-    if case.assignee_id is not None:
-        return None
+    if case.assignee_id is not None or not rules.rules:
+        return None  # already assigned, or no assignment configured
     rule = rules.rule_for(case, default_office)
     if rule is None:
         record(

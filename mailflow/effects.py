@@ -349,15 +349,17 @@ def _assign(run: EffectRun, effect: Effect) -> None:
 
     _add_flag(run.case, f"asignado_{effect.arg}")
     app, case = run.app, run.case
-    priority.detect_signals(run.session, app, case, run.now)
-    assignment.assign_new_case(
-        run.session,
-        app.assignment_rules,
-        case,
-        default_office=app.settings.calendar.default_office,
-        now=run.now,
-        actor=run.given.actor,
-    )
+    priority.detect_signals(run.session, app, case, run.now)  # the new mail may declare more
+    office = app.settings.calendar.default_office
+    if case.assignee_id is None and app.assignment_rules.rule_for(case, office) is not None:
+        assignment.assign_new_case(
+            run.session,
+            app.assignment_rules,
+            case,
+            default_office=office,
+            now=run.now,
+            actor=run.given.actor,
+        )
 
 
 def _notify(run: EffectRun, effect: Effect) -> None:

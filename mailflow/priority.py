@@ -128,13 +128,17 @@ def find_words(vocabulary: Vocabulary, text: str) -> dict[str, str]:
     return found
 
 
-def _case_text(session: Session, case: Case) -> str:
+def _case_text(session: Session, case: Case, extra: int | None = None) -> str:
     from mailflow.parse import parse_message
 
     parts = [str(v.get("value") if isinstance(v, dict) else v) for v in case.fields.values()]
     linked = select(CaseMessage.inbox_message_id).where(CaseMessage.case_id == case.id)
     query = select(InboxMessage.raw).where(
-        or_(InboxMessage.case_id == case.id, InboxMessage.id.in_(linked))
+        or_(
+            InboxMessage.case_id == case.id,
+            InboxMessage.id.in_(linked),
+            InboxMessage.id == (extra if extra is not None else -1),
+        )
     )
     for raw in session.scalars(query):
         parsed = parse_message(raw)
@@ -154,8 +158,16 @@ def registry_categories(vocabulary: Vocabulary, data: dict[str, Any]) -> dict[st
     return out
 
 
-def detect_signals(session: Session, app: App, case: Case, now: dt.datetime) -> list[CaseSignal]:
-    """Record new suggested signals from the case's mail and its registry record; recompute
+def detect_signals(
+    session: Session,
+    app: App,
+    case: Case,
+    now: dt.datetime,
+    inbox_message_id: int | None = None,
+) -> list[CaseSignal]:
+    """Record new suggested signals from the case's mail (plus the inbox message
+    `inbox_message_id`, not yet linked when the case is being opened) and its registry record;
+    recompute
     `case.priority`. Existing signals (and staff decisions on them) are kept. Audited (the
     audit text names no category: it is sensitive data). In the caller's transaction."""
     from mailflow.registry import find_applicant
@@ -166,7 +178,7 @@ def detect_signals(session: Session, app: App, case: Case, now: dt.datetime) -> 
     session.flush()
     found = {
         ("correo", c): f"«{w}»"
-        for c, w in find_words(vocabulary, _case_text(session, case)).items()
+        for c, w in find_words(vocabulary, _case_text(session, case, inbox_message_id)).items()
     }
     value = lambda k: (lambda v: v.get("value") if isinstance(v, dict) else v)(case.fields.get(k))  # noqa: E731
     applicant = find_applicant(
