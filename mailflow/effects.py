@@ -344,10 +344,10 @@ def _flag(run: EffectRun, effect: Effect) -> None:
     audit(run, "flag", f"Marca: {effect.arg}", {"flag": effect.arg})
 
 
-def _assign(run: EffectRun, effect: Effect) -> None:
+def _assign(run: EffectRun, _: Effect) -> None:
+    """Route the case to a person by rules/assignment.yaml (once) and re-read its signals."""
     from mailflow import assignment, priority
 
-    _add_flag(run.case, f"asignado_{effect.arg}")
     app, case = run.app, run.case
     priority.detect_signals(run.session, app, case, run.now)  # the new mail may declare more
     office = app.settings.calendar.default_office
@@ -363,7 +363,8 @@ def _assign(run: EffectRun, effect: Effect) -> None:
 
 
 def _notify(run: EffectRun, effect: Effect) -> None:
-    audit(run, "notify", f"Aviso a: {effect.arg}", {"role": effect.arg})
+    who = {"staff": "mesa de partes", "manager": "jefatura", "admin": "administración"}
+    audit(run, "notify", f"Aviso a: {who.get(str(effect.arg), effect.arg)}", {"role": effect.arg})
 
 
 _HANDLERS = {

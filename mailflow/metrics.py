@@ -230,9 +230,10 @@ def overdue(rows: Iterable[CaseRow], cal: Calendario, today: dt.date) -> list[Pe
 def volume(
     rows: Iterable[CaseRow], today: dt.date, days: int = VOLUME_DAYS
 ) -> list[tuple[dt.date, int]]:
-    """Requests received per calendar day (office time), the last `days` days up to today."""
+    """Requests per legal receipt day (a Sunday's mail counts on Monday, as the "recibidos"
+    figure does), the last `days` days up to today."""
     first = today - dt.timedelta(days=days - 1)
-    counts = Counter(r.received_on for r in rows if first <= r.received_on <= today)
+    counts = Counter(r.receipt_day for r in rows if first <= r.receipt_day <= today)
     return [
         (first + dt.timedelta(days=i), counts[first + dt.timedelta(days=i)]) for i in range(days)
     ]

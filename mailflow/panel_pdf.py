@@ -20,8 +20,10 @@ from mailflow.panel_figures import GROUPS, METRICS, Period
 TOP = 28 * mm
 
 
-def numbered_canvas(institution: Any, generated: str) -> type[Canvas]:
-    """A reportlab canvas class that draws the header and "Página x de N" once N is known."""
+def numbered_canvas(name: str, subtitle: str, generated: str) -> type[Canvas]:
+    """A reportlab canvas class drawing, on every page, the institution's header (`name`,
+    `subtitle`) and the footer "Generado el …" / "Página x de N" (N known once all pages are
+    laid out). Pages need a top margin of at least TOP."""
 
     class NumberedCanvas(Canvas):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -43,9 +45,9 @@ def numbered_canvas(institution: Any, generated: str) -> type[Canvas]:
         def _decorate(self, total: int) -> None:
             width, height = A4
             self.setFont("Helvetica-Bold", 10)
-            self.drawString(18 * mm, height - 14 * mm, institution.name)
+            self.drawString(18 * mm, height - 14 * mm, name)
             self.setFont("Helvetica", 8)
-            self.drawString(18 * mm, height - 18.5 * mm, institution.ministry)
+            self.drawString(18 * mm, height - 18.5 * mm, subtitle)
             self.drawRightString(width - 18 * mm, height - 14 * mm, "Mesa de partes virtual")
             self.setStrokeColor(colors.HexColor("#c8102e"))
             self.line(18 * mm, height - 21 * mm, width - 18 * mm, height - 21 * mm)
@@ -90,7 +92,8 @@ def panel_pdf(
             for value, counts in tables[by].items()
         ]
         story += [_table([head, *body] if body else [head]), Spacer(1, 4 * mm)]
-    doc.build(story, canvasmaker=numbered_canvas(institution, generated))
+    maker = numbered_canvas(institution.name, institution.ministry, generated)
+    doc.build(story, canvasmaker=maker)
     return buffer.getvalue()
 
 

@@ -87,7 +87,8 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
             [Series("Recibidos", "#2563eb", [n for _, n in days])],
             title="Recibidos por día legal de recepción",
             height=180,
-            label_every=max(1, len(days) // 15),
+            width=1280,
+            label_every=max(1, len(days) // 12),
         )
         return render(
             request,
