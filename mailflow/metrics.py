@@ -140,9 +140,17 @@ def to_row(case: Case, cal: Calendario) -> CaseRow:
         received_on=cal.local(case.received_at).date(),
         receipt_day=case.legal_receipt_day,
         due_date=case.due_date,
-        closed_on=cal.local(case.closed_at).date() if case.closed_at else None,
+        closed_on=_resolved_on(case, cal),
         paused=paused,
     )
+
+
+def _resolved_on(case: Case, cal: Calendario) -> dt.date | None:
+    """Closing day, or the day its clock stopped (a resolved case is never pending)."""
+    if case.closed_at is not None:
+        return cal.local(case.closed_at).date()
+    stopped = (case.sla or {}).get("stopped_on")
+    return dt.date.fromisoformat(stopped) if isinstance(stopped, str) else None
 
 
 def summarise(

@@ -71,16 +71,23 @@ class CaseFigure:
         ]
 
 
-def delivered_at(case: Case, sent: Iterable[dt.datetime]) -> dt.datetime | None:
-    """When the product reached the applicant: the last reply sent to the applicant at or after
-    the case was closed (the closing reply carries the product), None while not delivered.
+def delivered_on(case: Case, sent: Iterable[dt.datetime], cal: Calendario) -> dt.date | None:
+    """The office-local day the product reached the applicant: that of the last reply sent to
+    the applicant on or after the day the case was resolved (closed, or its clock stopped —
+    the resolving reply carries the product); None while it has not been delivered.
 
     The one place that decides it (a later "product delivered at" field can replace it here).
     `sent`: `sent_at` of the case's outbox messages that were delivered.
     """
-    if case.closed_at is None:
+    stopped = (case.sla or {}).get("stopped_on")
+    if case.closed_at is not None:
+        resolved: dt.date | None = cal.local(case.closed_at).date()
+    else:
+        resolved = dt.date.fromisoformat(stopped) if isinstance(stopped, str) else None
+    if resolved is None:
         return None
-    after = [at for at in sent if at >= case.closed_at - dt.timedelta(minutes=1)]
+    days = [cal.local(at).date() for at in sent]
+    after = [d for d in days if d >= resolved]
     return max(after) if after else None
 
 
@@ -119,15 +126,19 @@ def load(
     paused = {(m.id, s.name) for m in machines.values() for s in m.states if s.sla == "paused"}
     out = []
     for c in cases:
-        resolved = c.closed_at is not None or (c.machine, c.state) in final
-        delivered = delivered_at(c, sent.get(c.id, []))
+        resolved = (
+            c.closed_at is not None
+            or (c.machine, c.state) in final
+            or bool((c.sla or {}).get("stopped_on"))
+        )
+        delivered = delivered_on(c, sent.get(c.id, []), cal)
         running = not resolved and (c.machine, c.state) not in paused
         out.append(
             CaseFigure(
                 case=c,
                 office=c.office or default_office,
                 assignee=usernames.get(c.assignee_id, NOBODY) if c.assignee_id else NOBODY,
-                delivered_on=cal.local(delivered).date() if delivered else None,
+                delivered_on=delivered,
                 resolved=resolved,
                 overdue=running and c.due_date is not None and c.due_date < today,
             )

@@ -10,8 +10,11 @@ from types import SimpleNamespace
 from pypdf import PdfReader
 
 from mailflow import panel_figures as pf
+from mailflow.calendarios import default_calendar
+from mailflow.config import load_settings
 from mailflow.models import Case
 from mailflow.panel_pdf import panel_pdf
+from tests.web_seed import ROOT
 
 TODAY = dt.date(2026, 3, 20)
 
@@ -48,14 +51,16 @@ def test_each_case_counts_where_it_belongs_and_resolved_is_never_pending() -> No
     ]
 
 
-def test_delivered_at_is_the_reply_sent_at_or_after_closing() -> None:
+def test_delivered_on_is_the_reply_sent_on_or_after_resolution() -> None:
+    cal = default_calendar(load_settings(ROOT / "config.yaml", env={}))
     closed = dt.datetime(2026, 3, 9, 15, tzinfo=dt.UTC)
-    case = Case(closed_at=closed)
     early = closed - dt.timedelta(days=3)  # the acknowledgment, not the product
-    late = closed + dt.timedelta(minutes=3)
-    assert pf.delivered_at(case, [early, late]) == late
-    assert pf.delivered_at(case, [early]) is None
-    assert pf.delivered_at(Case(closed_at=None), [late]) is None
+    late = closed + dt.timedelta(days=1)
+    assert pf.delivered_on(Case(closed_at=closed), [early, late], cal) == dt.date(2026, 3, 10)
+    assert pf.delivered_on(Case(closed_at=closed), [early], cal) is None
+    assert pf.delivered_on(Case(closed_at=None, sla={}), [late], cal) is None
+    resolved = Case(closed_at=None, sla={"stopped_on": "2026-03-09"})  # resuelto: clock stopped
+    assert pf.delivered_on(resolved, [early, late], cal) == dt.date(2026, 3, 10)
 
 
 def test_period_defaults_to_this_month_and_swaps_reversed_dates() -> None:
@@ -84,3 +89,16 @@ def test_panel_pdf_has_the_institution_header_and_page_x_of_n_on_every_page() ->
         text = page.extract_text()
         assert "Comisión Especial para los Refugiados" in text
         assert f"Página {number} de {pages}" in text
+
+
+def test_dashboard_rows_treat_a_resolved_case_as_closed() -> None:
+    from mailflow.metrics import to_row
+
+    cal = default_calendar(load_settings(ROOT / "config.yaml", env={}))
+    case = Case(
+        id=1, number="EXP-2026-000001", tramite="renuncia", state="resuelto", closed_at=None,
+        received_at=dt.datetime(2026, 3, 2, 15, tzinfo=dt.UTC), legal_receipt_day=dt.date(2026, 3, 2),
+        due_date=dt.date(2026, 3, 23), sla={"stopped_on": "2026-03-12"},
+    )  # fmt: skip
+    row = to_row(case, cal)
+    assert not row.open and row.closed_on == dt.date(2026, 3, 12)

@@ -29,6 +29,7 @@ SORTS = {
     "vence": Case.due_date,
     "numero": Case.number,
     "estado": Case.state,
+    "prioridad": Case.priority,  # vulnerability points (mailflow.priority)
 }
 SLA_NAMES = {
     "on_time": "En plazo",
@@ -56,8 +57,6 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
         page = max(1, int(q.get("pagina", "1"))) if q.get("pagina", "1").isdigit() else 1
         with context.db.session(readonly=True) as session:
             stmt = workload.assignee_filter(session, stmt, q.get("responsable"), user)
-            if sort == "prioridad":
-                stmt = stmt.order_by(Case.priority.desc(), Case.due_date.asc().nulls_last())
             total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
             rows = session.scalars(
                 stmt.order_by(column.desc() if descending else column.asc(), Case.id.desc())
