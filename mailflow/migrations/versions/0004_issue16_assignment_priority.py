@@ -39,7 +39,9 @@ def upgrade() -> None:
         sa.Column("decided_by", sa.String(), nullable=True),
         sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.UniqueConstraint("case_id", "category", "source", name="uq_case_signals_case_id_category_source"),
+        sa.UniqueConstraint(
+            "case_id", "category", "source", name="uq_case_signals_case_id_category_source"
+        ),
         sa.CheckConstraint(
             "status IN ('sugerida', 'confirmada', 'descartada')", name="ck_case_signals_status"
         ),
