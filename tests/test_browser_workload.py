@@ -165,7 +165,13 @@ def test_manager_reassigns_and_it_is_audited(page: Page) -> None:
     )
     expect(page.locator(".timeline")).to_contain_text("usuario:jefa")
     shot(page, "reasignado")
-    assert number in _assigned("beto") and number not in _assigned("ana")
+    beto = _assigned("beto")
+    assert number in beto and number not in _assigned("ana")
+    page.get_by_role("navigation").get_by_role("link", name="Expedientes", exact=True).click()
+    page.get_by_label("Responsable").select_option(label="Beto Ramos")
+    page.get_by_role("button", name="Filtrar").click()
+    expect(page.locator("table.table tbody tr")).to_have_count(len(beto))
+    expect(page.locator("td.assignee", has_text="Beto Ramos")).to_have_count(len(beto))
 
 
 def test_queue_orders_by_priority_and_says_why_without_details_for_staff(page: Page) -> None:
@@ -195,6 +201,8 @@ def test_queue_orders_by_priority_and_says_why_without_details_for_staff(page: P
 def test_manager_sees_confirms_vulnerability_and_each_view_is_audited(page: Page) -> None:
     login(page, "jefa")
     page.goto("/bandeja")
+    expect(page.locator("li.qitem-expediente").first).to_contain_text("reservados")
+    assert "Gestante" not in page.content()  # lists never show details: only the audited page
     page.locator("li.qitem-expediente").first.locator("a").first.click()
     box = page.locator("#prioridad")
     expect(box).to_contain_text("Gestante (por confirmar; según el registro)")

@@ -64,7 +64,8 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
                 .limit(PAGE_SIZE)
             ).all()
             assignees = workload.names_of(session, rows)
-            prios = workload.priorities(session, app, rows, user.role, today)
+            prios = workload.priorities(session, app, rows, today)
+            people = workload.desk_users(session) if user.role != "staff" else []
         states = sorted({(s.name, s.label) for m in app.machines.values() for s in m.states})
         labels = {name: label for name, label in states}
         return render(
@@ -86,7 +87,7 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
             sla_of=lambda case: sla_status(case, today, soon, paused, app.machines),
             assignees=assignees,
             prios=prios,
-            desk_users=[],
+            desk_users=people,
         )
 
     async def case_page(request: Request) -> Response:

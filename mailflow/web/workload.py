@@ -65,18 +65,18 @@ def days_left(app: App, case: Case, today: dt.date) -> int | None:
 
 
 def priorities(
-    session: Session, app: App, cases: Sequence[Any], role: str, today: dt.date
+    session: Session, app: App, cases: Sequence[Any], today: dt.date
 ) -> dict[int, priority.Priority]:
-    """Case id → its priority now, with reasons the viewer's role may see."""
+    """Case id → its priority now, for lists: level and reasons without vulnerability details
+    for every role (details are shown, and their viewing audited, on the case page only)."""
     ids = [c.id for c in cases]
     signals: dict[int, list[CaseSignal]] = {i: [] for i in ids}
     if ids:
         for s in session.scalars(select(CaseSignal).where(CaseSignal.case_id.in_(ids))):
             signals[s.case_id].append(s)
-    detailed = app.vulnerability.may_see_details(role)
     return {
         c.id: priority.assess(
-            app.vulnerability, c, signals[c.id], days_left(app, c, today), detailed=detailed
+            app.vulnerability, c, signals[c.id], days_left(app, c, today), detailed=False
         )
         for c in cases
     }
@@ -225,7 +225,7 @@ def order_queue(
         items = [i for i in items if i.case is not None and i.case.id in allowed]
         cases = [c for c in cases if c.id in allowed]
     today = app.calendario.local(at).date()
-    prios = priorities(session, app, cases, user.role, today)
+    prios = priorities(session, app, cases, today)
     score = lambda i: prios[i.case.id].score if i.case is not None else 0  # noqa: E731
     items = sorted(items, key=lambda i: (-score(i), i.arrived))
     return items, prios, names_of(session, cases)
