@@ -37,8 +37,8 @@ def weakness(password: str, username: str | None = None) -> str | None:
         return "la contraseña no puede repetir uno o dos caracteres"
     if lowered in _sequences():
         return "la contraseña no puede ser una secuencia de teclas o números"
-    if username and len(username) >= 4 and username.lower() in lowered:
-        return "la contraseña no puede contener el nombre de usuario"
+    if username and lowered == username.lower():
+        return "la contraseña no puede ser el nombre de usuario"
     return None
 
 
