@@ -39,6 +39,11 @@ class Category:
     weight: int
     words: tuple[str, ...]  # folded (lower case, no accents)
     registry_values: tuple[str, ...] = ()  # folded values of the registry's `vulnerabilidad`
+    ages: tuple[int, int] | None = None  # (min, max) age in years from fecha_nacimiento
+
+    def age_matches(self, age: int) -> bool:
+        """Whether an applicant of `age` full years falls in this category's age range."""
+        return self.ages is not None and self.ages[0] <= age <= self.ages[1]
 
 
 @dataclass(frozen=True)
@@ -101,12 +106,23 @@ def _build(src: YamlSource) -> Vocabulary:
         values = item.get("registro") or []
         if not isinstance(values, list):
             raise src.error("registro debe ser una lista de textos", *at, "registro")
+        ages = None
+        if "edad" in item:
+            raw_age = item["edad"]
+            ok = isinstance(raw_age, dict) and set(raw_age) <= {"desde", "hasta"} and raw_age
+            low, high = (raw_age.get("desde", 0), raw_age.get("hasta", 150)) if ok else (-1, -1)
+            if not (isinstance(low, int) and isinstance(high, int) and 0 <= low <= high):
+                raise src.error(
+                    "edad: {desde: años, hasta: años} (enteros, desde ≤ hasta)", *at, "edad"
+                )
+            ages = (low, high)
         categories[str(cid)] = Category(
             str(cid),
             item["nombre"],
             weight,
             tuple(fold(w) for w in words),
             tuple(fold(str(v)) for v in values),
+            ages,
         )
     return Vocabulary(
         categories,
@@ -187,6 +203,12 @@ def detect_signals(
     if applicant is not None:
         for c, v in registry_categories(vocabulary, applicant.data or {}).items():
             found[("registro", c)] = f"registro: {v}"
+    born = _birth_date(value("fecha_nacimiento"))
+    if born is not None:
+        age = age_on(born, app.calendario_de(case.office).local(case.received_at).date())
+        for kind in vocabulary.categories.values():
+            if kind.age_matches(age):
+                found[("correo", kind.id)] = f"fecha de nacimiento {born.isoformat()} ({age} años)"
     have = {(s.source, s.category) for s in signals_of(session, case)}
     added = []
     for (source, category), evidence in found.items():
@@ -207,6 +229,18 @@ def detect_signals(
     session.flush()
     refresh(session, vocabulary, case)
     return added
+
+
+def age_on(born: dt.date, day: dt.date) -> int:
+    """Full years of age on `day` of someone born on `born`."""
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def _birth_date(value: object) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
 
 
 def signals_of(session: Session, case: Case) -> list[CaseSignal]:
