@@ -12,6 +12,7 @@ from mailflow.errors import DefinitionError
 if TYPE_CHECKING:  # the heavy modules load on first use, so light commands start fast
     import jinja2
 
+    from mailflow.assignment import AssignmentRules
     from mailflow.calendar_rules import CalendarRules
     from mailflow.calendarios import Calendarios
     from mailflow.catalogue import Catalogue
@@ -23,6 +24,7 @@ if TYPE_CHECKING:  # the heavy modules load on first use, so light commands star
     from mailflow.intake import Intake
     from mailflow.machines import Lifecycle, MachineDefinition
     from mailflow.oauth import TokenSource
+    from mailflow.priority import Vocabulary
     from mailflow.reading import Reader
     from mailflow.signing import DocumentSigner
 
@@ -69,6 +71,24 @@ class App:
     def calendario_de(self, office: str | None) -> Calendario:
         """The calendar of a case's office (`Case.office`; None: the default office)."""
         return self.calendarios.for_office(office)
+
+    @cached_property
+    def assignment_rules(self) -> AssignmentRules:
+        """rules/assignment.yaml: who receives new cases (validated against procedures, offices)."""
+        from mailflow.assignment import ASSIGNMENT_FILE, load_assignment_rules
+
+        return load_assignment_rules(
+            self.settings.rules_dir / ASSIGNMENT_FILE,
+            self.catalogue.tramites,
+            self.calendar_rules.offices,
+        )
+
+    @cached_property
+    def vulnerability(self) -> Vocabulary:
+        """rules/vulnerabilidad.yaml: categories, signal words, weights and who sees details."""
+        from mailflow.priority import VOCABULARY_FILE, load_vocabulary
+
+        return load_vocabulary(self.settings.rules_dir / VOCABULARY_FILE)
 
     @cached_property
     def classifier(self) -> Classifier:
@@ -158,6 +178,8 @@ class App:
         """Load every definition now so a bad one fails at start-up, not on the first message."""
         _ = self.intake
         _ = self.calendarios
+        _ = self.assignment_rules
+        _ = self.vulnerability
         for tramite in self.catalogue:
             if tramite.machine not in self.machines:
                 raise DefinitionError(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from mailflow import deadlines
-from mailflow.audit import record
+from mailflow.audit import SYSTEM, record
 from mailflow.decision import SIGNED_DOCUMENT, SIGNED_DOCUMENT_LABEL, Decision
 from mailflow.documents import ReceivedFile
 from mailflow.effects import EffectInput, add_flags, run_effects
@@ -101,7 +101,26 @@ def open_case(
         to_state=case.state,
         data={"decision": decision.as_json(), "number": case.number},
     )
+    route_new_case(session, app, case, now, inbox_message_id)
     return case
+
+
+def route_new_case(
+    session: Session, app: App, case: Case, now: dt.datetime, inbox_message_id: int | None
+) -> None:
+    """Suggest vulnerability signals (mailflow.priority) and assign an officer by
+    rules/assignment.yaml (mailflow.assignment); both audited, in the caller's transaction."""
+    from mailflow import assignment, priority
+
+    priority.detect_signals(session, app, case, now, inbox_message_id)
+    assignment.assign_new_case(
+        session,
+        app.assignment_rules,
+        case,
+        default_office=app.settings.calendar.default_office,
+        now=now,
+        actor=SYSTEM,
+    )
 
 
 def receiving_office(session: Session, app: App, inbox_message_id: int | None, tramite: str) -> str:

@@ -15,6 +15,7 @@ from mailflow.yamlsource import YamlSource, load_yaml
 OFF_CATALOGUE_FILE = "off_catalogue.yaml"
 FIELDS_FILE = "fields.yaml"
 CALENDAR_FILE = "calendar.yaml"  # the legal calendar (mailflow.calendar_rules), not a trámite
+POLICY_FILES = ("assignment.yaml", "vulnerabilidad.yaml")  # assignment and priority, not trámites
 
 
 class _Strict(BaseModel):
@@ -156,7 +157,7 @@ def load_catalogue(rules_dir: Path, known_fields: Iterable[str] | None = None) -
     topics: tuple[OffCatalogueTopic, ...] = ()
     fields = set(known_fields) if known_fields is not None else None
     for path in sorted(rules_dir.glob("*.yaml")):
-        if path.name in (FIELDS_FILE, CALENDAR_FILE):
+        if path.name in (FIELDS_FILE, CALENDAR_FILE, *POLICY_FILES):
             continue
         src = load_yaml(path)
         try:

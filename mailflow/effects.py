@@ -392,13 +392,27 @@ def _flag(run: EffectRun, effect: Effect) -> None:
     audit(run, "flag", f"Marca: {effect.arg}", {"flag": effect.arg})
 
 
-def _assign(run: EffectRun, effect: Effect) -> None:
-    add_flag(run.case, f"asignado_{effect.arg}")
-    audit(run, "assign", f"Asignado a: {effect.arg}", {"role": effect.arg})
+def _assign(run: EffectRun, _: Effect) -> None:
+    """Route the case to a person by rules/assignment.yaml (once) and re-read its signals."""
+    from mailflow import assignment, priority
+
+    app, case = run.app, run.case
+    priority.detect_signals(run.session, app, case, run.now)  # the new mail may declare more
+    office = app.settings.calendar.default_office
+    if case.assignee_id is None and app.assignment_rules.rule_for(case, office) is not None:
+        assignment.assign_new_case(
+            run.session,
+            app.assignment_rules,
+            case,
+            default_office=office,
+            now=run.now,
+            actor=run.given.actor,
+        )
 
 
 def _notify(run: EffectRun, effect: Effect) -> None:
-    audit(run, "notify", f"Aviso a: {effect.arg}", {"role": effect.arg})
+    who = {"staff": "mesa de partes", "manager": "jefatura", "admin": "administración"}
+    audit(run, "notify", f"Aviso a: {who.get(str(effect.arg), effect.arg)}", {"role": effect.arg})
 
 
 HANDLERS: dict[str, Callable[[EffectRun, Effect], None]] = {

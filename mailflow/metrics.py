@@ -140,9 +140,17 @@ def to_row(case: Case, cal: Calendario) -> CaseRow:
         received_on=cal.local(case.received_at).date(),
         receipt_day=case.legal_receipt_day,
         due_date=case.due_date,
-        closed_on=cal.local(case.closed_at).date() if case.closed_at else None,
+        closed_on=_resolved_on(case, cal),
         paused=paused,
     )
+
+
+def _resolved_on(case: Case, cal: Calendario) -> dt.date | None:
+    """Closing day, or the day its clock stopped (a resolved case is never pending)."""
+    if case.closed_at is not None:
+        return cal.local(case.closed_at).date()
+    stopped = (case.sla or {}).get("stopped_on")
+    return dt.date.fromisoformat(stopped) if isinstance(stopped, str) else None
 
 
 def summarise(
@@ -230,9 +238,10 @@ def overdue(rows: Iterable[CaseRow], cal: Calendario, today: dt.date) -> list[Pe
 def volume(
     rows: Iterable[CaseRow], today: dt.date, days: int = VOLUME_DAYS
 ) -> list[tuple[dt.date, int]]:
-    """Requests received per calendar day (office time), the last `days` days up to today."""
+    """Requests per legal receipt day (a Sunday's mail counts on Monday, as the "recibidos"
+    figure does), the last `days` days up to today."""
     first = today - dt.timedelta(days=days - 1)
-    counts = Counter(r.received_on for r in rows if first <= r.received_on <= today)
+    counts = Counter(r.receipt_day for r in rows if first <= r.receipt_day <= today)
     return [
         (first + dt.timedelta(days=i), counts[first + dt.timedelta(days=i)]) for i in range(days)
     ]

@@ -116,6 +116,8 @@ class Case(Base):
     applicant_document: Mapped[str | None] = mapped_column(String)
     mailbox: Mapped[str | None] = mapped_column(String)
     office: Mapped[str | None] = mapped_column(String(40))  # receiving unit; None: default office
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    priority: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     received_at: Mapped[dt.datetime] = mapped_column(index=True)
     legal_receipt_day: Mapped[dt.date] = mapped_column(Date)
     due_date: Mapped[dt.date | None] = mapped_column(Date, index=True)
@@ -339,6 +341,7 @@ class User(Base):
     # raised by logout and password changes: a cookie with an older version is refused
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
 
 
 @orm_event.listens_for(Case, "before_insert")
@@ -351,3 +354,29 @@ def _fold_search_text(_mapper: Any, _connection: Any, case: Case) -> None:
         case.number, case.applicant_name, case.applicant_document, case.applicant_email,
         case.fields,
     )  # fmt: skip
+
+
+SIGNAL_STATUSES = ("sugerida", "confirmada", "descartada")
+
+
+class CaseSignal(Base):
+    """A vulnerability signal of a case (sensitive data, Ley 29733): a suggestion until confirmed.
+
+    `source` is "correo" (words in the applicant's mail) or "registro" (the registry record).
+    """
+
+    __tablename__ = "case_signals"
+    __table_args__ = (
+        UniqueConstraint("case_id", "category", "source"),
+        CheckConstraint(_check_in("status", SIGNAL_STATUSES), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    category: Mapped[str] = mapped_column(String(40))
+    source: Mapped[str] = mapped_column(String(20))
+    evidence: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), default="sugerida")
+    decided_by: Mapped[str | None] = mapped_column(String)
+    decided_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime]

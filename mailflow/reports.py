@@ -26,6 +26,7 @@ from mailflow.machines import MachineDefinition
 from mailflow.metrics import Compliance, Pending, Summary
 from mailflow.models import OutboxMessage, User
 from mailflow.outgoing import sender_address
+from mailflow.panel_pdf import TOP, numbered_canvas
 from mailflow.pdf_charts import GREY, INK, LATE, LINE, backlog_chart, compliance_chart, volume_chart
 from mailflow.pdfmarkup import text_paragraph
 
@@ -87,8 +88,8 @@ def sla_pdf(summary: Summary, labels: Labels, institution: str, generated_at: st
         pagesize=A4,
         leftMargin=18 * mm,
         rightMargin=18 * mm,
-        topMargin=16 * mm,
-        bottomMargin=16 * mm,
+        topMargin=TOP,  # room for the header drawn on every page
+        bottomMargin=18 * mm,
         title="Reporte de cumplimiento de plazos",
         author=institution,
     )
@@ -123,7 +124,10 @@ def sla_pdf(summary: Summary, labels: Labels, institution: str, generated_at: st
         _section("Expedientes por vencer", styles),
         _pending_table(summary.due_soon, labels, "restantes", styles),
     ]
-    doc.build(story)
+    doc.build(
+        story,
+        canvasmaker=numbered_canvas(institution, "Reporte de cumplimiento de plazos", generated_at),
+    )
     return buffer.getvalue()
 
 

@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session
 
 from mailflow.errors import MailflowError
 from mailflow.models import ROLES, User
+from mailflow.passwords import MIN_LENGTH, weakness
 
-MIN_PASSWORD_LENGTH = 10
+MIN_PASSWORD_LENGTH = MIN_LENGTH
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{1,79}$")
 _HASHER = PasswordHasher()  # stateless and thread-safe: parameters only, no mutable state
 _DUMMY_HASH = _HASHER.hash("contraseña de relleno para tiempo constante")
@@ -23,10 +24,19 @@ class UserError(MailflowError):
     """A user command that cannot be done (unknown user, weak password, bad role...)."""
 
 
-def hash_password(password: str) -> str:
-    """An argon2id hash of `password` (raises UserError if it is too short)."""
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise UserError(f"la contraseña debe tener al menos {MIN_PASSWORD_LENGTH} caracteres")
+def hash_password(password: str, *, new_for: str | None = None) -> str:
+    """An argon2id hash of `password`; raises UserError when it is too short.
+
+    `new_for` (the username) marks a new password: the whole policy applies then
+    (mailflow.passwords: length, common passwords, sequences, the username). Without it only
+    the length is checked (re-hashing a password already in use, at login).
+    """
+    if new_for is None:
+        problem = None if len(password) >= MIN_PASSWORD_LENGTH else weakness(password)
+    else:
+        problem = weakness(password, new_for)
+    if problem is not None:
+        raise UserError(problem)
     return _HASHER.hash(password)
 
 
@@ -65,7 +75,7 @@ def add_user(session: Session, username: str, full_name: str, role: str, passwor
         username=name,
         full_name=full_name.strip(),
         role=role,
-        password_hash=hash_password(password),
+        password_hash=hash_password(password, new_for=name),
         active=True,
         failed_logins=0,
         session_version=0,
@@ -86,7 +96,7 @@ def set_password(session: Session, username: str, password: str) -> User:
     user = find_user(session, username)
     if user is None:
         raise UserError(f"no existe el usuario {username!r}")
-    user.password_hash = hash_password(password)
+    user.password_hash = hash_password(password, new_for=user.username)
     user.failed_logins = 0
     user.locked_until = None
     revoke_sessions(user)
@@ -108,3 +118,44 @@ def set_active(session: Session, username: str, active: bool) -> User:
 def list_users(session: Session) -> Sequence[User]:
     """Every account, ordered by username."""
     return session.scalars(select(User).order_by(User.username)).all()
+
+
+def reset_password(session: Session, username: str, temporary: str) -> User:
+    """An administrator's reset: a temporary password (policy applies) the user must replace at
+    the next login; also lifts any lockout. Raises UserError."""
+    user = set_password(session, username, temporary)
+    user.must_change_password = True
+    return user
+
+
+def change_own_password(session: Session, username: str, current: str, new: str) -> User:
+    """The user replaces their password (policy applies; must differ from the current one)."""
+    user = find_user(session, username)
+    if user is None or not verify_password(user.password_hash, current):
+        raise UserError("la contraseña actual no es correcta")
+    if new == current:
+        raise UserError("la nueva contraseña debe ser distinta de la actual")
+    set_password(session, username, new)
+    user.must_change_password = False
+    return user
+
+
+def set_role(session: Session, username: str, role: str) -> User:
+    """Change an account's role (staff | manager | admin). Raises UserError."""
+    if role not in ROLES:
+        raise UserError(f"rol desconocido: {role!r} (use uno de: {', '.join(ROLES)})")
+    user = find_user(session, username)
+    if user is None:
+        raise UserError(f"no existe el usuario {username!r}")
+    user.role = role
+    return user
+
+
+def unlock(session: Session, username: str) -> User:
+    """Lift a lockout after failed logins. Raises UserError for an unknown user."""
+    user = find_user(session, username)
+    if user is None:
+        raise UserError(f"no existe el usuario {username!r}")
+    user.failed_logins = 0
+    user.locked_until = None
+    return user

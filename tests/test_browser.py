@@ -166,7 +166,7 @@ def test_classify_message_then_move_case_to_a_final_state(page: Page) -> None:
 
 def test_queue_and_case_list_screens(page: Page) -> None:
     login(page, "ana")
-    page.get_by_role("link", name="Expedientes").click()
+    page.get_by_role("link", name="Expedientes", exact=True).click()
     expect(page.locator("table.table tbody tr").first).to_be_visible()
     shot(page, "expedientes")
     answered = page.locator("table.table tbody tr", has=page.locator(".state", has_text="Resuelto"))

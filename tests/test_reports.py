@@ -66,6 +66,10 @@ def test_pdf_has_header_period_numbers_and_lists(app: App) -> None:
     assert "Actualización de datos" in text and "Prórroga de residencia" in text
     assert "EXP-2026-000014" in text and "EXP-2026-000017" in text  # overdue, due soon
     assert "feb 2026" in text and "Admitido (en trámite)" in text  # chart axis labels
+    pages = len(reader.pages)
+    for number, page in enumerate(reader.pages, start=1):  # header and "Página x de N" on each
+        assert "Comisión Especial" in page.extract_text()
+        assert f"Página {number} de {pages}" in page.extract_text()
     assert (
         reader.metadata is not None and reader.metadata.title == "Reporte de cumplimiento de plazos"
     )

@@ -104,14 +104,19 @@ def test_staff_cannot_reach_manager_or_admin_pages(client: TestClient) -> None:
 def test_admin_creates_and_disables_a_user(client: TestClient, sqlite_db: Database) -> None:
     assert login(client, "admin") == 303
     csrf = token(client, "/usuarios")
-    data = {"username": "pepe", "full_name": "Pepe Ruiz", "role": "staff", "password": "x" * 12}
+    data = {
+        "username": "pepe",
+        "full_name": "Pepe Ruiz",
+        "role": "staff",
+        "password": "Tres-Tigres-2026",
+    }
     client.post("/usuarios", data={**data, "csrf_token": csrf})
     client.post("/usuarios/pepe/estado", data={"active": "0", "csrf_token": csrf})
     with sqlite_db.session() as session:
         users = {u.username: u for u in list_users(session)}
     assert users["pepe"].role == "staff" and not users["pepe"].active
     other = TestClient(client.app, follow_redirects=False)
-    assert login(other, "pepe", "x" * 12) == 401
+    assert login(other, "pepe", "Tres-Tigres-2026") == 401
 
 
 def test_logout_ends_the_session(client: TestClient) -> None:

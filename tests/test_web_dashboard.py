@@ -132,3 +132,26 @@ def test_registry_upload_mapping_preview_import(sqlite_db: Database, tmp_path: P
     staff = TestClient(web, follow_redirects=False)
     login(staff, "ana")
     assert staff.get("/registro").status_code == 403
+
+
+def test_dashboard_received_figure_and_period_figures_equal_their_lists(
+    client: TestClient,
+) -> None:
+    login(client, "jefa")
+    html = client.get("/panel").text
+    found = re.search(r'<a class="kpi" href="([^"]+)"><div class="value">(\d+)</div>', html)
+    assert found, "the received figure links to its list"
+    href, figure = found.group(1).replace("&amp;", "&"), int(found.group(2))
+    listed = client.get(href).text
+    assert f'<span id="list-count">{figure}</span>' in listed
+    assert listed.count('<a class="mono strong" href="/expedientes/') == figure
+    cifras = client.get("/panel/cifras?desde=2025-10-01&hasta=2026-03-16").text
+    for metric in ("recibidos", "en_plazo", "fuera_de_plazo", "pendientes", "vencidos"):
+        value = re.search(rf'id="cifra-{metric}" href="([^"]+)"><div class="value">(\d+)<', cifras)
+        assert value, metric
+        rows = client.get(value.group(1).replace("&amp;", "&")).text
+        assert rows.count('<a class="mono strong" href="/expedientes/') == int(value.group(2))
+        csv_href = re.search(r'href="(/reportes/expedientes\.csv[^"]+)"', rows)
+        assert csv_href
+        body = client.get(csv_href.group(1).replace("&amp;", "&")).text.lstrip("\ufeff")
+        assert len(list(csv.reader(io.StringIO(body)))) == int(value.group(2)) + 1

@@ -36,7 +36,19 @@ def web_templates(settings: Settings) -> jinja2.Environment:
 
 def default_groups() -> list[RouteGroup]:
     """The route groups of a full installation (the staff desk adds its own here)."""
-    from mailflow.web import accounts, auth, cases, dashboard, desk, registry, verify
+    from mailflow.web import (
+        accounts,
+        auth,
+        cases,
+        dashboard,
+        desk,
+        panel,
+        registry,
+        registry_browse,
+        users_admin,
+        verify,
+        workload,
+    )
 
     return [
         verify.routes,
@@ -46,6 +58,10 @@ def default_groups() -> list[RouteGroup]:
         dashboard.routes,
         registry.routes,
         accounts.routes,
+        workload.routes,
+        panel.routes,
+        registry_browse.routes,
+        users_admin.routes,
     ]
 
 

@@ -49,6 +49,8 @@ TOO_MANY = (
 _UID = "uid"
 _VERSION = "sv"
 _RESOLVED = "session_user"
+PASSWORD_CHANGE_URL = "/cuenta/clave"  # where an account with a reset password must go first
+_MUST_CHANGE = "cambio-de-clave"  # LoginRequired marker (never a path: those start with "/")
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class SessionUser:
     username: str
     full_name: str
     role: str
+    must_change_password: bool = False
 
     @property
     def actor(self) -> str:
@@ -106,7 +109,9 @@ def load_session_user(db: Database, uid: object, version: object) -> SessionUser
         user = session.get(User, uid)
         if user is None or not user.active or user.session_version != version:
             return None
-        return SessionUser(user.id, user.username, user.full_name, user.role)
+        return SessionUser(
+            user.id, user.username, user.full_name, user.role, user.must_change_password
+        )
 
 
 async def resolve_session_user(request: Request) -> SessionUser | None:
@@ -146,9 +151,18 @@ def require_role(request: Request, *roles: str) -> SessionUser:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(target)
     request.state.user = user
+    if user.must_change_password and request.url.path != PASSWORD_CHANGE_URL:
+        raise LoginRequired(_MUST_CHANGE)
     if roles and user.role not in roles:
         raise HTTPException(403, "Su cuenta no tiene permiso para ver esta página.")
     return user
+
+
+def keep_session(request: Request, version: int) -> None:
+    """Keep this browser's session after the user's own password change ended every session
+    of the account (`revoke_sessions`): its cookie takes the account's new version."""
+    if _UID in request.session:
+        request.session[_VERSION] = version
 
 
 def home_for(role: str) -> str:
@@ -293,7 +307,9 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
 
 
 def login_redirect(next_url: str) -> Response:
-    """The response to LoginRequired."""
+    """The response to LoginRequired (a logged-in user who must change the password: that page)."""
+    if next_url == _MUST_CHANGE:
+        return redirect(PASSWORD_CHANGE_URL)
     return redirect(f"/login?next={quote(next_url, safe='/')}")
 
 

@@ -20,8 +20,8 @@ from mailflow.labels import Labels
 from mailflow.models import Case
 from mailflow.revocation import RevocationError, revoke
 from mailflow.search import case_number, matches
-from mailflow.web import WebContext
-from mailflow.web.auth import require_role
+from mailflow.web import WebContext, workload
+from mailflow.web.auth import SessionUser, require_role
 from mailflow.web.casefile import case_file, download_attachment, download_document
 from mailflow.web.caselist_csv import case_list_csv
 from mailflow.web.csrf import checked_form
@@ -37,6 +37,7 @@ SORTS = {
     "vence": Case.due_date,
     "numero": Case.number,
     "estado": Case.state,
+    "prioridad": Case.priority,  # vulnerability points (mailflow.priority)
 }
 SLA_NAMES = {
     "on_time": "En plazo",
@@ -51,7 +52,7 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
     """GET /expedientes, GET /expedientes/{id}, POST /expedientes/{id}/eventos, downloads."""
 
     async def case_list(request: Request) -> Response:
-        require_role(request, *DESK_ROLES)
+        user = require_role(request, *DESK_ROLES)
         app = app_of(request)
         q = request.query_params
         today = now(request).astimezone(ZoneInfo(context.settings.calendar.timezone)).date()
@@ -63,12 +64,16 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
         descending = q.get("dir", "desc") != "asc"
         page = max(1, int(q.get("pagina", "1"))) if q.get("pagina", "1").isdigit() else 1
         with context.db.session(readonly=True) as session:
+            stmt = workload.assignee_filter(session, stmt, q.get("responsable"), user)
             total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
             rows = session.scalars(
                 stmt.order_by(column.desc() if descending else column.asc(), Case.id.desc())
                 .offset((page - 1) * PAGE_SIZE)
                 .limit(PAGE_SIZE)
             ).all()
+            assignees = workload.names_of(session, rows)
+            prios = workload.priorities(session, app, rows, today)
+            people = workload.desk_users(session) if user.role != "staff" else []
         states = sorted({(s.name, s.label) for m in app.machines.values() for s in m.states})
         labels = {name: label for name, label in states}
         modes = {s.name: s.sla for m in app.machines.values() for s in m.states}
@@ -97,16 +102,22 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
             local=lambda at: app.calendario.local(at).strftime("%d/%m/%Y %H:%M"),
             csv_query=urlencode({k: v for k, v in q.items() if k not in ("pagina",)}),
             **vocabulary.as_context(),
+            assignees=assignees,
+            prios=prios,
+            desk_users=people,
         )
 
     async def case_csv(request: Request) -> Response:
-        require_role(request, *DESK_ROLES)
+        user = require_role(request, *DESK_ROLES)
         app = app_of(request)
         q = request.query_params
         today = now(request).astimezone(ZoneInfo(context.settings.calendar.timezone)).date()
         soon = app.calendario.add_business_days(today, context.settings.sla.due_soon_days)
         paused = {s.name for m in app.machines.values() for s in m.states if s.sla == "paused"}
         stmt = _filtered(select(Case), q, today, soon, paused)
+        if q.get("responsable"):
+            with context.db.session(readonly=True) as session:
+                stmt = workload.assignee_filter(session, stmt, q.get("responsable"), user)
         column = SORTS.get(q.get("orden", "recibido"), Case.received_at)
         descending = q.get("dir", "desc") != "asc"
         stmt = stmt.order_by(column.desc() if descending else column.asc(), Case.id.desc())
@@ -138,10 +149,10 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
         return redirect(f"/expedientes/{case_id}")
 
     async def case_page(request: Request) -> Response:
-        require_role(request, *DESK_ROLES)
+        user = require_role(request, *DESK_ROLES)
         app = app_of(request)
         data = await run_in_threadpool(
-            _case_data, context, app, int(request.path_params["id"]), now(request)
+            _case_data, context, app, int(request.path_params["id"]), now(request), user
         )
         return render(request, "case.html", section="expedientes", **data)
 
@@ -294,13 +305,18 @@ def _filtered(
     return stmt
 
 
-def _case_data(context: WebContext, app: Any, case_id: int, at: dt.datetime) -> dict[str, Any]:
-    """The case page's values (its messages are parsed here, in a worker thread)."""
-    with context.db.session(readonly=True) as session:
+def _case_data(
+    context: WebContext, app: Any, case_id: int, at: dt.datetime, user: SessionUser
+) -> dict[str, Any]:
+    """The case page's values (its messages are parsed here, in a worker thread), with the
+    assignment, priority and registry blocks (writable: viewing vulnerability data is audited)."""
+    with context.db.session() as session:
         case = session.get(Case, case_id)
         if case is None:
             raise HTTPException(404, "No existe ese expediente.")
-        return case_file(session, app, case, at, labels_of(session, app))
+        data = case_file(session, app, case, at, labels_of(session, app))
+        data.update(workload.case_extras(session, app, case, user, at))
+        return data
 
 
 def _date(value: str) -> dt.date | None:

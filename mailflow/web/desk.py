@@ -21,9 +21,9 @@ from mailflow.audit import record
 from mailflow.errors import MailflowError
 from mailflow.models import Case, InboxMessage
 from mailflow.outbox import resend, undelivered
-from mailflow.web import WebContext
+from mailflow.web import WebContext, workload
 from mailflow.web import reply as replies
-from mailflow.web.auth import require_role
+from mailflow.web.auth import SessionUser, require_role
 from mailflow.web.casefile import inline_attachment
 from mailflow.web.confirm import transition_summary
 from mailflow.web.csrf import checked_form
@@ -38,6 +38,7 @@ from mailflow.web.queue import (
     query_without,
     select_page,
     with_headlines,
+    with_scores,
 )
 
 DESK_ROLES = ("staff", "manager", "admin")
@@ -56,10 +57,10 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
         return at.astimezone(zone).strftime("%d/%m/%Y %H:%M")
 
     async def queue(request: Request) -> Response:
-        require_role(request, *DESK_ROLES)
+        user = require_role(request, *DESK_ROLES)
         app = app_of(request)
         q = {k: v for k, v in request.query_params.items() if v}
-        data = await run_in_threadpool(_queue_page, context, app, q, now(request))
+        data = await run_in_threadpool(_queue_page, context, app, q, now(request), user)
         return render(
             request, "queue.html", section="bandeja", query=q, local=local, ages=AGES,
             sorts=SORTS, query_without=query_without, back="/bandeja?" + request.url.query,
@@ -203,11 +204,17 @@ def _back(url: str) -> str:
 
 
 def _queue_page(
-    context: WebContext, app: App, q: Mapping[str, str], at: dt.datetime
+    context: WebContext, app: App, q: Mapping[str, str], at: dt.datetime, user: SessionUser
 ) -> dict[str, Any]:
     states = queue_states(app)
     with context.db.session(readonly=True) as session:
-        page = select_page(load_rows(session, tuple(sorted(states))), q, at)
+        rows = load_rows(session, tuple(sorted(states)))
+        # issue 16: priority (highest first by default) and the assignee filter ("Solo lo mío")
+        prios = workload.row_priorities(session, app, rows, app.calendario.local(at).date())
+        rows = with_scores(rows, {cid: p.score for cid, p in prios.items()})
+        people = workload.queue_people(session, user, q.get("responsable"))
+        page = select_page(rows, q, at, people)
+        assignees = workload.names_of(session, [r for r in page.rows if r.kind == "expediente"])
         waiting = undelivered(session)
         ids = [r.id for r in page.rows if r.kind == "mensaje"]
         stmt = select(InboxMessage.id, InboxMessage.raw).where(InboxMessage.id.in_(ids))
@@ -245,6 +252,9 @@ def _queue_page(
         "page": page,
         "undelivered": waiting,
         "rows": with_headlines(page.rows, {i: headline(raw) for i, raw in raws.items()}),
+        "prios": {r.id: prios[r.id] for r in page.rows if r.kind == "expediente"},
+        "assignees": assignees,
+        "responsable": q.get("responsable", ""),
         "actions": actions,
         "first_message": first_message,
         "summaries": {

@@ -20,7 +20,8 @@ PAGE_SIZE = 25
 CHUNK = 900  # ids per IN (…) list: below SQLite's 999 bound parameters of old builds
 AGES = {"1": 1, "3": 3, "7": 7, "15": 15}
 """Age filter `edad`: items waiting at least this many calendar days."""
-SORTS = ("antiguos", "recientes", "vence")
+SORTS = ("prioridad", "antiguos", "recientes", "vence")
+"""`orden`: the default "prioridad" is highest priority first (issue 16), then oldest."""
 KINDS = ("mensaje", "expediente")
 
 HELD_BACK = "reply_suppressed"  # an answer the daily cap held back: staff must look
@@ -70,6 +71,10 @@ class Row:
     flags: tuple[str, ...] = ()
     sender: str = ""
     subject: str = ""
+    assignee_id: int | None = None  # cases only (rules/assignment.yaml)
+    office: str | None = None
+    clock_runs: bool = True  # False: a paused or closed case (no deadline bonus)
+    score: int = 0  # priority points (mailflow.priority), set by `with_scores`
 
 
 @dataclass
@@ -121,6 +126,10 @@ def load_rows(session: Session, states: Sequence[str] = (REVIEW_STATE,)) -> list
             Case.applicant_name,
             Case.applicant_email,
             Case.flags,
+            Case.assignee_id,
+            Case.office,
+            Case.sla,
+            Case.closed_at,
         ).where(Case.state.in_(states))
     ).all()
     case_reasons: dict[int, str] = {}
@@ -136,7 +145,10 @@ def load_rows(session: Session, states: Sequence[str] = (REVIEW_STATE,)) -> list
                 )
             )
         )
-    for cid, received, box, kind_of, due, number, name, email, flags in cases:
+    for (
+        cid, received, box, kind_of, due, number, name, email, flags, assignee, office, sla,
+        closed,
+    ) in cases:  # fmt: skip
         reason = case_reasons.get(cid) or "Requiere revisión del personal."
         flagged = [FLAG_GROUPS[f] for f in flags or () if f in FLAG_GROUPS]
         group = flagged[0] if flagged else reason_group(reason)
@@ -144,6 +156,8 @@ def load_rows(session: Session, states: Sequence[str] = (REVIEW_STATE,)) -> list
             Row(
                 "expediente", cid, received, box, kind_of, reason, group, due,
                 number, name or "", email or "", tuple(flags or ()),
+                assignee_id=assignee, office=office,
+                clock_runs=closed is None and not (sla or {}).get("paused_on"),
             )
         )  # fmt: skip
     return rows
@@ -158,15 +172,22 @@ def _latest(rows: Iterable[Any]) -> dict[int, str]:
     return {owner: reason for owner, (_, reason) in best.items()}
 
 
-def select_page(rows: Sequence[Row], q: Mapping[str, str], now: dt.datetime) -> Page:
-    """Filter (tipo, motivo, tramite, buzon, edad, q), group by reason, sort (orden), page.
+def select_page(
+    rows: Sequence[Row],
+    q: Mapping[str, str],
+    now: dt.datetime,
+    people: Mapping[str, int] | None = None,
+) -> Page:
+    """Filter (tipo, motivo, tramite, buzon, edad, q, responsable), group by reason, sort
+    (orden), page.
 
     Query parameters (all optional): tipo mensaje|expediente; motivo a group name; tramite a
     procedure id ("-" for none); buzon a mailbox name; edad a key of AGES; q words to find in
-    number, name, email or reason; orden one of SORTS (default "antiguos"); pagina from 1.
-    Later issues may add parameters (e.g. asignado) without changing these.
+    number, name, email or reason; orden one of SORTS (default "prioridad": Row.score, highest
+    first, then oldest); pagina from 1. responsable: "sin" (cases nobody is assigned) or a key
+    of `people` (e.g. "yo" or a username → user id): only that person's cases (no messages).
     """
-    base = [r for r in rows if _keep(r, q, now)]
+    base = [r for r in rows if _keep(r, q, now) and _assigned(r, q.get("responsable", ""), people)]
     kinds = Counter(r.kind for r in base)
     kind = q.get("tipo", "")
     if kind in KINDS:
@@ -174,8 +195,10 @@ def select_page(rows: Sequence[Row], q: Mapping[str, str], now: dt.datetime) -> 
     groups = Counter(r.group for r in base)
     motivo = q.get("motivo", "")
     chosen = [r for r in base if r.group == motivo] if motivo else base
-    order = q.get("orden", "antiguos")
-    if order == "recientes":
+    order = q.get("orden", "prioridad")
+    if order == "prioridad":
+        chosen.sort(key=lambda r: (-r.score, r.arrived, r.id))
+    elif order == "recientes":
         chosen.sort(key=lambda r: (r.arrived, r.id), reverse=True)
     elif order == "vence":
         chosen.sort(key=lambda r: (r.due is None, r.due or dt.date.max, r.arrived, r.id))
@@ -194,6 +217,26 @@ def select_page(rows: Sequence[Row], q: Mapping[str, str], now: dt.datetime) -> 
         groups=sorted(groups.items(), key=lambda kv: (-kv[1], kv[0])),
         kinds={k: kinds.get(k, 0) for k in KINDS},
     )
+
+
+def _assigned(row: Row, responsable: str, people: Mapping[str, int] | None) -> bool:
+    """Whether `row` passes the assignee filter (`responsable`; "" keeps every row)."""
+    if not responsable:
+        return True
+    if row.kind != "expediente":
+        return False
+    if responsable == "sin":
+        return row.assignee_id is None
+    uid = (people or {}).get(responsable)
+    return uid is not None and row.assignee_id == uid
+
+
+def with_scores(rows: Sequence[Row], scores: Mapping[int, int]) -> list[Row]:
+    """Case rows completed with their priority points (`scores`: case id → points)."""
+    return [
+        replace(r, score=scores[r.id]) if r.kind == "expediente" and r.id in scores else r
+        for r in rows
+    ]
 
 
 def _keep(row: Row, q: Mapping[str, str], now: dt.datetime) -> bool:
