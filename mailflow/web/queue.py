@@ -133,14 +133,24 @@ def load_rows(session: Session, states: Sequence[str] = (REVIEW_STATE,)) -> list
         ).where(Case.state.in_(states))
     ).all()
     case_reasons: dict[int, str] = {}
+    policies: dict[int, str] = {}  # why an oficio waits for approval (issuance.case_overrides)
     ids = [c[0] for c in cases]
     for start in range(0, len(ids), CHUNK):  # by the case_id index, never a scan of all events
+        chunk = ids[start : start + CHUNK]
         case_reasons.update(
             _latest(
                 session.execute(
                     select(CaseEvent.case_id, CaseEvent.id, CaseEvent.reason).where(
-                        CaseEvent.case_id.in_(ids[start : start + CHUNK]),
-                        CaseEvent.to_state.in_(states),
+                        CaseEvent.case_id.in_(chunk), CaseEvent.to_state.in_(states)
+                    )
+                )
+            )
+        )
+        policies.update(
+            _latest(
+                session.execute(
+                    select(CaseEvent.case_id, CaseEvent.id, CaseEvent.reason).where(
+                        CaseEvent.case_id.in_(chunk), CaseEvent.kind == "policy"
                     )
                 )
             )
@@ -149,7 +159,8 @@ def load_rows(session: Session, states: Sequence[str] = (REVIEW_STATE,)) -> list
         cid, received, box, kind_of, due, number, name, email, flags, assignee, office, sla,
         closed,
     ) in cases:  # fmt: skip
-        reason = case_reasons.get(cid) or "Requiere revisión del personal."
+        parts = [r for r in (case_reasons.get(cid), policies.get(cid)) if r]
+        reason = " · ".join(parts) or "Requiere revisión del personal."
         flagged = [FLAG_GROUPS[f] for f in flags or () if f in FLAG_GROUPS]
         group = flagged[0] if flagged else reason_group(reason)
         rows.append(
