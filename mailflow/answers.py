@@ -255,11 +255,7 @@ def acknowledge(
         "review_until": review_until(app, received),
     }
     letter = Letter("acuse_registro", context, number, DESK_TITLE, key)
-    queue_letter(
-        session, app, letter, to=msg.sender, to_name=msg.sender_name, thread=thread_for(msg),
-        now=now, inbox_message_id=inbox_message_id,
-        authenticated=is_authenticated(app, msg),
-    )  # fmt: skip
+    _reply_to_sender(session, app, msg, letter, inbox_message_id, now)
     return number
 
 
@@ -286,12 +282,24 @@ def inform_channel(
         "topic": {"id": topic.id, "label": topic.label, "channel": topic.channel},
     }
     letter = Letter("otro_canal", context, number, DESK_TITLE, key)
+    _reply_to_sender(session, app, msg, letter, inbox_message_id, now)
+    return number
+
+
+def _reply_to_sender(
+    session: Session,
+    app: App,
+    msg: ParsedMessage,
+    letter: Letter,
+    inbox_message_id: int,
+    now: dt.datetime,
+) -> None:
+    """Queue `letter` to the message's sender, threaded on the message (no case)."""
     queue_letter(
         session, app, letter, to=msg.sender, to_name=msg.sender_name, thread=thread_for(msg),
         now=now, inbox_message_id=inbox_message_id,
         authenticated=is_authenticated(app, msg),
     )  # fmt: skip
-    return number
 
 
 def answer_on_case(

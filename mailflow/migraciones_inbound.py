@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailflow.audit import record
+from mailflow.case_reference import referenced_case_id
 from mailflow.config import Settings
 from mailflow.effects import add_flags
 from mailflow.message import ParsedMessage
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
     from mailflow.app import App
 
 FLAG = "respuesta_migraciones"
-CASE_NUMBER = re.compile(r"\bEXP-(\d{4})-(\d{6})\b", re.IGNORECASE)
 # "OFICIO N° 000123-2026-CEPR/MRE", "oficio 123-2026": the correlative and the year.
 OFICIO_NUMBER = re.compile(r"\b0*(\d{1,6})\s*-\s*(\d{4})\s*-\s*[A-Z]", re.IGNORECASE)
 TEXT_WINDOW = 20_000
@@ -35,21 +35,8 @@ def from_migraciones(settings: Settings, msg: ParsedMessage) -> bool:
 def named_case(session: Session, msg: ParsedMessage) -> Case | None:
     """The case a Migraciones message is about: threaded on one of our messages, else a case
     number (EXP-…) or an oficio number in the subject or text."""
-    ids = [i for i in (*msg.in_reply_to, *msg.references) if i]
-    case_id = None
-    if ids:
-        case_id = session.scalar(
-            select(CaseMessage.case_id)
-            .where(CaseMessage.message_id.in_(ids))
-            .order_by(CaseMessage.id.desc())
-            .limit(1)
-        )
     text = f"{msg.subject}\n{msg.text[:TEXT_WINDOW]}"
-    if case_id is None:
-        found = CASE_NUMBER.search(text)
-        if found is not None:
-            number = f"EXP-{found.group(1)}-{found.group(2)}"
-            case_id = session.scalar(select(Case.id).where(Case.number == number))
+    case_id = referenced_case_id(session, (*msg.in_reply_to, *msg.references), text)
     if case_id is None:
         for seq, year in OFICIO_NUMBER.findall(text)[:20]:
             prefix = f"{int(seq):06d}-{year}-"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +19,7 @@ from mailflow.authentication import (
 )
 from mailflow.automatic import detect_automatic
 from mailflow.bounces import is_bounce, returned_delivery
+from mailflow.case_reference import referenced_case_id
 from mailflow.cases import apply_event, disposition_of, engine_event, missing_labels, open_case
 from mailflow.deadlines import subsanacion_expired
 from mailflow.decision import Decision, SignatureSummary
@@ -37,8 +37,6 @@ from mailflow.reading import DecideAs, Reading, decide_within, read_message, thr
 
 if TYPE_CHECKING:
     from mailflow.app import App
-
-CASE_NUMBER = re.compile(r"\bEXP-(\d{4})-(\d{6})\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -343,22 +341,7 @@ def _thread_case(session: Session, msg: ParsedMessage) -> Case | None:
 
 def _thread_case_id(session: Session, keys: tuple[str, ...], subject: str) -> int | None:
     """The case a message answers: by our Message-IDs, else by the number in the subject."""
-    ids = [i for i in keys if i]
-    case_id = None
-    if ids:
-        case_id = session.scalar(
-            select(CaseMessage.case_id)
-            .where(CaseMessage.message_id.in_(ids))
-            .order_by(CaseMessage.id.desc())
-            .limit(1)
-        )
-    if case_id is None:
-        found = CASE_NUMBER.search(subject)
-        if found is None:
-            return None
-        number = f"EXP-{found.group(1)}-{found.group(2)}"
-        case_id = session.scalar(select(Case.id).where(Case.number == number))
-    return None if case_id is None else int(case_id)
+    return referenced_case_id(session, keys, subject)
 
 
 def _record_inbound(
