@@ -33,6 +33,7 @@ from mailflow.machines import IllegalTransition
 from mailflow.message import ParsedMessage
 from mailflow.migraciones_inbound import from_migraciones, join_migraciones_reply
 from mailflow.models import Case, CaseEvent, CaseMessage, InboxMessage
+from mailflow.priority import remember_text
 from mailflow.reading import DecideAs, Reading, decide_within, read_message, thread_keys
 
 if TYPE_CHECKING:
@@ -89,6 +90,8 @@ def process_inbox_message(
         return
     if reading is None:
         reading = read_inbox_message(app, row, now, session)
+    if reading.msg is not None:  # priority signals read it from here, not by parsing again
+        remember_text(session, row.id, reading.msg.subject, reading.msg.text)
     _finish(session, row, _route(app, session, row, reading, now), now)
 
 

@@ -144,20 +144,35 @@ def find_words(vocabulary: Vocabulary, text: str) -> dict[str, str]:
     return found
 
 
+READ_TEXTS = "mailflow.read_texts"
+"""`session.info` key: {inbox message id: subject and text} of messages the pipeline has
+already read in this transaction, so signals are not looked for by parsing them again."""
+
+
+def remember_text(session: Session, inbox_message_id: int, subject: str, text: str) -> None:
+    """Note the text of a message read in `session`'s transaction (see READ_TEXTS)."""
+    session.info.setdefault(READ_TEXTS, {})[inbox_message_id] = f"{subject}\n{text}"
+
+
 def _case_text(session: Session, case: Case, extra: int | None = None) -> str:
     from mailflow.parse import parse_message
 
     parts = [str(v.get("value") if isinstance(v, dict) else v) for v in case.fields.values()]
     linked = select(CaseMessage.inbox_message_id).where(CaseMessage.case_id == case.id)
-    query = select(InboxMessage.raw).where(
+    read: dict[int, str] = session.info.get(READ_TEXTS, {})
+    query = select(InboxMessage.id, InboxMessage.raw).where(
         or_(
             InboxMessage.case_id == case.id,
             InboxMessage.id.in_(linked),
             InboxMessage.id == (extra if extra is not None else -1),
         )
     )
-    for raw in session.scalars(query):
-        parsed = parse_message(raw)
+    for message_id in session.scalars(query.with_only_columns(InboxMessage.id)):
+        if message_id in read:
+            parts.append(read[message_id])
+            continue
+        raw = session.scalar(select(InboxMessage.raw).where(InboxMessage.id == message_id))
+        parsed = parse_message(raw or b"")
         parts += [parsed.subject or "", parsed.text or ""]
     return "\n".join(parts)
 
