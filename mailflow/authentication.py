@@ -50,8 +50,14 @@ def from_problem(msg: ParsedMessage) -> str | None:
     Reads the raw header (encoded words undecoded, so a display name cannot inject syntax),
     then the decoded display name for an address that differs from the mailbox.
     """
+    return raw_from_problem(msg.raw, msg.sender_name)
+
+
+def raw_from_problem(raw_message: bytes, sender_name: str = "") -> str | None:
+    """`from_problem` on a raw message (what `mailflow check` has), `sender_name` being the
+    parser's decoded display name when known."""
     try:
-        head = BytesHeaderParser(policy=compat32).parsebytes(msg.raw[:HEADER_BYTES])
+        head = BytesHeaderParser(policy=compat32).parsebytes(raw_message[:HEADER_BYTES])
         values = [str(v) for v in head.get_all("From") or []]
     except Exception:
         values = []
@@ -73,7 +79,7 @@ def from_problem(msg: ParsedMessage) -> str | None:
     mailbox = addresses[0].addr_spec.lower()
     if "@" not in mailbox:
         return f"Remitente sin dirección válida: From: {raw[:120]}"
-    named = {a.lower().rstrip(".") for a in _ADDRESS_LIKE.findall(msg.sender_name or "")}
+    named = {a.lower().rstrip(".") for a in _ADDRESS_LIKE.findall(sender_name or "")}
     named |= {a.lower().rstrip(".") for a in _ADDRESS_LIKE.findall(addresses[0].display_name)}
     others = sorted(named - {mailbox})
     if others:

@@ -82,6 +82,11 @@ _SUBJECT_PHRASES = (
     "non recapitato",
     "unzustellbar",
 )
+# Subject phrases of delivery reports (the rest are absence notices, which a person may put
+# before a real request: those count only without request data).
+_DELIVERY = re.compile(
+    r"deliver|entreg|undeliverable|failure|returned|remis|recapitato|zustellbar"
+)
 # Words a person could also start a subject with: only the whole subject or "word: ..." counts.
 _SUBJECT_WORDS = ("ausente", "ausencia", "vacaciones", "de vacaciones", "ferias", "em ferias")
 _PREFIX = r"^\s*(?:\[[^\]]*\]\s*)?"
@@ -133,9 +138,14 @@ def _precedence(msg: ParsedMessage, _: _Context) -> str | None:
 
 
 def _subject(msg: ParsedMessage, _: _Context) -> str | None:
-    if _SUBJECT.match(_fold(msg.subject)):
-        return f"Asunto típico de mensaje automático ({quote(msg.subject, 80)})"
-    return None
+    found = _SUBJECT.match(_fold(msg.subject))
+    if not found:
+        return None
+    if not _DELIVERY.search(found.group(0)) and autotext.has_request_data(
+        msg, autotext.strip_quoted(msg.text[: autotext.TEXT_WINDOW])
+    ):  # "Estoy de vacaciones: Autorización de Viaje" with the data: a person's request
+        return None
+    return f"Asunto típico de mensaje automático ({quote(msg.subject, 80)})"
 
 
 def _report(msg: ParsedMessage, _: _Context) -> str | None:

@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailflow.app import App
-from mailflow.authentication import header_sender
+from mailflow.authentication import header_sender, raw_from_problem
 from mailflow.catalogue import Tramite
 from mailflow.decision import Decision
 from mailflow.findings import IdentityLookup
@@ -44,6 +44,10 @@ def check_bytes(
     after the sandboxed decision, as in the pipeline (the reader has no database); None skips
     the identity check."""
     decision = decide_raw(app, raw, now)
+    if decision.disposition != "ignore":
+        ambiguous = raw_from_problem(raw)  # From: must name exactly one mailbox, as in _route
+        if ambiguous is not None:
+            return decision.sent_to_review(ambiguous, "remitente_ambiguo")
     if identity is None or decision.tramite is None or decision.disposition in ("ignore", "inform"):
         return decision
     tramite = app.catalogue.get(decision.tramite)

@@ -91,6 +91,7 @@ class CaseData:
     legal_receipt_day: dt.date
     due_date: dt.date | None = None
     documentos: Sequence[ReceivedFile] = ()
+    regla_recepcion: str = ""  # the receipt rule applied, with its legal source (Calendario)
 
 
 @dataclass(frozen=True)
@@ -246,6 +247,7 @@ def build_context(
         "fecha_recepcion": received.date(),
         "hora_recepcion": received.strftime("%H:%M"),
         "dia_legal_recepcion": case.legal_receipt_day,
+        "regla_recepcion": case.regla_recepcion,
         "fecha_vencimiento": case.due_date,
         "documentos": [
             {"nombre": d.nombre, "sha256": d.sha256, "tamano": d.tamano} for d in case.documentos

@@ -200,6 +200,7 @@ def _issue_document(run: EffectRun, effect: Effect) -> None:
         legal_receipt_day=case.legal_receipt_day,
         due_date=case.due_date,
         documentos=run.given.received_files,
+        regla_recepcion=app.calendario_de(case.office).receipt_rule(case.received_at),
     )
     doc = issue_document(
         run.session,

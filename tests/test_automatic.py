@@ -188,3 +188,21 @@ def test_loop_rules_need_our_identity() -> None:
     assert [h.rule for h in detect_automatic(msg)] == ["loop_header"]
     other = detect_automatic(msg, own_addresses=["x@y.pe"], own_domain="otro.pe")
     assert [h.rule for h in other] == ["loop_header"]
+
+
+ABSENCE_SUBJECT_WITH_REQUEST = (
+    b"From: Maria Lopez <maria.lopez@gmail.com>\r\nTo: refugiados@comision.gob.pe\r\n"
+    b"Subject: Estoy de vacaciones: Autorizacion de Viaje\r\nMessage-ID: <v5@gmail.com>\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+    b"Motivo: visita familiar\r\nDestino: Chile\r\nFecha de salida: 15/12/2026\r\n"
+    b"Fecha de retorno: 30/12/2026\r\nNombres y apellidos: Maria Lopez Perez\r\n"
+)
+
+
+def test_an_absence_subject_before_a_real_request_is_a_person() -> None:
+    """A person may start a subject with "Estoy de vacaciones": with request data it is a
+    request (answered), without it an absence notice (issue 10: when in doubt, answer)."""
+    assert detect_automatic(parse_message(ABSENCE_SUBJECT_WITH_REQUEST), own_domain=DOMAIN) == []
+    bare = ABSENCE_SUBJECT_WITH_REQUEST.split(b"\r\n\r\n")[0] + b"\r\n\r\nVuelvo en enero.\r\n"
+    hits = detect_automatic(parse_message(bare), own_domain=DOMAIN)
+    assert [h.rule for h in hits] == ["subject"]

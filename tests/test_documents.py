@@ -207,3 +207,26 @@ def test_keys_demo_is_idempotent_and_feeds_the_signer(settings: Settings) -> Non
 def test_signer_without_keys_explains_what_to_do(settings: Settings) -> None:
     with pytest.raises(ConfigError, match="mailflow keys demo"):
         signer_from_settings(settings, env={})
+
+
+def test_the_cargo_states_the_receipt_rule_the_calendar_applied() -> None:
+    """The cargo's closing quotes the rule in force (no cutoff by default, Ley 31465), never
+    a fixed office-hours sentence (issue 12)."""
+    from mailflow.dias_habiles import Calendario
+    from mailflow.documents import CaseData, build_context, fill
+
+    received = dt.datetime(2026, 11, 27, 23, 30, tzinfo=dt.UTC)  # Friday 18:30 in Lima
+    rule = Calendario().receipt_rule(received)
+    data = CaseData(
+        case_id=1, expediente="EXP-2026-000001", tramite="apelacion",
+        tramite_nombre="Recurso de Apelación", campos={}, received_at=received,
+        legal_receipt_day=received.date(), regla_recepcion=rule,
+    )  # fmt: skip
+    context = build_context(
+        data, institution=Settings().institution.model_dump(), number=None,
+        issued_at=received, timezone="America/Lima",
+    )  # fmt: skip
+    root = Path(__file__).resolve().parents[1]
+    cargo = fill(load_templates(root / "templates" / "documents")["cargo"], context)
+    closing = " ".join(cargo.closing)
+    assert "sin hora de corte" in closing and "17:00" not in closing

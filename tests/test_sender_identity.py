@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from mailflow.app import App
 from mailflow.authentication import authenticate, from_problem
+from mailflow.checking import check_bytes
 from mailflow.config import SecuritySettings
 from mailflow.db import Database
 from mailflow.followup_policy import merge_follow_up
@@ -172,6 +173,9 @@ def test_a_from_that_is_not_exactly_one_mailbox_goes_to_staff(
     assert event.kind == "exception" and "Remitente" in event.reason
     with app.database.session(readonly=True) as s:
         assert s.scalar(select(func.count(Case.id))) == 0
+    # `mailflow check` says what production does
+    decided = check_bytes(app, raw)
+    assert decided.disposition == "review" and "remitente_ambiguo" in decided.checks
 
 
 def test_an_unauthenticated_identity_change_request_goes_to_staff(
