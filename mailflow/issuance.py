@@ -74,11 +74,19 @@ def _names_match(a: str, b: str) -> bool:
     return bool(small) and len(small) >= 2 and small <= large
 
 
+_SIGNATURE_WORDS = {  # why a signature does not allow automatic issuance (check's statuses)
+    "absent": "no se adjuntó el escrito firmado",
+    "unsigned": "el escrito no tiene firma digital (la firma manuscrita la confirma el personal)",
+    "untrusted": "la firma digital no es de una entidad de certificación de confianza",
+    "invalid": "la firma digital no es válida: el documento cambió después de firmarse",
+}
+
+
 def _signature(f: Facts) -> str | None:
     if not f.tramite.signature_required:
         return None
     if f.signature_status != "valid":
-        return f"la firma digital no es válida ({f.signature_status})"
+        return _SIGNATURE_WORDS.get(f.signature_status, "la firma digital no pudo verificarse")
     name = str(f.fields.get("nombres_apellidos") or "")
     if not f.signer or not name or not _names_match(f.signer, name):
         return f"la firma es de «{f.signer or 'firmante sin nombre'}», no del solicitante"
@@ -149,7 +157,8 @@ class Assessment:
     def summary(self) -> str:
         """One Spanish sentence for the case's trail."""
         if self.automatic:
-            return "Emisión automática: se cumplen " + ", ".join(self.checked)
+            met = [CONDITIONS[c].description.lower() for c in self.checked if c in CONDITIONS]
+            return "Emisión automática; se cumple todo: " + "; ".join(met)
         if not self.reasons:
             return "Emisión con aprobación del personal (política del trámite)"
         return "Emisión con aprobación del personal: " + "; ".join(self.reasons)

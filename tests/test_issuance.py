@@ -195,8 +195,11 @@ def test_signature_must_be_valid_and_the_applicants_where_required() -> None:
     assert rule.check(ok) is None
     other = _facts("autorizacion_viaje", signature_status="valid", signer="Pedro Castro Luna")
     assert "no del solicitante" in (rule.check(other) or "")
-    invalid = _facts("autorizacion_viaje", signature_status="untrusted", signer="Ana Gómez Ruiz")
-    assert "no es válida" in (rule.check(invalid) or "")
+    untrusted = _facts("autorizacion_viaje", signature_status="untrusted", signer="Ana Gómez Ruiz")
+    assert "no es de una entidad de certificación de confianza" in (rule.check(untrusted) or "")
+    for status in ("absent", "unsigned", "invalid"):  # in words, never the raw status
+        why = rule.check(_facts("autorizacion_viaje", signature_status=status)) or ""
+        assert why and status not in why
     assert travel.signature_required
     assert rule.check(_facts()) is None  # prórroga: no signature required
 
