@@ -84,9 +84,7 @@ _SUBJECT_PHRASES = (
 )
 # Subject phrases of delivery reports (the rest are absence notices, which a person may put
 # before a real request: those count only without request data).
-_DELIVERY = re.compile(
-    r"deliver|entreg|undeliverable|failure|returned|remis|recapitato|zustellbar"
-)
+_DELIVERY = re.compile(r"deliver|entreg|undeliverable|failure|returned|remis|recapitato|zustellbar")
 # Words a person could also start a subject with: only the whole subject or "word: ..." counts.
 _SUBJECT_WORDS = ("ausente", "ausencia", "vacaciones", "de vacaciones", "ferias", "em ferias")
 _PREFIX = r"^\s*(?:\[[^\]]*\]\s*)?"

@@ -74,20 +74,8 @@ def add_to_case(
     """A message from the applicant on an open case: flag it for staff and confirm it was
     added to the file, saying what happens next. (Audit first, answer last: if the daily cap
     holds the answer back, that is the reason the staff queue shows.)"""
-    add_flags(case, ["mensaje_nuevo"])
-    record(
-        session,
-        "message",
-        f"Nuevo mensaje del solicitante en el expediente {case.number} ({case.state})",
-        at=now,
-        case_id=case.id,
-        inbox_message_id=row.id,
-        data={"subject": msg.subject[:200]},
-    )
-    answers.answer_on_case(
-        session, app, case, "mensaje_agregado", inbox_message_id=row.id, now=now,
-        authenticated=answers.is_authenticated(app, msg),
-    )  # fmt: skip
+    reason = f"Nuevo mensaje del solicitante en el expediente {case.number} ({case.state})"
+    _join(app, session, case, row, msg, now, reason, "mensaje_agregado")
 
 
 def join_resend(
@@ -96,19 +84,36 @@ def join_resend(
     """The same person sent the same procedure again while its case is open: the message
     joins that case (the original filing date stays), no second case is opened, and the
     answer says where the case stands."""
+    reason = (
+        f"Reenvío de una solicitud ya registrada: se añadió al expediente {case.number}, "
+        f"presentado el {case.legal_receipt_day.isoformat()} (no se abre otro expediente)"
+    )
+    _join(app, session, case, row, msg, now, reason, "reenvio_recibido")
+
+
+def _join(
+    app: App,
+    session: Session,
+    case: Case,
+    row: InboxMessage,
+    msg: ParsedMessage,
+    now: dt.datetime,
+    reason: str,
+    template: str,
+) -> None:
+    """Flag the case for staff, audit `reason`, then answer with `template` (in that order)."""
     add_flags(case, ["mensaje_nuevo"])
     record(
         session,
         "message",
-        f"Reenvío de una solicitud ya registrada: se añadió al expediente {case.number}, "
-        f"presentado el {case.legal_receipt_day.isoformat()} (no se abre otro expediente)",
+        reason,
         at=now,
         case_id=case.id,
         inbox_message_id=row.id,
         data={"subject": msg.subject[:200]},
     )
     answers.answer_on_case(
-        session, app, case, "reenvio_recibido", inbox_message_id=row.id, now=now,
+        session, app, case, template, inbox_message_id=row.id, now=now,
         authenticated=answers.is_authenticated(app, msg),
     )  # fmt: skip
 
