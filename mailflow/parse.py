@@ -77,7 +77,7 @@ def parse_message(
         limits = _Limits(max_parts, max_attachment_bytes, max_text_chars, container_depth)
         return _build(raw, pairs, leaves, defects, limits)
     except Exception as exc:  # last resort: never lose the message
-        defects.append(f"mensaje ilegible ({type(exc).__name__}); se guardó como texto")
+        defects.append(f"mensaje ilegible ({_why(exc)}); se guardó como texto")
         body = _normalise(_lenient(raw[: max_text_chars * 4]), max_text_chars, defects)
         return ParsedMessage(raw=raw, text=body, defects=tuple(defects))
 
@@ -99,7 +99,7 @@ def _leaves(
     try:
         return _stdlib_leaves(text, max_parts, defects)
     except Exception as exc:
-        defects.append(f"MIME ilegible ({type(exc).__name__}); se leyó el cuerpo como texto")
+        defects.append(f"MIME ilegible ({_why(exc)}); se leyó el cuerpo como texto")
     return [_Leaf("text/plain", dict(reversed(pairs)), text[body_start:], False)]
 
 
@@ -375,7 +375,9 @@ def _why(exc: BaseException) -> str:
         return "encabezado inválido"
     if isinstance(exc, RecursionError):
         return "anidamiento excesivo"
-    return f"error {kind}"
+    if isinstance(exc, MemoryError):
+        return "demasiado grande para leerlo"
+    return "estructura no reconocida"
 
 
 def _cp1252(data: bytes) -> str:

@@ -467,7 +467,12 @@ def _subsanar(
         "sender": sender_auth.reason,
         **merge.audit(),
     }
-    reason = "; ".join((*probe.reasons, f"Subsanación: faltan {len(missing)} requisitos"))
+    still = (
+        f"falta {len(missing)} requisito"
+        if len(missing) == 1
+        else f"faltan {len(missing)} requisitos"
+    )
+    reason = "; ".join((*probe.reasons, f"Subsanación: {still}"))
     _event(session, row, now, "intake", reason, case_id=case.id, decision=summary)
     if (
         missing and not window_expired and followup.remaining_already_listed(session, case)
