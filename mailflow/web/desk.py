@@ -155,6 +155,23 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
               "ok" if ok else "error")  # fmt: skip
         return redirect(f"/bandeja/mensajes/{message_id}")
 
+    async def link(request: Request) -> Response:
+        """Staff decided a message naming a case from another address belongs to it: it joins
+        the case and counts from its own receipt (pipeline.link_to_case)."""
+        user = require_role(request, *DESK_ROLES)
+        form = await checked_form(request)
+        message_id = int(request.path_params["id"])
+        number = str(form.get("expediente", "")).strip().upper()
+        try:
+            linked = await run_in_threadpool(
+                _link, context, app_of(request), message_id, number, user.actor, now(request)
+            )
+        except MailflowError as exc:
+            flash(request, f"No se pudo vincular: {exc}.", "error")
+            return redirect(f"/bandeja/mensajes/{message_id}")
+        flash(request, f"Mensaje añadido al expediente {linked}.")
+        return redirect("/bandeja")
+
     async def bulk(request: Request) -> Response:
         user = require_role(request, *DESK_ROLES)
         form = await checked_form(request)
@@ -194,6 +211,7 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
         Route("/bandeja/mensajes/{id:int}/adjuntos/{n:int}", message_attachment),
         Route("/bandeja/mensajes/{id:int}/respuesta", answer, methods=["POST"]),
         Route("/bandeja/mensajes/{id:int}/notas", message_note, methods=["POST"]),
+        Route("/bandeja/mensajes/{id:int}/vincular", link, methods=["POST"]),
         Route("/bandeja/lote", bulk, methods=["POST"]),
     ]
 
@@ -350,6 +368,24 @@ def _bulk_cases(
     for problem in failed[:3]:
         flash(request, f"No se pudo atender el {problem}", "error")
     return redirect(back)
+
+
+def _link(
+    context: WebContext, app: App, message_id: int, number: str, actor: str, at: dt.datetime
+) -> str:
+    """Join a queued message to the case numbered `number`; its number. MailflowError when the
+    message left the queue or no such case exists."""
+    from mailflow.pipeline import link_to_case
+
+    with context.db.session() as session:
+        message = session.get(InboxMessage, message_id)
+        if message is None or not in_queue(message, session):
+            raise MailflowError("el mensaje ya no está en la bandeja")
+        case = session.scalars(select(Case).where(Case.number == number)).first()
+        if case is None:
+            raise MailflowError(f"no existe el expediente «{number or 'sin número'}»")
+        link_to_case(app, session, message, case, actor=actor, now=at)
+        return case.number
 
 
 def queue_states(app: App) -> frozenset[str]:
