@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from mailflow.app import App
 from mailflow.config import load_settings
 from mailflow.db import Database
-from mailflow.models import InboxMessage, OutboxMessage
+from mailflow.models import Case, InboxMessage, OutboxMessage
 
 ROOT = Path(__file__).resolve().parent.parent
 LIMA = dt.timezone(dt.timedelta(hours=-5))
@@ -98,3 +98,22 @@ def parse_out(row: OutboxMessage) -> EmailMessage:
     parsed = email.message_from_bytes(row.raw, policy=email.policy.default)
     assert isinstance(parsed, EmailMessage)
     return parsed
+
+
+def process(app: App, raw: bytes, now: dt.datetime = MONDAY) -> InboxMessage:
+    """Store `raw` and run it through the pipeline at `now`, in one committed transaction."""
+    from mailflow.pipeline import process_inbox_message
+
+    with app.database.session() as s:
+        row = store(s, raw, now)
+        process_inbox_message(app, s, row, now)
+    return row
+
+
+def load_case(app: App, case_id: int | None) -> Case:
+    """The case `case_id` as committed (fails the test when there is none)."""
+    assert case_id is not None
+    with app.database.session(readonly=True) as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        return case

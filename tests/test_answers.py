@@ -15,11 +15,12 @@ from mailflow.deadlines import SUBSANACION
 from mailflow.delivery_events import on_accepted
 from mailflow.keys import keys_demo
 from mailflow.models import Case, CaseEvent, InboxMessage, OutboxMessage, Timer
-from mailflow.pipeline import process_inbox_message
 from mailflow.sweep import run_sweep
 from mailflow.web.desk import ignore
 from mailflow.web.queue import load_rows
-from tests.cases_support import APPLICANT, DATOS, MONDAY, mail, make_app, outbox, parse_out, store
+from tests.cases_support import APPLICANT, DATOS, MONDAY, mail, make_app, outbox, parse_out
+from tests.cases_support import load_case as _case
+from tests.cases_support import process as _process
 from tests.fixtures_pki import PkiSet
 
 SIN_TELEFONO = "\n".join(line for line in DATOS.splitlines() if "Teléfono" not in line)
@@ -39,13 +40,6 @@ def app(tmp_path: Path, sqlite_db: Database) -> App:
     return make_app(tmp_path, sqlite_db)
 
 
-def _process(app: App, raw: bytes, now: dt.datetime = MONDAY) -> InboxMessage:
-    with app.database.session() as s:
-        row = store(s, raw, now)
-        process_inbox_message(app, s, row, now)
-    return row
-
-
 def _text(row: OutboxMessage) -> str:
     body = parse_out(row).get_body(("plain",))
     assert body is not None
@@ -55,14 +49,6 @@ def _text(row: OutboxMessage) -> str:
 def _outs(app: App) -> list[OutboxMessage]:
     with app.database.session(readonly=True) as s:
         return outbox(s)
-
-
-def _case(app: App, case_id: int | None) -> Case:
-    assert case_id is not None
-    with app.database.session(readonly=True) as s:
-        case = s.get(Case, case_id)
-        assert case is not None
-        return case
 
 
 def _accept_all(app: App, at: dt.datetime) -> None:

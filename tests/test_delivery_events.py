@@ -13,12 +13,13 @@ from mailflow.app import App
 from mailflow.config import load_settings
 from mailflow.db import Database
 from mailflow.deadlines import SUBSANACION
-from mailflow.models import Case, CaseEvent, Document, InboxMessage, OutboxMessage, Timer
-from mailflow.pipeline import process_inbox_message
+from mailflow.models import Case, CaseEvent, Document, OutboxMessage, Timer
 from mailflow.sender import drain_outbox
 from mailflow.sweep import run_sweep
 from mailflow.web.queue import load_rows
-from tests.cases_support import DATOS, MONDAY, ROOT, mail, make_app, outbox, store
+from tests.cases_support import DATOS, MONDAY, ROOT, mail, make_app, outbox
+from tests.cases_support import load_case as _case
+from tests.cases_support import process as _process
 from tests.smtp_sink import SmtpSink
 
 SIN_TELEFONO = "\n".join(line for line in DATOS.splitlines() if "Teléfono" not in line)
@@ -35,21 +36,6 @@ def app(tmp_path: Path, sqlite_db: Database) -> App:
         sqlite_db,
         migraciones=base.settings.migraciones.model_copy(update={"address": MIGRACIONES}),
     )
-
-
-def _process(app: App, raw: bytes, now: dt.datetime = MONDAY) -> InboxMessage:
-    with app.database.session() as s:
-        row = store(s, raw, now)
-        process_inbox_message(app, s, row, now)
-    return row
-
-
-def _case(app: App, case_id: int | None) -> Case:
-    assert case_id is not None
-    with app.database.session(readonly=True) as s:
-        case = s.get(Case, case_id)
-        assert case is not None
-        return case
 
 
 def _observed_and_sent(app: App, smtp_sink: SmtpSink, at: dt.datetime) -> tuple[Case, str]:

@@ -13,10 +13,10 @@ from mailflow.cases import apply_event, staff_actor
 from mailflow.checking import check_bytes
 from mailflow.db import Database
 from mailflow.keys import keys_demo
-from mailflow.models import Case, Document, InboxMessage
-from mailflow.pipeline import process_inbox_message
+from mailflow.models import Case, Document
 from mailflow.pki import issue_person_certificate
-from tests.cases_support import MONDAY, mail, make_app, outbox, store
+from tests.cases_support import MONDAY, mail, make_app, outbox
+from tests.cases_support import process as _process
 from tests.fixtures_pki import PkiSet, SignedPdfFactory
 from tests.pdfs import make_pdf
 
@@ -40,13 +40,6 @@ def app(tmp_path: Path, sqlite_db: Database, test_pki: PkiSet) -> App:
     built = make_app(tmp_path, sqlite_db, signatures=signatures)
     keys_demo(built.settings)
     return built
-
-
-def _process(app: App, raw: bytes, now: dt.datetime = MONDAY) -> InboxMessage:
-    with app.database.session() as s:
-        row = store(s, raw, now)
-        process_inbox_message(app, s, row, now)
-    return row
 
 
 def _case_docs_replies(app: App, case_id: int | None) -> tuple[Case, list[str], list[str]]:

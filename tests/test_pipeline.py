@@ -23,6 +23,12 @@ from tests.cases_support import (
     parse_out,
     store,
 )
+from tests.cases_support import (
+    load_case as _case,
+)
+from tests.cases_support import (
+    process as _process,
+)
 
 SIN_TELEFONO = "\n".join(line for line in DATOS.splitlines() if "Teléfono" not in line)
 TUESDAY = MONDAY + dt.timedelta(days=1)
@@ -31,21 +37,6 @@ TUESDAY = MONDAY + dt.timedelta(days=1)
 @pytest.fixture
 def app(tmp_path: Path, sqlite_db: Database) -> App:
     return make_app(tmp_path, sqlite_db)
-
-
-def _process(app: App, raw: bytes, now: dt.datetime = MONDAY) -> InboxMessage:
-    with app.database.session() as s:
-        row = store(s, raw, now)
-        process_inbox_message(app, s, row, now)
-    return row
-
-
-def _case(app: App, case_id: int | None) -> Case:
-    assert case_id is not None
-    with app.database.session(readonly=True) as s:
-        case = s.get(Case, case_id)
-        assert case is not None
-        return case
 
 
 def test_accept_opens_case_and_queues_threaded_acknowledgment(app: App) -> None:

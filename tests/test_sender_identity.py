@@ -16,9 +16,9 @@ from mailflow.db import Database
 from mailflow.followup_policy import merge_follow_up
 from mailflow.models import Case, CaseEvent, CaseMessage, InboxMessage
 from mailflow.parse import parse_message
-from mailflow.pipeline import process_inbox_message
 from mailflow.web.queue import load_rows
-from tests.cases_support import APPLICANT, DATOS, MONDAY, mail, make_app, outbox, store
+from tests.cases_support import APPLICANT, DATOS, MONDAY, mail, make_app, outbox
+from tests.cases_support import process as _process
 
 TUESDAY = MONDAY + dt.timedelta(days=1)
 TRUSTED = "mx.cepr.example"
@@ -27,13 +27,6 @@ SIN_NACIONALIDAD = "\n".join(line for line in DATOS.splitlines() if "Nacionalida
 
 def _app(tmp_path: Path, db: Database, *trusted: str) -> App:
     return make_app(tmp_path, db, security=SecuritySettings(authserv_id=trusted))
-
-
-def _process(app: App, raw: bytes, now: dt.datetime = MONDAY) -> InboxMessage:
-    with app.database.session() as s:
-        row = store(s, raw, now)
-        process_inbox_message(app, s, row, now)
-    return row
 
 
 def _case(app: App, case_id: int | None) -> Case:
