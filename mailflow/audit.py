@@ -83,5 +83,6 @@ def record_now(
         kind, reason, at, actor, case_id, inbox_message_id, event, from_state, to_state, data
     )
     flush_rows(session)
-    new_id = session.execute(insert(_EVENTS).returning(_EVENTS.c.id), [values]).scalar_one()
+    with session.no_autoflush:  # it refers to rows already in the database only
+        new_id = session.execute(insert(_EVENTS).returning(_EVENTS.c.id), values).scalar_one()
     return CaseEvent(id=int(new_id), **values)
