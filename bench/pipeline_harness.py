@@ -108,6 +108,7 @@ def main() -> None:
             f"{flushes[0] / n:.1f} flushes/msg"
         )
         if prof:
+            prof.dump_stats("/tmp/casecost_harness.prof")
             pstats.Stats(prof).sort_stats("cumulative").print_stats(args.profile)
         app.database.dispose()
 

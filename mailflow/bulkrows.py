@@ -9,8 +9,11 @@ ids keep the order in which rows were added). Savepoint-aware: rows added while 
 it, rolls back; rows already inserted roll back with the database.
 
 Each buffered row is tagged with the innermost transaction open when it was added; a rollback
-of transaction T drops the rows whose tag is T or nested inside T. The listeners are attached
-to a session the first time it buffers a row (per-session state only, no globals).
+of transaction T drops the rows whose tag is T or nested inside T. Rows of an outer
+transaction that happened to be inserted while T was open are undone by the database with T:
+they are queued again. The listeners are attached to a session the first time it buffers a
+row (per-session state only, no globals). Statements that read queued rows themselves pass
+the execution option SEES_PENDING (and add `pending(...)`) so the queue is not emptied early.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 from sqlalchemy import Table, event, insert
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.util import find_tables
 
 _KEY = "mailflow.bulkrows"
@@ -114,8 +118,8 @@ def _before_statement(state: ORMExecuteState) -> None:
     if state.execution_options.get(SEES_PENDING):
         return
     statement = state.statement
-    if not isinstance(statement, ClauseElement):
-        flush_rows(state.session)  # a statement of unknown shape: insert the rows first
+    if not isinstance(statement, ClauseElement) or isinstance(statement, TextClause):
+        flush_rows(state.session)  # SQL text or an unknown shape: insert the rows first
         return
     touched = find_tables(
         statement,
