@@ -247,7 +247,11 @@ def apply_event(
         to_state=result.dest,
         data={"effects": [_effect_json(e) for e in result.effects], **dict(data or {})},
     )
-    # the event's id keys the effects; the case's version check happens at the flush below
+    # the event's id keys the effects; the case's version check happens at the next flush
+    # (an autoflush during the effects, at the latest the one below), but before any
+    # document is written to disk when the transition issues one
+    if any(e.kind == "issue_document" for e in result.effects):
+        session.flush()
     given = EffectInput(actor, reason, tuple(missing), tuple(received_files), inbox_message_id)
     run_effects(session, app, case, result, row, now, given)
     session.flush()
