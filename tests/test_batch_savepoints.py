@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -208,19 +206,12 @@ def _twin(tmp_path: Path, db: Database, name: str) -> Database:
     return Database(f"sqlite:///{path}")
 
 
-@pytest.mark.parametrize("run", [_in_one_transaction])
-def test_batch_with_savepoints_equals_one_transaction_each(
-    tmp_path: Path, sqlite_db: Database, run: Callable[[App], None]
-) -> None:
-    other = _twin(tmp_path, sqlite_db, "batch.db")  # the migrated, still empty database
-    try:
-        single = make_app(tmp_path / "a", sqlite_db)
-        batch = make_app(tmp_path / "b", other)
-        _one_by_one(single)
-        run(batch)
-        expected, got = _snapshot(single), _snapshot(batch)
-    finally:
-        other.dispose()
+def _compare(single_db: Database, batch_db: Database, tmp_path: Path) -> None:
+    single = make_app(tmp_path / "a", single_db)
+    batch = make_app(tmp_path / "b", batch_db)
+    _one_by_one(single)
+    _in_one_transaction(batch)
+    expected, got = _snapshot(single), _snapshot(batch)
     assert [r[:2] for r in expected["inbox"]] == [
         ("done", "accept"), ("done", "observe"), ("processing", None), ("done", "ignore"),
         ("done", "accept"), ("done", "review"), ("done", "accept"),
@@ -231,6 +222,29 @@ def test_batch_with_savepoints_equals_one_transaction_each(
     assert not any(e[1] == 3 for e in expected["events"])  # the failed message left nothing
     for key in expected:
         assert got[key] == expected[key], key
+
+
+def test_batch_with_savepoints_equals_one_transaction_each(
+    tmp_path: Path, sqlite_db: Database
+) -> None:
+    other = _twin(tmp_path, sqlite_db, "batch.db")  # the migrated, still empty database
+    try:
+        _compare(sqlite_db, other, tmp_path)
+    finally:
+        other.dispose()
+
+
+def test_batch_with_savepoints_equals_one_transaction_each_on_postgresql(
+    tmp_path: Path, pg_db: Database
+) -> None:
+    from tests.fixtures_db import fresh_pg_database
+
+    with fresh_pg_database("mailflow_batch") as url:
+        other = Database(url)
+        try:
+            _compare(pg_db, other, tmp_path)
+        finally:
+            other.dispose()
 
 
 def test_rows_queued_in_a_rolled_back_savepoint_are_dropped(sqlite_db: Database) -> None:
