@@ -3,13 +3,42 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
+from mailflow.bulkrows import add_row, flush_rows
 from mailflow.models import CaseEvent
 
 SYSTEM = "sistema"  # the actor of everything the machine decides by itself
+_EVENTS = cast(Table, CaseEvent.__table__)
+
+
+def _values(
+    kind: str,
+    reason: str,
+    at: dt.datetime,
+    actor: str,
+    case_id: int | None,
+    inbox_message_id: int | None,
+    event: str | None,
+    from_state: str | None,
+    to_state: str | None,
+    data: dict[str, Any] | None,
+) -> dict[str, Any]:
+    return {
+        "case_id": case_id,
+        "inbox_message_id": inbox_message_id,
+        "at": at,
+        "actor": actor,
+        "kind": kind,
+        "event": event,
+        "from_state": from_state,
+        "to_state": to_state,
+        "reason": reason,
+        "data": data or {},
+    }
 
 
 def record(
@@ -25,19 +54,35 @@ def record(
     from_state: str | None = None,
     to_state: str | None = None,
     data: dict[str, Any] | None = None,
-) -> CaseEvent:
-    """Add one append-only event to the session (the caller's transaction) and return it."""
-    row = CaseEvent(
-        case_id=case_id,
-        inbox_message_id=inbox_message_id,
-        at=at,
-        actor=actor,
-        kind=kind,
-        event=event,
-        from_state=from_state,
-        to_state=to_state,
-        reason=reason,
-        data=data or {},
+) -> None:
+    """Append one event in the caller's transaction (queued: mailflow.bulkrows inserts it,
+    in order, before the commit or before any statement that reads case_events)."""
+    values = _values(
+        kind, reason, at, actor, case_id, inbox_message_id, event, from_state, to_state, data
     )
-    session.add(row)
-    return row
+    add_row(session, _EVENTS, values)
+
+
+def record_now(
+    session: Session,
+    kind: str,
+    reason: str,
+    *,
+    at: dt.datetime,
+    actor: str = SYSTEM,
+    case_id: int | None = None,
+    inbox_message_id: int | None = None,
+    event: str | None = None,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> CaseEvent:
+    """Like `record`, but inserted at once (after the queued events, keeping their order):
+    returns a detached CaseEvent carrying its new id, for effects that refer to it."""
+    values = _values(
+        kind, reason, at, actor, case_id, inbox_message_id, event, from_state, to_state, data
+    )
+    flush_rows(session)
+    with session.no_autoflush:  # it refers to rows already in the database only
+        new_id = session.execute(insert(_EVENTS).returning(_EVENTS.c.id), values).scalar_one()
+    return CaseEvent(id=int(new_id), **values)

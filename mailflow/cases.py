@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.orm import Session
 
 from mailflow import deadlines
-from mailflow.audit import SYSTEM, record
+from mailflow.audit import SYSTEM, record, record_now
 from mailflow.decision import SIGNED_DOCUMENT, SIGNED_DOCUMENT_LABEL, Decision
 from mailflow.documents import ReceivedFile
 from mailflow.effects import EffectInput, add_flags, run_effects
@@ -91,6 +91,7 @@ def open_case(
         recheck_extemporaneo(app, case, app_cal)
     session.add(case)
     session.flush()
+    deadlines.fresh_case_timers(session, case.id)
     record(
         session,
         "intake",
@@ -101,18 +102,25 @@ def open_case(
         to_state=case.state,
         data={"decision": decision.as_json(), "number": case.number},
     )
-    route_new_case(session, app, case, now, inbox_message_id)
+    route_new_case(session, app, case, now, inbox_message_id, new_case=True)
     return case
 
 
 def route_new_case(
-    session: Session, app: App, case: Case, now: dt.datetime, inbox_message_id: int | None
+    session: Session,
+    app: App,
+    case: Case,
+    now: dt.datetime,
+    inbox_message_id: int | None,
+    *,
+    new_case: bool = False,
 ) -> None:
     """Suggest vulnerability signals (mailflow.priority) and assign an officer by
-    rules/assignment.yaml (mailflow.assignment); both audited, in the caller's transaction."""
+    rules/assignment.yaml (mailflow.assignment); both audited, in the caller's transaction.
+    `new_case`: the case was just created from `inbox_message_id` (see detect_signals)."""
     from mailflow import assignment, priority
 
-    priority.detect_signals(session, app, case, now, inbox_message_id)
+    priority.detect_signals(session, app, case, now, inbox_message_id, new_case=new_case)
     assignment.assign_new_case(
         session,
         app.assignment_rules,
@@ -226,7 +234,7 @@ def apply_event(
     if result.final and case.closed_at is None:
         case.closed_at = now
     case.updated_at = now
-    row = record(
+    row = record_now(
         session,
         "transition",
         reason or (result.transition.label or ""),
@@ -239,7 +247,11 @@ def apply_event(
         to_state=result.dest,
         data={"effects": [_effect_json(e) for e in result.effects], **dict(data or {})},
     )
-    session.flush()  # the event id keys the effects; the case's version check happens here
+    # the event's id keys the effects; the case's version check happens at the next flush
+    # (an autoflush during the effects, at the latest the one below), but before any
+    # document is written to disk when the transition issues one
+    if any(e.kind == "issue_document" for e in result.effects):
+        session.flush()
     given = EffectInput(actor, reason, tuple(missing), tuple(received_files), inbox_message_id)
     run_effects(session, app, case, result, row, now, given)
     session.flush()

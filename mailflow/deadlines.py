@@ -11,12 +11,30 @@ from sqlalchemy.orm import Session
 from mailflow.dias_habiles import Calendario
 from mailflow.models import Case, Timer
 from mailflow.sla import Pausa, SlaClock
+from mailflow.txcache import tx_info
 
 SUBSANACION = "subsanacion_expiry"
 REMINDER = "reminder"
 ESCALATION = "escalation"
 REMINDER_HOUR = dt.time(8, 0)
 SNAPSHOT_MARGIN_DAYS = 45  # calendar days after the due date kept in a case's snapshot
+_FRESH = "deadlines.fresh_case_timers"
+
+
+def fresh_case_timers(session: Session, case_id: int) -> None:
+    """Note that case `case_id` was created in `session`'s transaction: it has no timers but
+    those `schedule` adds in this transaction, so its timers are looked up in memory instead
+    of the database (per transaction: mailflow.txcache)."""
+    tx_info(session).setdefault(_FRESH, {})[case_id] = []
+
+
+def _fresh(session: Session, case: Case) -> list[Timer] | None:
+    """All the timers of a case created in this transaction (those still in the session),
+    or None when the case may have timers in the database."""
+    known: list[Timer] | None = tx_info(session).get(_FRESH, {}).get(case.id)
+    if known is None:
+        return None
+    return [t for t in known if t in session]  # a rolled back savepoint's timers are gone
 
 
 def clock_to_json(clock: SlaClock) -> dict[str, Any]:
@@ -121,8 +139,12 @@ def schedule(session: Session, case: Case, kind: str, due_at: dt.datetime) -> Ti
     Unflushed timers are looked at in the session rather than flushed for the query: a
     transition's effects then reach the database in one flush instead of one per timer.
     """
-    existing = next((t for t in _unflushed(session, case, (kind,)) if t.due_at == due_at), None)
-    if existing is None:
+    fresh = _fresh(session, case)
+    if fresh is not None:
+        existing = next((t for t in fresh if t.kind == kind and t.due_at == due_at), None)
+    else:
+        existing = next((t for t in _unflushed(session, case, (kind,)) if t.due_at == due_at), None)
+    if existing is None and fresh is None:
         with session.no_autoflush:
             existing = session.scalar(
                 select(Timer).where(
@@ -135,11 +157,21 @@ def schedule(session: Session, case: Case, kind: str, due_at: dt.datetime) -> Ti
         return existing
     timer = Timer(case_id=case.id, kind=kind, due_at=due_at)
     session.add(timer)
+    if fresh is not None:
+        tx_info(session)[_FRESH][case.id] = [*fresh, timer]
     return timer
 
 
 def cancel(session: Session, case: Case, kinds: tuple[str, ...], now: dt.datetime) -> int:
     """Cancel the case's pending timers of these kinds; returns how many."""
+    fresh = _fresh(session, case)
+    if fresh is not None:
+        pending = [
+            t for t in fresh if t.kind in kinds and t.fired_at is None and t.cancelled_at is None
+        ]
+        for timer in pending:
+            timer.cancelled_at = now
+        return len(pending)
     with session.no_autoflush:
         stored = session.scalars(
             select(Timer).where(
@@ -168,6 +200,10 @@ def schedule_deadline_timers(
 
 def subsanacion_expired(session: Session, case: Case, now: dt.datetime) -> bool:
     """Whether the case's open subsanación window has ended by `now`."""
+    fresh = _fresh(session, case)
+    if fresh is not None:
+        dues = [t.due_at for t in fresh if t.kind == SUBSANACION and t.cancelled_at is None]
+        return bool(dues) and max(dues) <= now
     due_at = session.scalar(
         select(Timer.due_at)
         .where(Timer.case_id == case.id, Timer.kind == SUBSANACION, Timer.cancelled_at.is_(None))

@@ -6,13 +6,14 @@ import datetime as dt
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.orm import Session
 
 from mailflow import deadlines, sla
 from mailflow.audit import SYSTEM, record
+from mailflow.bulkrows import SEES_PENDING, add_row, pending
 from mailflow.dias_habiles import fecha_en_letras
 from mailflow.documents import CaseData, ReceivedFile
 from mailflow.models import Case, CaseEvent, CaseMessage, Document, OutboxMessage
@@ -36,6 +37,8 @@ CLOCK_TIMERS = (deadlines.REMINDER, deadlines.ESCALATION)
 # completes it. (The remaining-items reply and follow-up answers stay under the cap.)
 FILING_ROLES = ("new_request", "to_review", "inform")  # engine roles (the machine's `events:`)
 FILING_TEMPLATES = frozenset({"acuse_recibo", "cargo_enviado", "subsanacion_recibida"})
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+_CASE_MESSAGES = cast(Table, CaseMessage.__table__)
 
 
 @dataclass(frozen=True)
@@ -246,11 +249,36 @@ def replies_today(
 
 def thread_of(session: Session, case: Case) -> Thread:
     """Answer the applicant's latest message and reference the case's whole thread."""
-    rows = session.scalars(
-        select(CaseMessage).where(CaseMessage.case_id == case.id).order_by(CaseMessage.id)
+    stored = session.execute(
+        select(CaseMessage.direction, CaseMessage.message_id)
+        .where(CaseMessage.case_id == case.id)
+        .order_by(CaseMessage.id)
+        .execution_options(**{SEES_PENDING: True})
     ).all()
-    inbound = [r.message_id for r in rows if r.direction == "in"]
-    return Thread(inbound[-1] if inbound else None, tuple(r.message_id for r in rows))
+    queued = [
+        (r["direction"], r["message_id"]) for r in pending(session, _CASE_MESSAGES)
+        if r["case_id"] == case.id
+    ]  # fmt: skip
+    rows = [*stored, *queued]  # queued rows get the higher ids when inserted
+    inbound = [message_id for direction, message_id in rows if direction == "in"]
+    return Thread(inbound[-1] if inbound else None, tuple(m for _, m in rows))
+
+
+def add_case_message(
+    session: Session,
+    *,
+    case_id: int,
+    direction: str,
+    message_id: str,
+    at: dt.datetime,
+    inbox_message_id: int | None = None,
+    outbox_id: int | None = None,
+) -> None:
+    """Add one entry ("in" or "out") to a case's thread (queued: mailflow.bulkrows)."""
+    add_row(session, _CASE_MESSAGES, {
+        "case_id": case_id, "direction": direction, "inbox_message_id": inbox_message_id,
+        "outbox_id": outbox_id, "message_id": message_id, "at": at,
+    })  # fmt: skip
 
 
 def _attachments(run: EffectRun, template: str) -> list[Attachment]:
@@ -308,8 +336,8 @@ def _send_reply(run: EffectRun, effect: Effect) -> None:
     session, app, case = run.session, run.app, run.case
     template = str(effect.arg)
     key = f"{case.id}:{run.event_row.id}:{template}"
-    if session.scalar(select(OutboxMessage.id).where(OutboxMessage.dedupe_key == key)):
-        return
+    if any(r.dedupe_key == key for r in run.outbox):
+        return  # the event row is new (cases.apply_event): only this run can have used the key
     to = case.applicant_email
     if not to:
         audit(run, "reply_suppressed", "Sin respuesta: el caso no tiene correo del solicitante")
@@ -354,26 +382,26 @@ def _send_reply(run: EffectRun, effect: Effect) -> None:
         nonce=secrets.token_hex(6),  # once per queued reply; resends send the stored bytes
     )
     mime = compose(reply, run.now)
-    row = OutboxMessage(
-        case_id=case.id,
-        kind=template,
-        dedupe_key=key,
-        message_id=str(mime["Message-ID"]).strip("<>"),
-        from_addr=reply.from_addr,
-        to_addr=to,
-        subject=str(mime["Subject"]),
-        raw=mime.as_bytes(),
-        created_at=run.now,
-        next_attempt_at=run.now,
-        sender_authenticated=authenticated,
-    )
-    session.add(row)
-    session.flush()
-    session.add(
-        CaseMessage(
-            case_id=case.id, direction="out", outbox_id=row.id, message_id=row.message_id,
-            at=run.now,
-        )
+    values = {
+        "case_id": case.id,
+        "kind": template,
+        "dedupe_key": key,
+        "message_id": str(mime["Message-ID"]).strip("<>"),
+        "from_addr": reply.from_addr,
+        "to_addr": to,
+        "subject": str(mime["Subject"]),
+        "raw": mime.as_bytes(),
+        "created_at": run.now,
+        "next_attempt_at": run.now,
+        "sender_authenticated": authenticated,
+    }
+    # one INSERT … RETURNING id, without the ORM's unit of work (the row is not kept in
+    # the session; `run.outbox` gets a detached copy carrying the id)
+    new_id = session.execute(insert(_OUTBOX).returning(_OUTBOX.c.id), values).scalar_one()
+    row = OutboxMessage(id=int(new_id), **values)
+    add_case_message(
+        session, case_id=case.id, direction="out", outbox_id=row.id,
+        message_id=row.message_id, at=run.now,
     )  # fmt: skip
     run.outbox.append(row)
     audit(run, "reply", f"Respuesta en cola: {row.subject}", {"outbox_id": row.id})

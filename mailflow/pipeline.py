@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from mailflow import answers, followup
@@ -19,12 +19,13 @@ from mailflow.authentication import (
 )
 from mailflow.automatic import detect_automatic
 from mailflow.bounces import is_bounce, returned_delivery
+from mailflow.bulkrows import SEES_PENDING, pending
 from mailflow.case_reference import referenced_case_id
 from mailflow.cases import apply_event, disposition_of, engine_event, missing_labels, open_case
 from mailflow.deadlines import subsanacion_expired
 from mailflow.decision import Decision, SignatureSummary
 from mailflow.documents import ReceivedFile
-from mailflow.effects import add_flags
+from mailflow.effects import add_case_message, add_flags
 from mailflow.errors import MailflowError
 from mailflow.followup_policy import Merge, held_reason, merge_follow_up
 from mailflow.identity import registry_lookup
@@ -293,24 +294,40 @@ def _duplicate(
         .limit(1)
     )
     if earlier is None:
-        known = session.scalar(
-            select(CaseMessage).where(
-                CaseMessage.message_id == msg.message_id, CaseMessage.direction == "in"
-            )
-        )
+        known = _known_case_of(session, msg.message_id)
         if known is None:
             return None
-        owner = session.scalar(select(Case.applicant_email).where(Case.id == known.case_id))
+        owner = session.scalar(select(Case.applicant_email).where(Case.id == known))
         if (owner or "").lower() != msg.sender.lower():
             return _foreign_duplicate(session, row, msg, now)
         reason = f"Mensaje repetido (Message-ID {msg.message_id}): ya está en el expediente"
-        _event(session, row, now, "duplicate", reason, case_id=known.case_id)
-        return Outcome("ignore", None, known.case_id)
+        _event(session, row, now, "duplicate", reason, case_id=known)
+        return Outcome("ignore", None, known)
     if earlier.sha256 != row.sha256 and header_sender(earlier.raw) != msg.sender.lower():
         return _foreign_duplicate(session, row, msg, now)
     reason = f"Mensaje repetido (Message-ID {msg.message_id}): ya procesado (entrada {earlier.id})"
     _event(session, row, now, "duplicate", reason, case_id=earlier.case_id)
     return Outcome("ignore", earlier.tramite, earlier.case_id)
+
+
+def _known_case_of(session: Session, message_id: str) -> int | None:
+    """The case whose thread holds an inbound message with this Message-ID (the first
+    recorded), looking at the entries still queued in this transaction too."""
+    stored = session.scalar(
+        select(CaseMessage.case_id)
+        .where(CaseMessage.message_id == message_id, CaseMessage.direction == "in")
+        .order_by(CaseMessage.id)
+        .limit(1)
+        .execution_options(**{SEES_PENDING: True})
+    )
+    if stored is not None:
+        return int(stored)
+    queued = (
+        r["case_id"]
+        for r in pending(session, cast(Table, CaseMessage.__table__))
+        if r["message_id"] == message_id and r["direction"] == "in"
+    )
+    return next(queued, None)
 
 
 def _foreign_duplicate(
@@ -351,15 +368,10 @@ def _record_inbound(
     session: Session, case: Case, row: InboxMessage, msg: ParsedMessage, now: dt.datetime
 ) -> None:
     message_id = msg.message_id or f"sin-id.{row.sha256[:24]}@mailflow.invalid"
-    session.add(
-        CaseMessage(
-            case_id=case.id,
-            direction="in",
-            inbox_message_id=row.id,
-            message_id=message_id,
-            at=now,
-        )
-    )
+    add_case_message(
+        session, case_id=case.id, direction="in", inbox_message_id=row.id,
+        message_id=message_id, at=now,
+    )  # fmt: skip
 
 
 def _received_files(msg: ParsedMessage) -> list[ReceivedFile]:

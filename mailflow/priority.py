@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,14 @@ class Category:
     def age_matches(self, age: int) -> bool:
         """Whether an applicant of `age` full years falls in this category's age range."""
         return self.ages is not None and self.ages[0] <= age <= self.ages[1]
+
+    @cached_property
+    def any_word(self) -> re.Pattern[str] | None:
+        """One pattern for all the words (whole words of folded text); None without words."""
+        if not self.words:
+            return None
+        alternatives = "|".join(re.escape(w) for w in self.words)
+        return re.compile(rf"(?<![a-z0-9])(?:{alternatives})(?![a-z0-9])")
 
 
 @dataclass(frozen=True)
@@ -137,6 +146,8 @@ def find_words(vocabulary: Vocabulary, text: str) -> dict[str, str]:
     folded = f" {fold(text)} "
     found: dict[str, str] = {}
     for category in vocabulary.categories.values():
+        if category.any_word is None or not category.any_word.search(folded):
+            continue  # no word of it: the common case, one search instead of one per word
         for word in category.words:
             if re.search(rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9])", folded):
                 found[category.id] = word
@@ -154,12 +165,17 @@ def remember_text(session: Session, inbox_message_id: int, subject: str, text: s
     session.info.setdefault(READ_TEXTS, {})[inbox_message_id] = f"{subject}\n{text}"
 
 
-def _case_text(session: Session, case: Case, extra: int | None = None) -> str:
+def _case_text(
+    session: Session, case: Case, extra: int | None = None, *, new_case: bool = False
+) -> str:
     from mailflow.parse import parse_message
 
     parts = [str(v.get("value") if isinstance(v, dict) else v) for v in case.fields.values()]
-    linked = select(CaseMessage.inbox_message_id).where(CaseMessage.case_id == case.id)
     read: dict[int, str] = session.info.get(READ_TEXTS, {})
+    if new_case and extra in read:  # a case just opened has no other message yet
+        parts.append(read[extra])
+        return "\n".join(parts)
+    linked = select(CaseMessage.inbox_message_id).where(CaseMessage.case_id == case.id)
     query = select(InboxMessage.id, InboxMessage.raw).where(
         or_(
             InboxMessage.case_id == case.id,
@@ -195,22 +211,23 @@ def detect_signals(
     case: Case,
     now: dt.datetime,
     inbox_message_id: int | None = None,
+    *,
+    new_case: bool = False,
 ) -> list[CaseSignal]:
     """Record new suggested signals from the case's mail (plus the inbox message
     `inbox_message_id`, not yet linked when the case is being opened) and its registry record;
     recompute
     `case.priority`. Existing signals (and staff decisions on them) are kept. Audited (the
-    audit text names no category: it is sensitive data). In the caller's transaction."""
+    audit text names no category: it is sensitive data). In the caller's transaction.
+    `new_case`: the case was created in this transaction from `inbox_message_id` alone, so it
+    has no signals and no other mail yet (nothing is looked up for them)."""
     from mailflow.registry import find_applicant
 
     vocabulary = app.vulnerability
     if not vocabulary.categories or case.id is None:
         return []
-    session.flush()
-    found = {
-        ("correo", c): f"«{w}»"
-        for c, w in find_words(vocabulary, _case_text(session, case, inbox_message_id)).items()
-    }
+    text = _case_text(session, case, inbox_message_id, new_case=new_case)
+    found = {("correo", c): f"«{w}»" for c, w in find_words(vocabulary, text).items()}
     value = lambda k: (lambda v: v.get("value") if isinstance(v, dict) else v)(case.fields.get(k))  # noqa: E731
     applicant = find_applicant(
         session, case.applicant_email, value("documento_identidad"), value("carne_extranjeria")
@@ -224,7 +241,8 @@ def detect_signals(
         for kind in vocabulary.categories.values():
             if kind.age_matches(age):
                 found[("correo", kind.id)] = f"fecha de nacimiento {born.isoformat()} ({age} años)"
-    have = {(s.source, s.category) for s in signals_of(session, case)}
+    existing = [] if new_case else signals_of(session, case)
+    have = {(s.source, s.category) for s in existing}
     added = []
     for (source, category), evidence in found.items():
         if (source, category) in have:
@@ -241,8 +259,7 @@ def detect_signals(
             f"Se detectaron {len(added)} posibles datos de vulnerabilidad (por confirmar).",
             at=now, actor=SYSTEM, case_id=case.id, data={"signals": len(added)},
         )  # fmt: skip
-    session.flush()
-    refresh(session, vocabulary, case)
+    _set_priority(vocabulary, case, [*existing, *added])
     return added
 
 
@@ -269,9 +286,13 @@ def signals_of(session: Session, case: Case) -> list[CaseSignal]:
 
 def refresh(session: Session, vocabulary: Vocabulary, case: Case) -> int:
     """Set `case.priority` to the highest weight among signals not discarded; return it."""
+    return _set_priority(vocabulary, case, signals_of(session, case))
+
+
+def _set_priority(vocabulary: Vocabulary, case: Case, signals: list[CaseSignal]) -> int:
     weights = [
         vocabulary.categories[s.category].weight
-        for s in signals_of(session, case)
+        for s in signals
         if s.status != "descartada" and s.category in vocabulary.categories
     ]
     case.priority = max(weights, default=0)

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from mailflow.audit import record
@@ -168,7 +168,9 @@ def find_applicant(
     document: str | None = None,
     carne: str | None = None,
 ) -> Applicant | None:
-    """The registered person with this carné, else document number, else registered email."""
+    """The registered person with this carné, else document number, else registered email
+    (one query for the three; the oldest record when several match the same key)."""
+    keys = []
     for kind, column, raw in (
         ("carne", Applicant.carne_extranjeria, carne),
         ("document", Applicant.document_number, document),
@@ -176,9 +178,18 @@ def find_applicant(
     ):
         value = normalise(kind, raw)[0] if raw else None
         if value:
-            found = session.scalars(select(Applicant).where(column == value).limit(1)).first()
-            if found is not None:
-                return found
+            keys.append((column, value))
+    if not keys:
+        return None
+    found = list(
+        session.scalars(
+            select(Applicant).where(or_(*(c == v for c, v in keys))).order_by(Applicant.id)
+        )
+    )
+    for column, value in keys:
+        match = next((a for a in found if getattr(a, column.key) == value), None)
+        if match is not None:
+            return match
     return None
 
 

@@ -1,0 +1,174 @@
+"""Rows written in bulk at the end of a transaction instead of one ORM object and flush each.
+
+Append-only rows nobody needs the id of right away (audit events, a case's thread entries)
+are kept in `session.info` and inserted with one executemany per table: before the outermost
+commit, before any statement that reads or writes one of their tables (so a query in the
+same transaction sees them), and before an ORM flush that inserts into one of their tables (so
+ids keep the order in which rows were added). Savepoint-aware: rows added while a savepoint
+(`session.begin_nested()`) is open are dropped if that savepoint, or any transaction around
+it, rolls back; rows already inserted roll back with the database.
+
+Each buffered row is tagged with the innermost transaction open when it was added; a rollback
+of transaction T drops the rows whose tag is T or nested inside T. Rows of an outer
+transaction that happened to be inserted while T was open are undone by the database with T:
+they are queued again. The listeners are attached to a session the first time it buffers a
+row (per-session state only, no globals). Statements that read queued rows themselves pass
+the execution option SEES_PENDING (and add `pending(...)`) so the queue is not emptied early.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Table, event, insert
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.elements import TextClause
+from sqlalchemy.sql.util import find_tables
+
+_KEY = "mailflow.bulkrows"
+SEES_PENDING = "mailflow_sees_pending"
+"""Execution option: the statement's caller adds the queued rows itself (`pending`), so they
+need not be inserted before it runs."""
+
+
+_Row = tuple[SessionTransaction | None, Table, dict[str, Any]]
+
+
+@dataclass
+class _Buffer:
+    """One session's pending rows: (transaction tag, table, values), in the order added."""
+
+    rows: list[_Row] = field(default_factory=list)
+    tables: set[str] = field(default_factory=set)  # names of the tables with pending rows
+    flushing: bool = False
+    # rows inserted while a savepoint was open, with that savepoint: if it rolls back, the
+    # rows that belong to a transaction around it are queued again
+    inserted: list[tuple[SessionTransaction, _Row]] = field(default_factory=list)
+
+
+def add_row(session: Session, table: Table, values: Mapping[str, Any]) -> None:
+    """Queue one row of `table` (column name → value, every row of a table with the same
+    keys) for insertion in `session`'s current transaction; see the module docstring."""
+    buffer = _buffer(session)
+    tag = session.get_nested_transaction() or session.get_transaction()
+    buffer.rows.append((tag, table, dict(values)))
+    buffer.tables.add(table.name)
+
+
+def pending(session: Session, table: Table) -> list[dict[str, Any]]:
+    """The rows of `table` queued in `session` and not yet inserted (copies of their values)."""
+    buffer = session.info.get(_KEY)
+    if buffer is None:
+        return []
+    return [dict(values) for _, t, values in buffer.rows if t is table]
+
+
+def flush_rows(session: Session) -> int:
+    """Insert every queued row now (one executemany per run of rows of one table and keys);
+    returns how many. Called by the listeners; callers rarely need it."""
+    buffer = session.info.get(_KEY)
+    if buffer is None or not buffer.rows or buffer.flushing:
+        return 0
+    rows, buffer.rows, buffer.tables = buffer.rows, [], set()
+    savepoint = session.get_nested_transaction()
+    if savepoint is not None:
+        buffer.inserted += [(savepoint, row) for row in rows]
+    buffer.flushing = True
+    try:  # the rows refer only to rows already in the database: no ORM flush first
+        with session.no_autoflush:
+            for table, batch in _runs(rows):
+                session.execute(insert(table), batch)
+    finally:
+        buffer.flushing = False
+    return len(rows)
+
+
+def _runs(
+    rows: Iterable[tuple[SessionTransaction | None, Table, dict[str, Any]]],
+) -> Iterable[tuple[Table, list[dict[str, Any]]]]:
+    """The rows grouped by table and keys, each group in the order added (ids then follow
+    that order within a table; no queued row refers to another queued row)."""
+    groups: dict[tuple[str, tuple[str, ...]], tuple[Table, list[dict[str, Any]]]] = {}
+    for _, table, values in rows:
+        key = (table.name, tuple(values))
+        if key not in groups:
+            groups[key] = (table, [])
+        groups[key][1].append(values)
+    return groups.values()
+
+
+def _buffer(session: Session) -> _Buffer:
+    buffer = session.info.get(_KEY)
+    if buffer is None:
+        buffer = session.info[_KEY] = _Buffer()
+        event.listen(session, "do_orm_execute", _before_statement)
+        event.listen(session, "before_flush", _before_flush)
+        event.listen(session, "before_commit", _before_commit)
+        event.listen(session, "after_soft_rollback", _after_rollback)
+    return buffer
+
+
+def _before_statement(state: ORMExecuteState) -> None:
+    buffer = state.session.info.get(_KEY)
+    if buffer is None or not buffer.rows or buffer.flushing:
+        return
+    if state.execution_options.get(SEES_PENDING):
+        return
+    statement = state.statement
+    if not isinstance(statement, ClauseElement) or isinstance(statement, TextClause):
+        flush_rows(state.session)  # SQL text or an unknown shape: insert the rows first
+        return
+    touched = find_tables(
+        statement,
+        check_columns=True,
+        include_aliases=True,
+        include_joins=True,
+        include_crud=True,
+    )
+    if any(getattr(t, "name", None) in buffer.tables for t in touched):
+        flush_rows(state.session)
+
+
+def _before_flush(session: Session, _ctx: UOWTransaction, _instances: object) -> None:
+    buffer = session.info.get(_KEY)
+    if buffer is None or not buffer.rows or buffer.flushing:
+        return
+    names = {getattr(obj, "__tablename__", None) for obj in session.new}
+    if names & buffer.tables:  # an ORM insert into a buffered table: keep the id order
+        flush_rows(session)
+
+
+def _before_commit(session: Session) -> None:
+    if session.get_nested_transaction() is None:  # the outermost commit, not a RELEASE
+        flush_rows(session)
+        buffer = session.info.get(_KEY)
+        if buffer is not None:
+            buffer.inserted = []
+
+
+def _after_rollback(session: Session, previous: SessionTransaction) -> None:
+    buffer = session.info.get(_KEY)
+    if buffer is None:
+        return
+    # rows of outer transactions that were inserted inside the rolled back one are undone
+    # by the database: they are queued again, ahead of the rest (they are older)
+    undone = [row for tx, row in buffer.inserted if _within(tx, previous)]
+    buffer.inserted = [(tx, row) for tx, row in buffer.inserted if not _within(tx, previous)]
+    again = [row for row in undone if not _within(row[0], previous)]
+    buffer.rows = again + [row for row in buffer.rows if not _within(row[0], previous)]
+    buffer.tables = {table.name for _, table, _ in buffer.rows}
+
+
+def _within(tag: SessionTransaction | None, ended: SessionTransaction) -> bool:
+    """Whether a row tagged `tag` was added inside transaction `ended` (or nested in it)."""
+    if tag is None:
+        return True  # added before any transaction began: it belongs to the outermost one
+    node: SessionTransaction | None = tag
+    while node is not None:
+        if node is ended:
+            return True
+        node = node.parent
+    return False
