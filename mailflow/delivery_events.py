@@ -44,8 +44,13 @@ def on_accepted(session: Session, settings: Settings, row: OutboxMessage, now: d
 
     Never raises: a reaction that fails is logged and rolled back to its savepoint, so "sent" is
     still recorded and the mail is not sent twice (the case then waits for staff, visibly).
+    A reaction listed in APPLIES is skipped, without a savepoint or any query, when its test
+    says the row cannot concern it (most replies: no reaction at all).
     """
     for reaction in ACCEPTED:
+        applies = APPLIES.get(reaction)
+        if applies is not None and not applies(row):
+            continue
         try:
             with session.begin_nested():
                 reaction(session, settings, row, now, "")
@@ -185,5 +190,19 @@ def product_accepted(
         deadlines.schedule(session, case, DELIVERY_ACCEPTED, due)
 
 
+def _is_observation(row: OutboxMessage) -> bool:
+    return row.kind in OBSERVATION_KINDS
+
+
+def _is_product(row: OutboxMessage) -> bool:
+    return row.case_id is not None and row.kind in PRODUCT_KINDS + MIGRACIONES_KINDS
+
+
 ACCEPTED: tuple[Reaction, ...] = (observation_delivered, product_accepted)
+APPLIES: dict[Reaction, Callable[[OutboxMessage], bool]] = {
+    observation_delivered: _is_observation,
+    product_accepted: _is_product,
+}
+"""For a reaction in ACCEPTED: whether an accepted row can concern it, decided from the row
+alone (the same test the reaction starts with); a reaction not listed here always runs."""
 BOUNCED: tuple[Reaction, ...] = (delivery_failed,)
