@@ -15,7 +15,6 @@ import pytest
 from sqlalchemy import select
 
 from mailflow import sender
-from mailflow.config import Settings
 from mailflow.db import Database
 from mailflow.models import DeliveryAttempt, OutboxMessage
 from mailflow.sender import (
