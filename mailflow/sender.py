@@ -184,9 +184,13 @@ class SentJournal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._marked: set[int] = set()  # accepted by the server in this process's lifetime
+        self._folder_made = False
 
     def mark(self, row_id: int) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """Append `row_id` and fsync it before returning (called on the server's 250)."""
+        if not self._folder_made:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._folder_made = True
         with self.path.open("a", encoding="ascii") as f:
             f.write(f"{row_id}\n")
             f.flush()
