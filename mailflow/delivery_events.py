@@ -78,6 +78,20 @@ def _case(session: Session, row: OutboxMessage) -> Case | None:
     return session.scalars(stmt.execution_options(populate_existing=True)).first()
 
 
+def _subsanacion_window(
+    session: Session, settings: Settings, now: dt.datetime
+) -> tuple[Calendario, dt.date]:
+    """(the calendar, the last day of a subsanación window starting at `now`), computed once
+    per session and instant (a batch of observations accepted together shares them)."""
+    key = ("subsanacion_window", id(settings), now)
+    found = session.info.get(key)
+    if found is None:
+        cal = Calendario.from_settings(settings.calendar)
+        found = (cal, sla.subsanacion_deadline(cal, now, settings.sla.subsanacion_days))
+        session.info[key] = found
+    return found
+
+
 def observation_delivered(
     session: Session, settings: Settings, row: OutboxMessage, now: dt.datetime, _: str
 ) -> None:
@@ -88,9 +102,8 @@ def observation_delivered(
     case = _case(session, row)
     if case is None or case.state != "observado":
         return
-    cal = Calendario.from_settings(settings.calendar)
+    cal, last_day = _subsanacion_window(session, settings, now)
     days = settings.sla.subsanacion_days
-    last_day = sla.subsanacion_deadline(cal, now, days)
     deadlines.cancel(session, case, (deadlines.SUBSANACION,), now)
     ends = deadlines.local_instant(cal, last_day + dt.timedelta(days=1))
     deadlines.schedule(session, case, deadlines.SUBSANACION, ends)
