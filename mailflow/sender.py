@@ -177,25 +177,48 @@ def transport_for(settings: Settings, tokens: TokenSource | None = None) -> Tran
 
 
 class SentJournal:
-    """An fsynced append-only list of outbox ids the server accepted, written the moment it
-    answers 250: a crash before the database records "sent" (e.g. while waiting for SQLite's
-    write lock) then no longer sends the reply twice; `replay` applies it at start-up."""
+    """An append-only list of outbox ids the server accepted, written the moment it answers
+    250: a crash before the database records "sent" (e.g. while waiting for SQLite's write lock)
+    then no longer sends the reply twice; `replay` applies it at start-up.
+
+    Group commit: `mark` writes the line with one `write(2)` to a file opened O_APPEND — in the
+    kernel's page cache at once, so a killed process (SIGKILL) loses nothing — and `sync`
+    fsyncs every line written since the last sync with one `fsync(2)` (power loss). The sender
+    syncs before it records a batch, so one fsync (~0.3–5 ms on this disk) serves a batch,
+    not each message."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._marked: set[int] = set()  # accepted by the server in this process's lifetime
-        self._folder_made = False
+        self._fd = -1
+        self._dirty = False
 
     def mark(self, row_id: int) -> None:
-        """Append `row_id` and fsync it before returning (called on the server's 250)."""
-        if not self._folder_made:
+        """Append `row_id` (one write, kill-safe before returning; durable at `sync`).
+        Called on the server's 250. Raises OSError when the journal cannot be written."""
+        if self._fd < 0:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._folder_made = True
-        with self.path.open("a", encoding="ascii") as f:
-            f.write(f"{row_id}\n")
-            f.flush()
-            os.fsync(f.fileno())
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.write(self._fd, f"{row_id}\n".encode("ascii"))
+        self._dirty = True
         self._marked.add(row_id)
+
+    def sync(self) -> None:
+        """fsync what `mark` wrote since the last sync (nothing to do when nothing was)."""
+        if self._dirty and self._fd >= 0:
+            os.fsync(self._fd)
+            self._dirty = False
+
+    def close(self) -> None:
+        """Sync and close the journal file (it is reopened by the next `mark`)."""
+        if self._fd >= 0:
+            self.sync()
+            os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
 
     def accepted(self, row_id: int) -> bool:
         """Whether this process already had `row_id` accepted by the server (its recording in
@@ -205,6 +228,7 @@ class SentJournal:
     def replay(self, db: Database, now: dt.datetime, settings: Settings | None = None) -> int:
         """Mark every journaled row sent (only while no other sender runs), then clear it;
         with `settings`, the acceptance reactions (delivery_events.on_accepted) run too."""
+        self.close()
         if not self.path.exists():
             return 0
         ids = {int(x) for x in self.path.read_text(encoding="ascii").split() if x.isdigit()}
@@ -277,8 +301,8 @@ def drain_outbox(
 
     Replies are claimed `batch` at a time and sent over one SMTP session (one MAIL/RCPT/DATA
     transaction each; a failure closes it and the next reply reconnects); each accepted one is
-    written to the fsynced `journal` the moment the server answers 250, and the batch's
-    results are recorded together in one database transaction. Returns the counts (sent,
+    written to the `journal` the moment the server answers 250 (fsynced once per batch), and
+    the batch's results are recorded together in one database transaction. Returns the counts (sent,
     retried, failed) and the error texts. `tokens` (mailflow.oauth) logs in with XOAUTH2
     when smtp.auth is xoauth2.
     """
@@ -338,14 +362,15 @@ def _send_batch(
         if len(pending) == 1:
             first = time.monotonic()
         elif time.monotonic() - first >= lease.total_seconds() / 4:
-            _record_batch(settings, db, clock, pending, stats)
+            _record_batch(settings, db, clock, pending, stats, journal)
             pending = []
     if pending:
-        _record_batch(settings, db, clock, pending, stats)
+        _record_batch(settings, db, clock, pending, stats, journal)
 
 
 def _try(transport: Transport, row: OutboxMessage, journal: SentJournal | None) -> _Outcome:
-    """Hand `row` to the next hop; on a 250, journal it (fsynced) before anything else."""
+    """Hand `row` to the next hop; on a 250, journal it (written at once, fsynced with its
+    batch) before anything else."""
     try:
         answer = transport.send(row)
     except Exception as exc:  # any failure of the next hop is a failed try, retried later
@@ -363,12 +388,20 @@ JOURNALED = "aceptado (registrado en el diario)"
 
 
 def _record_batch(
-    settings: Settings, db: Database, clock: Clock, outcomes: list[_Outcome], stats: SendStats
+    settings: Settings,
+    db: Database,
+    clock: Clock,
+    outcomes: list[_Outcome],
+    stats: SendStats,
+    journal: SentJournal | None = None,
 ) -> None:
     """Record `outcomes` in one transaction, retrying it when the database connection drops or
     a case changed meanwhile; raises the last database error after RECORD_TRIES (accepted rows
     then stay "sending" and the sent-journal keeps them from going out again). `stats` counts
-    only what was committed."""
+    only what was committed. The journal's lines for the batch are fsynced first (group
+    commit)."""
+    if journal is not None:
+        journal.sync()
     ids = [o.row_id for o in outcomes]
     for attempt in range(RECORD_TRIES):
         done = SendStats()
