@@ -16,7 +16,7 @@ from mailflow.effects import fecha_larga, replies_today, thread_of
 from mailflow.message import ParsedMessage
 from mailflow.models import Case, CaseEvent, CaseMessage, OutboxMessage
 from mailflow.numbering import next_number
-from mailflow.outgoing import Reply, Thread, compose, render_text, sender_address
+from mailflow.outgoing import Reply, Thread, compose_fast, render_text, sender_address
 
 if TYPE_CHECKING:
     from mailflow.app import App
@@ -185,7 +185,7 @@ def queue_letter(
         domain=settings.institution.domain,
         thread=thread,
     )
-    mime = compose(reply, now)
+    mime = compose_fast(reply, now)
     row = OutboxMessage(
         case_id=case_id,
         inbox_message_id=inbox_message_id,

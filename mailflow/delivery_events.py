@@ -44,8 +44,13 @@ def on_accepted(session: Session, settings: Settings, row: OutboxMessage, now: d
 
     Never raises: a reaction that fails is logged and rolled back to its savepoint, so "sent" is
     still recorded and the mail is not sent twice (the case then waits for staff, visibly).
+    A reaction listed in APPLIES is skipped, without a savepoint or any query, when its test
+    says the row cannot concern it (most replies: no reaction at all).
     """
     for reaction in ACCEPTED:
+        applies = APPLIES.get(reaction)
+        if applies is not None and not applies(row):
+            continue
         try:
             with session.begin_nested():
                 reaction(session, settings, row, now, "")
@@ -73,6 +78,20 @@ def _case(session: Session, row: OutboxMessage) -> Case | None:
     return session.scalars(stmt.execution_options(populate_existing=True)).first()
 
 
+def _subsanacion_window(
+    session: Session, settings: Settings, now: dt.datetime
+) -> tuple[Calendario, dt.date]:
+    """(the calendar, the last day of a subsanación window starting at `now`), computed once
+    per session and instant (a batch of observations accepted together shares them)."""
+    key = ("subsanacion_window", id(settings), now)
+    found = session.info.get(key)
+    if found is None:
+        cal = Calendario.from_settings(settings.calendar)
+        found = (cal, sla.subsanacion_deadline(cal, now, settings.sla.subsanacion_days))
+        session.info[key] = found
+    return found
+
+
 def observation_delivered(
     session: Session, settings: Settings, row: OutboxMessage, now: dt.datetime, _: str
 ) -> None:
@@ -83,9 +102,8 @@ def observation_delivered(
     case = _case(session, row)
     if case is None or case.state != "observado":
         return
-    cal = Calendario.from_settings(settings.calendar)
+    cal, last_day = _subsanacion_window(session, settings, now)
     days = settings.sla.subsanacion_days
-    last_day = sla.subsanacion_deadline(cal, now, days)
     deadlines.cancel(session, case, (deadlines.SUBSANACION,), now)
     ends = deadlines.local_instant(cal, last_day + dt.timedelta(days=1))
     deadlines.schedule(session, case, deadlines.SUBSANACION, ends)
@@ -185,5 +203,19 @@ def product_accepted(
         deadlines.schedule(session, case, DELIVERY_ACCEPTED, due)
 
 
+def _is_observation(row: OutboxMessage) -> bool:
+    return row.kind in OBSERVATION_KINDS
+
+
+def _is_product(row: OutboxMessage) -> bool:
+    return row.case_id is not None and row.kind in PRODUCT_KINDS + MIGRACIONES_KINDS
+
+
 ACCEPTED: tuple[Reaction, ...] = (observation_delivered, product_accepted)
+APPLIES: dict[Reaction, Callable[[OutboxMessage], bool]] = {
+    observation_delivered: _is_observation,
+    product_accepted: _is_product,
+}
+"""For a reaction in ACCEPTED: whether an accepted row can concern it, decided from the row
+alone (the same test the reaction starts with); a reaction not listed here always runs."""
 BOUNCED: tuple[Reaction, ...] = (delivery_failed,)

@@ -17,7 +17,14 @@ from mailflow.bulkrows import SEES_PENDING, add_row, pending
 from mailflow.dias_habiles import fecha_en_letras
 from mailflow.documents import CaseData, ReceivedFile
 from mailflow.models import Case, CaseEvent, CaseMessage, Document, OutboxMessage
-from mailflow.outgoing import Attachment, Reply, Thread, compose, render_text, sender_address
+from mailflow.outgoing import (
+    Attachment,
+    Reply,
+    Thread,
+    compose_fast,
+    render_text,
+    sender_address,
+)
 
 if TYPE_CHECKING:
     from mailflow.app import App
@@ -381,7 +388,7 @@ def _send_reply(run: EffectRun, effect: Effect) -> None:
         attachments=_attachments(run, template),
         nonce=secrets.token_hex(6),  # once per queued reply; resends send the stored bytes
     )
-    mime = compose(reply, run.now)
+    mime = compose_fast(reply, run.now)
     values = {
         "case_id": case.id,
         "kind": template,

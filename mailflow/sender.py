@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from mailflow.audit import record
@@ -176,21 +177,48 @@ def transport_for(settings: Settings, tokens: TokenSource | None = None) -> Tran
 
 
 class SentJournal:
-    """An fsynced append-only list of outbox ids the server accepted, written the moment it
-    answers 250: a crash before the database records "sent" (e.g. while waiting for SQLite's
-    write lock) then no longer sends the reply twice; `replay` applies it at start-up."""
+    """An append-only list of outbox ids the server accepted, written the moment it answers
+    250: a crash before the database records "sent" (e.g. while waiting for SQLite's write lock)
+    then no longer sends the reply twice; `replay` applies it at start-up.
+
+    Group commit: `mark` writes the line with one `write(2)` to a file opened O_APPEND — in the
+    kernel's page cache at once, so a killed process (SIGKILL) loses nothing — and `sync`
+    fsyncs every line written since the last sync with one `fsync(2)` (power loss). The sender
+    syncs before it records a batch, so one fsync (~0.3–5 ms on this disk) serves a batch,
+    not each message."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._marked: set[int] = set()  # accepted by the server in this process's lifetime
+        self._fd = -1
+        self._dirty = False
 
     def mark(self, row_id: int) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="ascii") as f:
-            f.write(f"{row_id}\n")
-            f.flush()
-            os.fsync(f.fileno())
+        """Append `row_id` (one write, kill-safe before returning; durable at `sync`).
+        Called on the server's 250. Raises OSError when the journal cannot be written."""
+        if self._fd < 0:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        os.write(self._fd, f"{row_id}\n".encode("ascii"))
+        self._dirty = True
         self._marked.add(row_id)
+
+    def sync(self) -> None:
+        """fsync what `mark` wrote since the last sync (nothing to do when nothing was)."""
+        if self._dirty and self._fd >= 0:
+            os.fsync(self._fd)
+            self._dirty = False
+
+    def close(self) -> None:
+        """Sync and close the journal file (it is reopened by the next `mark`)."""
+        if self._fd >= 0:
+            self.sync()
+            os.close(self._fd)
+            self._fd = -1
+
+    def __del__(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
 
     def accepted(self, row_id: int) -> bool:
         """Whether this process already had `row_id` accepted by the server (its recording in
@@ -200,6 +228,7 @@ class SentJournal:
     def replay(self, db: Database, now: dt.datetime, settings: Settings | None = None) -> int:
         """Mark every journaled row sent (only while no other sender runs), then clear it;
         with `settings`, the acceptance reactions (delivery_events.on_accepted) run too."""
+        self.close()
         if not self.path.exists():
             return 0
         ids = {int(x) for x in self.path.read_text(encoding="ascii").split() if x.isdigit()}
@@ -215,7 +244,7 @@ class SentJournal:
                         outbox_id=row.id,
                         at=now,
                         ok=True,
-                        smtp_response="aceptado (registrado en el diario)",
+                        smtp_response=JOURNALED,
                     )
                 )
                 if settings is not None:
@@ -270,7 +299,12 @@ def drain_outbox(
 ) -> SendStats:
     """Send every reply due now; failures are retried later, never lost.
 
-    `tokens` (mailflow.oauth) logs in with XOAUTH2 when smtp.auth is xoauth2.
+    Replies are claimed `batch` at a time and sent over one SMTP session (one MAIL/RCPT/DATA
+    transaction each; a failure closes it and the next reply reconnects); each accepted one is
+    written to the `journal` the moment the server answers 250 (fsynced once per batch), and
+    the batch's results are recorded together in one database transaction. Returns the counts (sent,
+    retried, failed) and the error texts. `tokens` (mailflow.oauth) logs in with XOAUTH2
+    when smtp.auth is xoauth2.
     """
     stats = SendStats()
     transport = transport or transport_for(settings, tokens)
@@ -282,58 +316,117 @@ def drain_outbox(
             ids = claim_due(db, clock(), batch, lease)
             if not ids:
                 return stats
-            for row_id in ids:
-                _deliver(settings, db, clock, transport, row_id, stats, journal)
+            _send_batch(settings, db, clock, transport, ids, stats, journal, lease)
         return stats
     finally:
         transport.close()
 
 
-def _deliver(
+@dataclass(frozen=True)
+class _Outcome:
+    """One try of one row: the server's answer (accepted) or the error (not accepted)."""
+
+    row_id: int
+    answer: str | None
+    error: str | None = None
+    permanent: bool = False
+
+
+def _send_batch(
     settings: Settings,
     db: Database,
     clock: Clock,
     transport: Transport,
-    row_id: int,
+    ids: list[int],
     stats: SendStats,
     journal: SentJournal | None,
+    lease: dt.timedelta,
 ) -> None:
+    """Send the claimed rows `ids` in order, then record every result in one transaction.
+
+    Results are recorded earlier when a quarter of the lease has passed since the first
+    unrecorded one (a slow or failing server), so no claim runs out before it is recorded."""
     with db.session(readonly=True) as session:
-        row = session.get(OutboxMessage, row_id)
-    if row is None or row.status != "sending":
-        return
-    if journal is not None and journal.accepted(row_id):  # sent before; only recording failed
-        _record_accepted(settings, db, clock, row_id, "aceptado (registrado en el diario)", stats)
-        return
+        loaded = session.scalars(select(OutboxMessage).where(OutboxMessage.id.in_(ids))).all()
+    rows = {row.id: row for row in loaded}
+    pending: list[_Outcome] = []
+    first = 0.0
+    for row_id in ids:
+        row = rows.get(row_id)
+        if row is None or row.status != "sending":
+            continue
+        if journal is not None and journal.accepted(row_id):  # sent before; recording failed
+            pending.append(_Outcome(row_id, JOURNALED))
+        else:
+            pending.append(_try(transport, row, journal))
+        if len(pending) == 1:
+            first = time.monotonic()
+        elif time.monotonic() - first >= lease.total_seconds() / 4:
+            _record_batch(settings, db, clock, pending, stats, journal)
+            pending = []
+    if pending:
+        _record_batch(settings, db, clock, pending, stats, journal)
+
+
+def _try(transport: Transport, row: OutboxMessage, journal: SentJournal | None) -> _Outcome:
+    """Hand `row` to the next hop; on a 250, journal it (written at once, fsynced with its
+    batch) before anything else."""
     try:
         answer = transport.send(row)
     except Exception as exc:  # any failure of the next hop is a failed try, retried later
         transport.close()
         error = f"{type(exc).__name__}: {exc}"
-        _record(settings, db, clock(), row_id, None, error, stats, permanent=is_permanent(exc))
-        return
-    # The server has the message: recording that must survive a dropped database connection,
-    # or the row stays "sending" and the reply goes out again when its lease runs out.
+        return _Outcome(row.id, None, error, is_permanent(exc))
+    # The server has the message: recording that must survive a dropped database connection
+    # or a kill, or the row stays "sending" and the reply goes out again when its lease runs out.
     if journal is not None:
-        journal.mark(row_id)
-    _record_accepted(settings, db, clock, row_id, answer, stats)
+        journal.mark(row.id)
+    return _Outcome(row.id, answer)
 
 
-def _record_accepted(
-    settings: Settings, db: Database, clock: Clock, row_id: int, answer: str, stats: SendStats
+JOURNALED = "aceptado (registrado en el diario)"
+
+
+def _record_batch(
+    settings: Settings,
+    db: Database,
+    clock: Clock,
+    outcomes: list[_Outcome],
+    stats: SendStats,
+    journal: SentJournal | None = None,
 ) -> None:
-    """Record the server's 250 for `row_id`, retrying when the database connection drops or
-    a case changed meanwhile; raises the last database error after RECORD_TRIES (the row then
-    stays "sending" and the sent-journal keeps it from going out again)."""
+    """Record `outcomes` in one transaction, retrying it when the database connection drops or
+    a case changed meanwhile; raises the last database error after RECORD_TRIES (accepted rows
+    then stay "sending" and the sent-journal keeps them from going out again). `stats` counts
+    only what was committed. The journal's lines for the batch are fsynced first (group
+    commit)."""
+    if journal is not None:
+        journal.sync()
+    ids = [o.row_id for o in outcomes]
     for attempt in range(RECORD_TRIES):
+        done = SendStats()
         try:
-            _record(settings, db, clock(), row_id, answer, None, stats)
-            return
+            with db.session() as session:
+                now = clock()
+                found = session.scalars(
+                    select(OutboxMessage).where(OutboxMessage.id.in_(ids))
+                ).all()
+                rows = {row.id: row for row in found}
+                for outcome in outcomes:
+                    row = rows.get(outcome.row_id)
+                    if row is not None:
+                        _apply(settings, session, now, row, outcome, done)
         except (SQLAlchemyError, StaleDataError):  # connection dropped, or a case changed
             if attempt == RECORD_TRIES - 1:
                 raise
-            log.warning("envío %s aceptado; reintentando registrarlo en la base de datos", row_id)
+            log.warning("%d envíos; reintentando registrarlos en la base de datos", len(ids))
             time.sleep(RECORD_PAUSE_SECONDS * (attempt + 1))
+            continue
+        stats.sent += done.sent
+        stats.retried += done.retried
+        stats.failed += done.failed
+        stats.errors += done.errors
+        return
 
 
 def is_permanent(exc: BaseException) -> bool:
@@ -347,65 +440,64 @@ def is_permanent(exc: BaseException) -> bool:
     return False
 
 
-def _record(
+def _apply(
     settings: Settings,
-    db: Database,
+    session: Session,
     now: dt.datetime,
-    row_id: int,
-    answer: str | None,
-    error: str | None,
+    row: OutboxMessage,
+    outcome: _Outcome,
     stats: SendStats,
-    *,
-    permanent: bool = False,
 ) -> None:
-    """Record one try. A permanent refusal fails the row after `smtp.max_attempts` tries; a
-    temporary one (server unreachable, 4xx) is retried with back-off capped at one hour until
-    `smtp.retry_for_hours` have passed since the reply was queued."""
-    with db.session() as session:
-        row = session.get(OutboxMessage, row_id)
-        if row is None or (error is None and row.status == "sent"):  # recorded by a retry
-            return
-        row.attempts += 1
-        session.add(
-            DeliveryAttempt(
-                outbox_id=row.id,
-                at=now,
-                ok=error is None,
-                error=error[:ERROR_CHARS] if error else None,
-                smtp_response=answer,
-            )
+    """Record one try of `row` in `session`. A permanent refusal fails the row after
+    `smtp.max_attempts` tries; a temporary one (server unreachable, 4xx) is retried with
+    back-off capped at one hour until `smtp.retry_for_hours` have passed since the reply was
+    queued. An acceptance runs delivery_events.on_accepted."""
+    error, answer = outcome.error, outcome.answer
+    if error is None and row.status == "sent":  # recorded already (by a retry)
+        return
+    row.attempts += 1
+    session.add(
+        DeliveryAttempt(
+            outbox_id=row.id,
+            at=now,
+            ok=error is None,
+            error=error[:ERROR_CHARS] if error else None,
+            smtp_response=answer,
         )
-        if error is None:
-            row.status = "sent"
-            row.sent_at = now
-            row.last_error = None
-            on_accepted(session, settings, row, now)
-            stats.sent += 1
-            return
-        row.last_error = error[:ERROR_CHARS]
-        stats.errors.append(error)
-        smtp = settings.smtp
-        queued = _aware(row.created_at)
-        expired = now - queued >= dt.timedelta(hours=smtp.retry_for_hours)
-        if (permanent and row.attempts >= smtp.max_attempts) or (not permanent and expired):
-            row.status = "failed"
-            stats.failed += 1
-            record(
-                session,
-                "exception",
-                f"No se pudo enviar la respuesta «{row.subject}» a {row.to_addr} "
-                f"tras {row.attempts} intentos: {error[:300]}. Puede reenviarse desde la "
-                "bandeja o con «mailflow outbox retry».",
-                at=now,
-                case_id=row.case_id,
-                inbox_message_id=row.inbox_message_id,
-                data={"outbox_id": row.id, "attempts": row.attempts},
-            )
-            on_bounced(session, settings, row, now, f"se abandonó tras {row.attempts} intentos")
-            return
-        row.status = "pending"
-        row.next_attempt_at = now + backoff(settings.smtp.retry_base_seconds, row.attempts)
-        stats.retried += 1
+    )
+    if error is None:
+        row.status = "sent"
+        row.sent_at = now
+        row.last_error = None
+        on_accepted(session, settings, row, now)
+        stats.sent += 1
+        return
+    row.last_error = error[:ERROR_CHARS]
+    stats.errors.append(error)
+    smtp = settings.smtp
+    queued = _aware(row.created_at)
+    expired = now - queued >= dt.timedelta(hours=smtp.retry_for_hours)
+    if (outcome.permanent and row.attempts >= smtp.max_attempts) or (
+        not outcome.permanent and expired
+    ):
+        row.status = "failed"
+        stats.failed += 1
+        record(
+            session,
+            "exception",
+            f"No se pudo enviar la respuesta «{row.subject}» a {row.to_addr} "
+            f"tras {row.attempts} intentos: {error[:300]}. Puede reenviarse desde la "
+            "bandeja o con «mailflow outbox retry».",
+            at=now,
+            case_id=row.case_id,
+            inbox_message_id=row.inbox_message_id,
+            data={"outbox_id": row.id, "attempts": row.attempts},
+        )
+        on_bounced(session, settings, row, now, f"se abandonó tras {row.attempts} intentos")
+        return
+    row.status = "pending"
+    row.next_attempt_at = now + backoff(settings.smtp.retry_base_seconds, row.attempts)
+    stats.retried += 1
 
 
 def _aware(at: dt.datetime) -> dt.datetime:
