@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -165,3 +166,30 @@ def signer_from_settings(
         reason=f"Documento emitido por la {institution.name}",
         location=institution.city,
     )
+
+
+class SignerSource:
+    """The signer named by the settings, loaded once and reloaded when the key is rotated.
+
+    `current()` checks the PKCS#12 file (path, size, modification time, inode) and the password
+    on every call, a stat and no parsing; when any changed, the new key and certificate are
+    loaded (with their signed attributes encoded anew) instead of signing with the stale ones.
+    A rotated file that cannot be opened raises ConfigError (nothing is signed) and is retried
+    on the next call.
+    """
+
+    def __init__(self, settings: Settings, env: Mapping[str, str] | None = None) -> None:
+        self._settings = settings
+        self._env = env
+        self._lock = threading.Lock()
+        self._loaded: tuple[object, DocumentSigner] | None = None
+
+    def current(self) -> DocumentSigner:
+        """The signer for the key file as it is now; ConfigError as signer_from_settings."""
+        path, password = resolve_pkcs12(self._settings, self._env)
+        stat = path.stat()
+        version = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino, password)
+        with self._lock:
+            if self._loaded is None or self._loaded[0] != version:
+                self._loaded = (version, signer_from_settings(self._settings, self._env))
+            return self._loaded[1]
