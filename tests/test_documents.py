@@ -216,6 +216,32 @@ def _ess_cert_hash(pdf: bytes) -> bytes:
     raise AssertionError("sin atributo signing-certificate-v2")
 
 
+def test_prepared_signed_attributes_equal_pyhanko_defaults(
+    settings: Settings, sqlite_db: Database, signer: DocumentSigner, pki: DemoPki
+) -> None:
+    """The signing-certificate-v2 attribute encoded once per signer gives, byte for byte, the
+    signed attributes pyhanko's own PAdES spec builds for the same document digest."""
+    from pyhanko.sign import signers
+
+    with sqlite_db.session() as session:
+        case = add_case(session, "cargo")
+        doc = issue_document(
+            session, settings, case_data(case, "cargo"), "cargo", "e", NOW, signer=signer
+        )
+    pdf = (settings.data_dir / doc.path).read_bytes()
+    (embedded,) = PdfFileReader(io.BytesIO(pdf)).embedded_signatures
+    signed_attrs = embedded.signer_info["signed_attrs"]
+    (digest,) = [
+        a["values"][0].native for a in signed_attrs if a["type"].native == "message_digest"
+    ]
+    plain = signers.SimpleSigner.load_pkcs12(
+        str(pki.signer_p12), passphrase=pki.signer_password.encode()
+    )
+    assert plain is not None
+    expected = asyncio.run(plain.signed_attrs(digest, "sha256", use_pades=True))
+    assert signed_attrs.untag().dump() == expected.dump()
+
+
 def test_the_cached_signer_picks_up_a_rotated_key(
     settings: Settings, sqlite_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
