@@ -58,7 +58,7 @@ def main() -> None:
         )
         code = new_code()
         rendered = render_pdf(
-            fill(templates[kind], context),
+            fill(templates[kind], context, filler=templates.filler),
             institution=institution,
             code=code,
             url=verification_url(settings.institution.public_url, code),

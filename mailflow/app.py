@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # the heavy modules load on first use, so light commands star
     from mailflow.oauth import TokenSource
     from mailflow.priority import Vocabulary
     from mailflow.reading import Reader
-    from mailflow.signing import DocumentSigner
+    from mailflow.signing import DocumentSigner, SignerSource
 
 FIELDS_FILE = "fields.yaml"
 
@@ -140,11 +140,17 @@ class App:
         )
 
     @cached_property
-    def signer(self) -> DocumentSigner:
-        """The institution's document signer, loaded once (PKCS#12 parsing is the slow part)."""
-        from mailflow.signing import signer_from_settings
+    def signer_source(self) -> SignerSource:
+        """Loads the institution's signer once and again only when its key file changes."""
+        from mailflow.signing import SignerSource
 
-        return signer_from_settings(self.settings)
+        return SignerSource(self.settings)
+
+    @property
+    def signer(self) -> DocumentSigner:
+        """The institution's document signer for the key as it is now (a rotated PKCS#12 is
+        picked up without a restart); parsed once per key, not per document."""
+        return self.signer_source.current()
 
     @cached_property
     def document_templates(self) -> dict[str, DocumentTemplate]:

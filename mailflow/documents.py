@@ -163,7 +163,46 @@ def make_environment(*, strict: bool = False) -> SandboxedEnvironment:
     return env
 
 
-def load_templates(directory: Path) -> dict[str, DocumentTemplate]:
+class Filler:
+    """Fills document templates with one sandboxed environment, compiling each distinct
+    template string and each (template, tramite) variant once, for reuse across documents.
+
+    Keep one per loaded template set (load_templates attaches one): the cache grows with the
+    number of distinct strings in the templates, not with the documents issued.
+    """
+
+    def __init__(self) -> None:
+        self.env = make_environment()
+        self._compiled: dict[str, jinja2.Template] = {}
+        self._variants: dict[tuple[int, str], tuple[DocumentTemplate, DocumentTemplate]] = {}
+
+    def render(self, text: str, context: Mapping[str, Any]) -> str:
+        """`text` rendered over `context`, stripped ("" for an empty string)."""
+        if not text:
+            return ""
+        compiled = self._compiled.get(text)
+        if compiled is None:
+            compiled = self._compiled[text] = self.env.from_string(text)
+        return compiled.render(context).strip()
+
+    def variant(self, template: DocumentTemplate, tramite: str) -> DocumentTemplate:
+        """variant(template, tramite), computed once per template object and tramite."""
+        key = (id(template), tramite)
+        cached = self._variants.get(key)
+        if cached is None or cached[0] is not template:  # id() reused by another object
+            cached = self._variants[key] = (template, variant(template, tramite))
+        return cached[1]
+
+
+class DocumentTemplates(dict[str, DocumentTemplate]):
+    """The templates by kind, with the Filler that caches their compiled strings."""
+
+    def __init__(self, templates: Mapping[str, DocumentTemplate]) -> None:
+        super().__init__(templates)
+        self.filler = Filler()
+
+
+def load_templates(directory: Path) -> DocumentTemplates:
     """Read every templates/documents/*.yaml; a bad file raises ConfigError naming it."""
     templates: dict[str, DocumentTemplate] = {}
     env = make_environment()
@@ -174,7 +213,7 @@ def load_templates(directory: Path) -> dict[str, DocumentTemplate]:
     missing = [kind for kind in KINDS if kind not in templates]
     if missing:
         raise ConfigError(f"{directory}: faltan plantillas de documento: {', '.join(missing)}")
-    return templates
+    return DocumentTemplates(templates)
 
 
 def _load_one(path: Path) -> DocumentTemplate:
@@ -255,22 +294,26 @@ def build_context(
     }
 
 
-def fill(template: DocumentTemplate, context: Mapping[str, Any]) -> DocumentText:
-    """Render every string of the template (with the case's tramite variant) over `context`."""
-    spec = variant(template, str(context.get("tramite", "")))
-    env = make_environment()
+def fill(
+    template: DocumentTemplate, context: Mapping[str, Any], *, filler: Filler | None = None
+) -> DocumentText:
+    """Render every string of the template (with the case's tramite variant) over `context`.
+
+    `filler` (e.g. DocumentTemplates.filler) reuses compiled strings; without one, a fresh
+    Filler compiles them for this document only.
+    """
+    filler = filler or Filler()
+    spec = filler.variant(template, str(context.get("tramite", "")))
 
     def r(text: str) -> str:
-        return env.from_string(text).render(context).strip() if text else ""
+        return filler.render(text, context)
 
     table = spec.table
     rows: list[tuple[str, ...]] = []
     if table is not None:
         for index, item in enumerate(context.get(table.rows) or [], start=1):
             row_ctx = {**context, "item": item, "indice": index}
-            rows.append(
-                tuple(env.from_string(c.value).render(row_ctx).strip() for c in table.columns)
-            )
+            rows.append(tuple(filler.render(c.value, row_ctx) for c in table.columns))
     signature = spec.signature.model_copy(
         update={"lines": tuple(r(line) for line in spec.signature.lines)}
     )

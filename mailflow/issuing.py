@@ -20,6 +20,7 @@ from mailflow.documents import (
     KINDS,
     CaseData,
     DocumentTemplate,
+    DocumentTemplates,
     build_context,
     fill,
     load_templates,
@@ -88,7 +89,8 @@ def issue_document(
         issued_at=now,
         timezone=settings.calendar.timezone,
     )
-    text = fill(templates[kind], context)
+    filler = templates.filler if isinstance(templates, DocumentTemplates) else None
+    text = fill(templates[kind], context, filler=filler)
     if automatic:
         text = dataclasses.replace(text, paragraphs=(*text.paragraphs, authority_note(settings)))
     code = _unused_code(session, random_bytes)

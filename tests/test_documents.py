@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
 import io
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pypdf import PdfReader
 from starlette.testclient import TestClient
 
+from mailflow.app import App
 from mailflow.config import Settings
 from mailflow.db import Database
 from mailflow.documents import load_templates
@@ -202,6 +205,82 @@ def test_keys_demo_is_idempotent_and_feeds_the_signer(settings: Settings) -> Non
     wrong = {settings.signing.password_env: "incorrecta"}
     with pytest.raises(ConfigError, match="no se pudo abrir"):
         signer_from_settings(settings, env=wrong)
+
+
+def _ess_cert_hash(pdf: bytes) -> bytes:
+    """The certificate hash in the signature's signing-certificate-v2 attribute."""
+    (embedded,) = PdfFileReader(io.BytesIO(pdf)).embedded_signatures
+    for attribute in embedded.signer_info["signed_attrs"]:
+        if attribute["type"].native == "signing_certificate_v2":
+            return bytes(attribute["values"][0]["certs"][0]["cert_hash"].native)
+    raise AssertionError("sin atributo signing-certificate-v2")
+
+
+def test_prepared_signed_attributes_equal_pyhanko_defaults(
+    settings: Settings, sqlite_db: Database, signer: DocumentSigner, pki: DemoPki
+) -> None:
+    """The signing-certificate-v2 attribute encoded once per signer gives, byte for byte, the
+    signed attributes pyhanko's own PAdES spec builds for the same document digest."""
+    from pyhanko.sign import signers
+
+    with sqlite_db.session() as session:
+        case = add_case(session, "cargo")
+        doc = issue_document(
+            session, settings, case_data(case, "cargo"), "cargo", "e", NOW, signer=signer
+        )
+    pdf = (settings.data_dir / doc.path).read_bytes()
+    (embedded,) = PdfFileReader(io.BytesIO(pdf)).embedded_signatures
+    signed_attrs = embedded.signer_info["signed_attrs"]
+    (digest,) = [
+        a["values"][0].native for a in signed_attrs if a["type"].native == "message_digest"
+    ]
+    plain = signers.SimpleSigner.load_pkcs12(
+        str(pki.signer_p12), passphrase=pki.signer_password.encode()
+    )
+    assert plain is not None
+    expected = asyncio.run(plain.signed_attrs(digest, "sha256", use_pades=True))
+    assert signed_attrs.untag().dump() == expected.dump()
+
+
+def test_the_cached_signer_picks_up_a_rotated_key(
+    settings: Settings, sqlite_db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The signer is parsed once per key (not per document), yet a PKCS#12 replaced in place
+    signs the next document with the new key and certificate, never the stale cached ones."""
+    monkeypatch.delenv(settings.signing.password_env, raising=False)
+    keys_demo(settings)
+    keys = settings.data_dir / "keys"
+    old = create_demo_pki(keys)  # reuses the files keys_demo wrote
+    app = App(settings)
+    first = app.signer
+    assert app.signer is first  # loaded once, reused
+
+    def issue(event: str) -> bytes:
+        with sqlite_db.session() as session:
+            case = add_case(session, "cargo", number=f"EXP-2026-{event}")
+            doc = issue_document(
+                session, settings, case_data(case, "cargo"), "cargo", event, NOW,
+                signer=app.signer, templates=app.document_templates,
+            )  # fmt: skip
+        return (settings.data_dir / doc.path).read_bytes()
+
+    before = issue("000001")
+    assert validate(before, old).valid
+    new = create_demo_pki(tmp_path / "rotated", org="Institución renovada")
+    shutil.copyfile(new.signer_p12, keys / "signer.p12")
+    (keys / "signer-password.txt").write_text(new.signer_password + "\n", encoding="utf-8")
+
+    rotated = app.signer
+    assert rotated is not first and rotated.subject == "Institución renovada — Mesa de Partes"
+    after = issue("000002")
+    status = validate(after, new)
+    assert status.bottom_line and status.intact and status.valid and status.trusted
+    new_cert = new.signer.asn1_cert()
+    assert status.signing_cert.dump() == new_cert.dump()
+    assert _ess_cert_hash(after) == hashlib.sha256(new_cert.dump()).digest()
+    assert _ess_cert_hash(before) == hashlib.sha256(old.signer.asn1_cert().dump()).digest()
+    assert not validate(after, old).trusted  # the old CA does not vouch for the new key
+    assert app.signer is rotated
 
 
 def test_signer_without_keys_explains_what_to_do(settings: Settings) -> None:
