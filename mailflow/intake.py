@@ -15,6 +15,7 @@ from mailflow.catalogue import Catalogue, Tramite
 from mailflow.checks import Verdict, run_table
 from mailflow.classify import Classification, Classifier
 from mailflow.decision import SIGNED_DOCUMENT, SIGNED_DOCUMENT_LABEL, Decision, SignatureSummary
+from mailflow.defects import Defect
 from mailflow.dias_habiles import Calendario
 from mailflow.escrito import Document, looks_like_escrito, pick_escrito, signer_is
 from mailflow.fields import (
@@ -36,13 +37,6 @@ from mailflow.values import normalise
 MAX_PDFS_READ = 10  # PDFs read (text, form fields, signatures) per message; the rest go to staff
 _TOO_MANY_PDFS = f"no se leyó: el mensaje trae más de {MAX_PDFS_READ} PDF"
 _FORWARDED_SUBJECT = re.compile(r"^Asunto: (.{1,300})$", re.MULTILINE)  # forwards.request_body
-SOFT_DEFECT_MARKERS = (
-    "juego de caracteres",
-    "charset",
-    "codificación",
-    "decodific",
-    "línea(s) dañada(s)",  # a damaged header line skipped: the rest was read
-)
 
 
 @dataclass(frozen=True)
@@ -99,7 +93,7 @@ class Intake:
             )
         body = request_body(msg.text, msg.sender, msg.sender_name)
         found = self._classify(msg, body)
-        hard_defects = tuple(d for d in msg.defects if not _soft(d))
+        hard_defects = tuple(d for d in msg.defects if not d.soft)
         if found.tramite is None:
             return self._unclassified(found, msg, hard_defects)
         tramite = self.catalogue.get(found.tramite)
@@ -131,7 +125,7 @@ class Intake:
         return found
 
     def _unclassified(
-        self, found: Classification, msg: ParsedMessage, defects: tuple[str, ...]
+        self, found: Classification, msg: ParsedMessage, defects: tuple[Defect, ...]
     ) -> Decision:
         reasons = found.reasons + tuple(f"Problema en el mensaje: {d}" for d in defects)
         topic = self.catalogue.topic(found.topic)
@@ -146,7 +140,7 @@ class Intake:
         found: Classification,
         msg: ParsedMessage,
         body: str,
-        defects: tuple[str, ...],
+        defects: tuple[Defect, ...],
         received: dt.datetime,
         *,
         identity: IdentityLookup | None = None,
@@ -161,7 +155,7 @@ class Intake:
         tramite: Tramite,
         msg: ParsedMessage,
         evidence: Evidence,
-        defects: tuple[str, ...],
+        defects: tuple[Defect, ...],
         received: dt.datetime,
         identity: IdentityLookup | None,
         *,
@@ -264,7 +258,7 @@ class Intake:
         evidence = self._read(tramite, msg, body)
         if "refugiado" in prior_flags and not evidence.refugiado:
             evidence = dataclasses.replace(evidence, refugiado=True)
-        hard = tuple(d for d in msg.defects if not _soft(d))
+        hard = tuple(d for d in msg.defects if not d.soft)
         facts = self._facts(
             tramite,
             msg,
@@ -391,11 +385,6 @@ def _rank_escritos(
         return 0 if any(signer_is(s, name, numbers) for s in signers) else 1
 
     return tuple(sorted(documents, key=own))
-
-
-def _soft(defect: str) -> bool:
-    low = defect.lower()
-    return any(m in low for m in SOFT_DEFECT_MARKERS)
 
 
 def _merge(into: dict[str, FieldValue], new: dict[str, FieldValue]) -> None:

@@ -6,6 +6,8 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 
+from mailflow.defects import Defect
+
 
 @dataclass(frozen=True)
 class Attachment:
@@ -50,7 +52,7 @@ class ParsedMessage:
     text: str = ""  # text/plain, or HTML converted to text
     html: str | None = None
     attachments: tuple[Attachment, ...] = ()
-    defects: tuple[str, ...] = ()  # problems found while parsing, in Spanish
+    defects: tuple[Defect, ...] = ()  # problems found while parsing: code + Spanish text
     enclosed: tuple[str, ...] = ()  # texts of attached messages and containers (winmail.dat)
 
     def header(self, name: str) -> str:
