@@ -17,7 +17,7 @@ class WebServer:
     def __init__(self, app: App, host: str | None = None, port: int | None = None) -> None:
         web = app.settings.web
         config = uvicorn.Config(
-            create_app(app.settings, app.database),
+            create_app(app.settings, app.database, app=app),
             host=host or web.host,
             port=web.port if port is None else port,
             log_level="warning",

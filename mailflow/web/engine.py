@@ -14,12 +14,9 @@ from mailflow.reading import Reading
 
 
 def app_of(request: Request) -> App:
-    """The App (catalogue, machines, templates ...) shared by every request of this web app."""
-    state = request.app.state
-    app = getattr(state, "mailflow_app", None)
-    if app is None:
-        app = App(request.app.state.mailflow.settings)
-        state.mailflow_app = app
+    """The one App (catalogue, machines, templates ...) of this web app, from its WebContext
+    on `request.app.state.mailflow` (set by `web.create_app`)."""
+    app = request.app.state.mailflow.app
     assert isinstance(app, App)
     return app
 
@@ -70,6 +67,9 @@ def process(
     """
     from mailflow.pipeline import classify_as, process_inbox_message
 
+    # `process_inbox_message` returns at once for a row already "done"; until pipeline.py has a
+    # named `reprocess` (issue 19: it cannot be edited here), the desk moves the row out of
+    # "done" in this same transaction, which `_finish` sets back to "done" (or rolls back).
     message.status = "processing"
     if tramite is None:
         process_inbox_message(app, session, message, now, reading)
