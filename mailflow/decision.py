@@ -22,6 +22,7 @@ class SignatureSummary:
     filename: str | None = None
 
     def as_json(self) -> dict[str, Any]:
+        """The public JSON shape: {'status'} plus 'signer', 'file' and 'reason' when present."""
         out: dict[str, Any] = {"status": self.status}
         if self.signer:
             out["signer"] = self.signer
@@ -63,6 +64,9 @@ class Decision:
         )
 
     def as_json(self) -> dict[str, Any]:
+        """The decision as the public JSON contract (DESIGN.md): tramite, disposition, confidence (3
+        decimals), fields, missing, invalid, signature, flags, topic, rules, checks, reasons.
+        """
         return {
             "tramite": self.tramite,
             "disposition": self.disposition,

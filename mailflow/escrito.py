@@ -48,6 +48,7 @@ class Document:
 
     @property
     def name(self) -> str:
+        """The attachment's file name, or 'adjunto' when it has none."""
         return self.attachment.filename or "adjunto"
 
     @property

@@ -56,4 +56,7 @@ class Check(Protocol):
     name: str
     description: str
 
-    def check(self, facts: Facts) -> Finding | None: ...
+    def check(self, facts: Facts) -> Finding | None:
+        """A Finding when the check hits `facts`, else None. Must not raise: checks are pure
+        functions of the facts.
+        """

@@ -11,6 +11,10 @@ from mailflow.reasons import quote
 
 
 class Handwritten:
+    """Intake check `firma_manuscrita`: the PDF escrito has no digital signature; it is received and
+    staff confirm the handwritten signature on the page (TUO Ley 27444, art. 136).
+    """
+
     name = "firma_manuscrita"
     description = (
         "El escrito PDF no tiene firma digital: se recibe (firma manuscrita o digital) y el "
@@ -19,6 +23,9 @@ class Handwritten:
     on_review = False
 
     def check(self, facts: Facts) -> Finding | None:
+        """A Finding with HANDWRITTEN_FLAG when a signature is required, an escrito was presented
+        unsigned and the procedure's `unsigned_escrito` matches `on_review`; else None.
+        """
         tramite = facts.tramite
         if not tramite.signature_required or not facts.escrito_presented:
             return None
@@ -34,16 +41,27 @@ class Handwritten:
 
 
 class HandwrittenForReview(Handwritten):
+    """As Handwritten, for procedures whose YAML sends unsigned escritos to staff review first
+    (`unsigned_escrito: review`).
+    """
+
     name = "firma_manuscrita_revision"
     description = "Como firma_manuscrita, para trámites cuyo YAML pide revisión previa."
     on_review = True
 
 
 class BadSignature:
+    """Intake check `firma_no_valida`: the escrito's digital signature is altered, damaged or not
+    from a trusted root.
+    """
+
     name = "firma_no_valida"
     description = "La firma digital del escrito está alterada, dañada o no es de confianza."
 
     def check(self, facts: Facts) -> Finding | None:
+        """A Finding with the `firma_no_valida` flag when a signature is required and its status is
+        invalid or untrusted, else None.
+        """
         sig = facts.signature
         if not facts.tramite.signature_required or sig.status not in ("invalid", "untrusted"):
             return None
@@ -55,6 +73,10 @@ class BadSignature:
 
 
 class OtherSigner:
+    """Intake check `firmante_distinto`: a valid signature by someone other than the applicant
+    (certificate name or document number).
+    """
+
     name = "firmante_distinto"
     description = (
         "El escrito está firmado con un certificado válido, pero de otra persona que el "
@@ -62,6 +84,10 @@ class OtherSigner:
     )
 
     def check(self, facts: Facts) -> Finding | None:
+        """A Finding with OTHER_SIGNER_FLAG when no signer of a valid escrito matches the
+        applicant's name or document numbers; None when unsigned, nothing to compare with, or a
+        signer matches.
+        """
         escrito = facts.escrito
         if not facts.tramite.signature_required or escrito is None or escrito.report is None:
             return None
@@ -83,6 +109,10 @@ class OtherSigner:
 
 
 class SignedNotEscrito:
+    """Intake check `firmado_no_es_escrito`: a PDF is digitally signed but none is the request
+    itself; a signature on another document does not sign the escrito.
+    """
+
     name = "firmado_no_es_escrito"
     description = (
         "Hay un PDF con firma digital, pero ningún PDF lleva la solicitud (el escrito): una "
@@ -90,6 +120,9 @@ class SignedNotEscrito:
     )
 
     def check(self, facts: Facts) -> Finding | None:
+        """A Finding naming the signed PDFs when a signature is required and no escrito was
+        presented, else None.
+        """
         if not facts.tramite.signature_required or facts.escrito_presented:
             return None
         signed = [
@@ -106,10 +139,15 @@ class SignedNotEscrito:
 
 
 class GoodSignature:
+    """Intake check `firma_valida`: records who validly signed the escrito (a note, not a problem)."""
+
     name = "firma_valida"
     description = "Firma digital válida del escrito (se registra quién firmó)."
 
     def check(self, facts: Facts) -> Finding | None:
+        """A Finding naming the signer when a required signature is valid on a presented escrito,
+        else None.
+        """
         if not facts.tramite.signature_required or facts.signature.status != "valid":
             return None
         if not facts.escrito_presented:

@@ -81,8 +81,21 @@ class Intake:
         received: dt.datetime,
         identity: IdentityLookup | None = None,
     ) -> Decision:
-        """Decide a new message (`checks.TABLE`); `identity` reads the applicant registry for
-        identity-sensitive procedures (None: not checked, e.g. without a database)."""
+        """Decide a new message: what to do with it, for which procedure, and why.
+
+        Takes the parsed message, `received` (aware datetime: when it reached us, the start of
+        the legal terms and of an extemporaneous appeal's count) and `identity`, the applicant
+        registry lookup for identity-sensitive procedures (None: not checked, e.g. without a
+        database). Returns a Decision whose disposition is
+        - "ignore": automatic mail (auto-replies, bounces, our own addresses: `automatic`),
+        - "inform": an informative procedure or an off-catalogue topic with its own channel,
+        - "review": unclassified or ambiguous (hard parsing defects listed as reasons),
+        - else what `checks.run_table` over the facts says ("accept", "observe" or "review"),
+          with the fields read, missing/invalid items, the signature summary and the checks hit.
+        Soft defects (`defects.SOFT`) do not send a message to staff. Reads the attached PDFs
+        (at most MAX_PDFS_READ, each bounded by `max_pdf_pages` and `pdf_seconds`); pure
+        otherwise. Does not raise for hostile input: problems become reasons.
+        """
         hits = detect_automatic(msg, own_addresses=self.own_addresses, own_domain=self.own_domain)
         if hits:
             return Decision(

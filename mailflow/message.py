@@ -19,14 +19,17 @@ class Attachment:
 
     @property
     def size(self) -> int:
+        """Size of the decoded file, in bytes."""
         return len(self.data)
 
     @property
     def sha256(self) -> str:
+        """SHA-256 of the decoded file, lower-case hex (64 characters)."""
         return hashlib.sha256(self.data).hexdigest()
 
     @property
     def is_pdf(self) -> bool:
+        """True when declared application/pdf, named *.pdf, or starting with the %PDF- magic bytes."""
         return (
             self.content_type == "application/pdf"
             or self.filename.lower().endswith(".pdf")
@@ -62,8 +65,10 @@ class ParsedMessage:
 
     @property
     def sha256(self) -> str:
+        """SHA-256 of the raw message bytes, lower-case hex (64 characters)."""
         return hashlib.sha256(self.raw).hexdigest()
 
     @property
     def pdfs(self) -> tuple[Attachment, ...]:
+        """The attachments that are PDFs (`Attachment.is_pdf`), in message order."""
         return tuple(a for a in self.attachments if a.is_pdf)

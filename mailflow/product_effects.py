@@ -12,6 +12,11 @@ if TYPE_CHECKING:
 
 
 def deliver(run: EffectRun, effect: Effect) -> None:
+    """Effect `deliver`: send the case's issued documents (the procedure's kinds, else the oficio)
+    to Migraciones through the configured channel, audited as `delivery`. When no document is
+    issued or the channel is not configured, flags `envio_migraciones_pendiente` and audits an
+    `exception` instead of raising.
+    """
     from mailflow.channel import Parcel, channel_for
     from mailflow.errors import ConfigError
 
@@ -85,6 +90,9 @@ def apply_registry_update(run: EffectRun, _: Effect) -> None:
 
 
 def record_delivery(run: EffectRun, _: Effect) -> None:
+    """Effect `record_delivery`: store the product's delivery time in case.sla['entregado_at'] (ISO
+    8601) and audit `delivered`.
+    """
     run.case.sla = {**(run.case.sla or {}), "entregado_at": run.now.isoformat()}
     audit(
         run, "delivered", "Producto entregado al solicitante (aceptado por su servidor de correo)"

@@ -69,6 +69,10 @@ class Plan:
 
 @dataclass
 class ImportReport:
+    """What a registry import did: rows created, updated and unchanged, and the rejected ones as
+    (line number, Spanish reason).
+    """
+
     created: int = 0
     updated: int = 0
     unchanged: int = 0
