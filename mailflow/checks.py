@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 from mailflow.findings import (
     Action,
@@ -34,13 +33,14 @@ from mailflow.firma import (
     SignedNotEscrito,
 )
 from mailflow.reasons import quote
+from mailflow.vocabulary import Disposition
 
 
 @dataclass(frozen=True)
 class Verdict:
     """The table's result: disposition, reasons in order, missing items, flags, hits."""
 
-    disposition: Literal["accept", "observe", "review"]
+    disposition: Disposition  # accept, observe or review
     reasons: tuple[str, ...]
     missing: tuple[str, ...]
     flags: tuple[str, ...]
@@ -292,12 +292,12 @@ def run_table(
         if action == "observe":
             missing.extend(found.missing)
     if review:
-        disposition: Literal["accept", "observe", "review"] = "review"
+        disposition = Disposition.REVIEW
         reasons.extend(review)
     elif missing:
-        disposition = "observe"
+        disposition = Disposition.OBSERVE
     else:
-        disposition = "accept"
+        disposition = Disposition.ACCEPT
         reasons.append("Requisitos completos")
     return Verdict(
         disposition,

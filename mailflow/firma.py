@@ -8,6 +8,7 @@ from mailflow.catalogue import Tramite
 from mailflow.escrito import signer_is
 from mailflow.findings import HANDWRITTEN_FLAG, OTHER_SIGNER_FLAG, Facts, Finding
 from mailflow.reasons import quote
+from mailflow.vocabulary import SignatureStatus
 
 
 class Handwritten:
@@ -29,7 +30,7 @@ class Handwritten:
         tramite = facts.tramite
         if not tramite.signature_required or not facts.escrito_presented:
             return None
-        if facts.signature.status != "unsigned":
+        if facts.signature.status != SignatureStatus.UNSIGNED:
             return None
         if (tramite.unsigned_escrito == "review") != self.on_review:
             return None
@@ -63,9 +64,12 @@ class BadSignature:
         invalid or untrusted, else None.
         """
         sig = facts.signature
-        if not facts.tramite.signature_required or sig.status not in ("invalid", "untrusted"):
+        if not facts.tramite.signature_required or sig.status not in (
+            SignatureStatus.INVALID,
+            SignatureStatus.UNTRUSTED,
+        ):
             return None
-        what = "no es de confianza" if sig.status == "untrusted" else "no es válida"
+        what = "no es de confianza" if sig.status == SignatureStatus.UNTRUSTED else "no es válida"
         return Finding(
             f"La firma digital del escrito {quote(sig.filename or 'adjunto')} {what}: {sig.reason}",
             flags=("firma_no_valida",),
@@ -91,7 +95,7 @@ class OtherSigner:
         escrito = facts.escrito
         if not facts.tramite.signature_required or escrito is None or escrito.report is None:
             return None
-        if facts.signature.status != "valid":
+        if facts.signature.status != SignatureStatus.VALID:
             return None
         name = facts.fields.get("nombres_apellidos") or facts.sender_name or None
         numbers = [facts.fields.get(k, "") for k in ("documento_identidad", "carne_extranjeria")]
@@ -128,7 +132,8 @@ class SignedNotEscrito:
         signed = [
             quote(d.name)
             for d in facts.documents
-            if d.report is not None and d.report.status not in ("unsigned", "absent")
+            if d.report is not None
+            and d.report.status not in (SignatureStatus.UNSIGNED, SignatureStatus.ABSENT)
         ]
         if not signed:
             return None
@@ -148,7 +153,7 @@ class GoodSignature:
         """A Finding naming the signer when a required signature is valid on a presented escrito,
         else None.
         """
-        if not facts.tramite.signature_required or facts.signature.status != "valid":
+        if not facts.tramite.signature_required or facts.signature.status != SignatureStatus.VALID:
             return None
         if not facts.escrito_presented:
             return None
@@ -169,6 +174,6 @@ def signature_accepted(tramite: Tramite, status: str, escrito: bool, flags: Sequ
         return True
     if OTHER_SIGNER_FLAG in flags:
         return False
-    if status == "valid":
+    if status == SignatureStatus.VALID:
         return True
-    return status == "unsigned" and escrito and tramite.unsigned_escrito == "accept"
+    return status == SignatureStatus.UNSIGNED and escrito and tramite.unsigned_escrito == "accept"

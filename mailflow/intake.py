@@ -33,6 +33,7 @@ from mailflow.pdfactive import active_content
 from mailflow.pdftext import PdfContent, read_pdf
 from mailflow.signature import verify_attachments, verify_each
 from mailflow.values import normalise
+from mailflow.vocabulary import Disposition, SignatureStatus
 
 MAX_PDFS_READ = 10  # PDFs read (text, form fields, signatures) per message; the rest go to staff
 _TOO_MANY_PDFS = f"no se leyó: el mensaje trae más de {MAX_PDFS_READ} PDF"
@@ -99,7 +100,7 @@ class Intake:
         hits = detect_automatic(msg, own_addresses=self.own_addresses, own_domain=self.own_domain)
         if hits:
             return Decision(
-                "ignore",
+                Disposition.IGNORE,
                 None,
                 tuple(h.reason for h in hits),
                 rule_hits=tuple(h.rule for h in hits),
@@ -113,7 +114,11 @@ class Intake:
         if tramite.informative:
             reason = tramite.inform_reason or f"{tramite.name}: trámite atendido por otro canal"
             return Decision(
-                "inform", tramite.id, (*found.reasons, reason), found.confidence, topic=found.topic
+                Disposition.INFORM,
+                tramite.id,
+                (*found.reasons, reason),
+                found.confidence,
+                topic=found.topic,
             )
         return self._assess(tramite, found, msg, body, hard_defects, received, identity=identity)
 
@@ -144,8 +149,8 @@ class Intake:
         topic = self.catalogue.topic(found.topic)
         if topic is not None and topic.channel and msg.sender:
             reasons += (f"{topic.label}: trámite atendido por otro canal (se informa el canal)",)
-            return Decision("inform", None, reasons, found.confidence, topic=found.topic)
-        return Decision("review", None, reasons, found.confidence, topic=found.topic)
+            return Decision(Disposition.INFORM, None, reasons, found.confidence, topic=found.topic)
+        return Decision(Disposition.REVIEW, None, reasons, found.confidence, topic=found.topic)
 
     def _assess(
         self,
@@ -186,7 +191,11 @@ class Intake:
         escrito = pick_escrito(_rank_escritos(evidence.documents, fields, msg.sender_name))
         signature = self._signature(tramite, evidence.documents, escrito)
         presented = escrito is not None
-        if not presented and prior_signature is not None and prior_signature.status != "absent":
+        if (
+            not presented
+            and prior_signature is not None
+            and prior_signature.status != SignatureStatus.ABSENT
+        ):
             signature, presented = prior_signature, True  # the escrito came with the request
         if tramite.signature_required and not presented:
             missing.append(SIGNED_DOCUMENT)
@@ -362,15 +371,18 @@ class Intake:
         escrito's counts); otherwise the worst signature among the PDFs, as before."""
         pdfs = [d for d in documents if d.attachment.is_pdf]
         if not pdfs:
-            return SignatureSummary("absent", reason="No se adjuntó ningún documento PDF")
+            return SignatureSummary(
+                SignatureStatus.ABSENT, reason="No se adjuntó ningún documento PDF"
+            )
         if tramite.signature_required and escrito is not None and escrito.report is not None:
             report = escrito.report
         elif tramite.signature_required and escrito is None:
-            signed = [d for d in pdfs if d.report and d.report.status != "unsigned"]
+            signed = [d for d in pdfs if d.report and d.report.status != SignatureStatus.UNSIGNED]
             if not signed:
                 names = ", ".join(d.name for d in pdfs)
                 return SignatureSummary(
-                    "unsigned", reason=f"ningún PDF adjunto es el escrito firmado ({names})"
+                    SignatureStatus.UNSIGNED,
+                    reason=f"ningún PDF adjunto es el escrito firmado ({names})",
                 )
             report = signed[0].report  # type: ignore[assignment]
         else:

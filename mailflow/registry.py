@@ -18,6 +18,7 @@ from mailflow.errors import MailflowError
 from mailflow.models import Applicant, Case
 from mailflow.textnorm import fold
 from mailflow.values import normalise
+from mailflow.vocabulary import AuditKind
 
 # Applicant attribute → (value kind, header synonyms folded), in display order.
 TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -235,7 +236,7 @@ def apply_data_update(
         listed = ", ".join(TARGET_LABELS[a].lower() for a in changes)
         record(
             session,
-            "data_update",
+            AuditKind.DATA_UPDATE,
             f"Datos del registro actualizados: {listed}",
             at=now,
             actor=actor,

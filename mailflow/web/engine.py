@@ -11,6 +11,7 @@ from mailflow.app import App
 from mailflow.audit import record
 from mailflow.models import Case, InboxMessage
 from mailflow.reading import Reading
+from mailflow.vocabulary import AuditKind
 
 
 def app_of(request: Request) -> App:
@@ -78,7 +79,7 @@ def process(
     what = f"Clasificado como {app.catalogue.get(tramite).name}" if tramite else "Reprocesado"
     record(
         session,
-        "personal",
+        AuditKind.PERSONAL,
         f"{what} por el personal.",
         at=now,
         actor=actor,
