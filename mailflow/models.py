@@ -30,8 +30,10 @@ from sqlalchemy.ext.mutable import MutableDict, MutableList
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
+from mailflow.vocabulary import InboxStatus
+
 INBOX_SOURCES = ("imap", "smtp", "lmtp", "file")
-INBOX_STATUSES = ("new", "processing", "done", "set_aside", "duplicate")
+INBOX_STATUSES = tuple(s.value for s in InboxStatus)  # plain strings: the CHECK constraint
 OUTBOX_STATUSES = ("pending", "sending", "sent", "failed")
 DIRECTIONS = ("in", "out")
 ROLES = ("staff", "manager", "admin")

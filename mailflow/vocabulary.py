@@ -10,6 +10,21 @@ from __future__ import annotations
 from enum import StrEnum
 
 
+class InboxStatus(StrEnum):
+    """Where one stored message (inbox_messages.status) is in its processing.
+
+    new: stored, waiting for a worker; processing: claimed by a worker (or being reprocessed
+    from the desk, inside its transaction); done: decided and acted on; set_aside: over its
+    retries, left for staff; duplicate: the same message was already stored.
+    """
+
+    NEW = "new"
+    PROCESSING = "processing"
+    DONE = "done"
+    SET_ASIDE = "set_aside"
+    DUPLICATE = "duplicate"
+
+
 class Disposition(StrEnum):
     """What intake decided to do with a message (`Decision.disposition`, the JSON contract).
 

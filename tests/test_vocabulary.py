@@ -13,12 +13,19 @@ from mailflow.decision import DISPOSITIONS, Decision, SignatureSummary
 from mailflow.defects import DESCRIPTIONS, SOFT, DefectCode, defect
 from mailflow.labels import EVENTS, SIGNATURE
 from mailflow.machines import DISPOSITIONS as MACHINE_DISPOSITIONS
-from mailflow.vocabulary import STATE_DISPOSITIONS, AuditKind, Disposition, SignatureStatus
+from mailflow.models import INBOX_STATUSES
+from mailflow.vocabulary import (
+    STATE_DISPOSITIONS,
+    AuditKind,
+    Disposition,
+    InboxStatus,
+    SignatureStatus,
+)
 
 ROOT = Path(__file__).resolve().parent.parent / "mailflow"
 
 
-@pytest.mark.parametrize("enum", [Disposition, SignatureStatus, AuditKind, DefectCode])
+@pytest.mark.parametrize("enum", [InboxStatus, Disposition, SignatureStatus, AuditKind, DefectCode])
 def test_members_are_their_strings(enum: type) -> None:
     for member in enum:
         assert member == member.value and str(member) == member.value
@@ -40,6 +47,10 @@ def test_every_value_has_its_spanish_label() -> None:
     assert set(EVENTS) <= set(AuditKind)
     assert set(SignatureStatus) <= set(SIGNATURE)
     assert set(DESCRIPTIONS) == set(DefectCode) and set(DefectCode) >= SOFT
+
+
+def test_inbox_statuses_are_the_check_constraint() -> None:
+    assert tuple(InboxStatus) == INBOX_STATUSES and all(type(s) is str for s in INBOX_STATUSES)
 
 
 def test_dispositions_of_decisions_and_states() -> None:

@@ -11,7 +11,7 @@ from mailflow.app import App
 from mailflow.audit import record
 from mailflow.models import Case, InboxMessage
 from mailflow.reading import Reading
-from mailflow.vocabulary import AuditKind
+from mailflow.vocabulary import AuditKind, InboxStatus
 
 
 def app_of(request: Request) -> App:
@@ -71,7 +71,7 @@ def process(
     # `process_inbox_message` returns at once for a row already "done"; until pipeline.py has a
     # named `reprocess` (issue 19: it cannot be edited here), the desk moves the row out of
     # "done" in this same transaction, which `_finish` sets back to "done" (or rolls back).
-    message.status = "processing"
+    message.status = InboxStatus.PROCESSING
     if tramite is None:
         process_inbox_message(app, session, message, now, reading)
     else:
