@@ -17,6 +17,7 @@ from mailflow.message import ParsedMessage
 from mailflow.models import Case, CaseEvent, CaseMessage, OutboxMessage
 from mailflow.numbering import next_number
 from mailflow.outgoing import Reply, Thread, compose_fast, render_text, sender_address
+from mailflow.vocabulary import AuditKind
 
 if TYPE_CHECKING:
     from mailflow.app import App
@@ -214,7 +215,7 @@ def queue_letter(
         )
     record(
         session,
-        "reply",
+        AuditKind.REPLY,
         f"Respuesta en cola: {row.subject}",
         at=now,
         case_id=case_id,

@@ -39,12 +39,18 @@ class App:
 
     @cached_property
     def vocabulary(self) -> FieldVocabulary:
+        """The field vocabulary of rules/fields.yaml (ids, labels, kinds, aliases); loaded once.
+        Raises DefinitionError when the file is invalid.
+        """
         from mailflow.fields import load_field_vocabulary
 
         return load_field_vocabulary(self.settings.rules_dir / FIELDS_FILE)
 
     @cached_property
     def catalogue(self) -> Catalogue:
+        """The procedures (rules/tramites/*.yaml) and off-catalogue topics, checked against the
+        field vocabulary; loaded once. Raises DefinitionError on an invalid definition.
+        """
         from mailflow.catalogue import load_catalogue
 
         return load_catalogue(self.settings.rules_dir, self.vocabulary.ids())
@@ -92,6 +98,9 @@ class App:
 
     @cached_property
     def classifier(self) -> Classifier:
+        """The subject/body Classifier over the catalogue, with settings.classification's threshold
+        and tie margin (fractions 0–1).
+        """
         from mailflow.classify import Classifier
 
         c = self.settings.classification
@@ -99,6 +108,10 @@ class App:
 
     @cached_property
     def intake(self) -> Intake:
+        """The Intake that decides new messages: catalogue, vocabulary, classifier, the legal
+        calendar, the trust roots of settings.signatures, our own mailboxes (never answered) and
+        the PDF limits of settings.limits (pages, seconds).
+        """
         from mailflow.intake import Intake
         from mailflow.signature import load_trust_roots
 
@@ -117,12 +130,16 @@ class App:
 
     @cached_property
     def machines(self) -> dict[str, MachineDefinition]:
+        """The state machines of state_machines_dir by name, their reply templates checked against
+        templates_dir. Raises DefinitionError on an invalid machine.
+        """
         from mailflow.machines import load_machines
 
         return load_machines(self.settings.state_machines_dir, self.settings.templates_dir)
 
     @cached_property
     def lifecycles(self) -> dict[str, Lifecycle]:
+        """The Lifecycle (transitions, effects, timers) built from each machine, by machine name."""
         from mailflow.machines import build_lifecycles
 
         return build_lifecycles(self.machines)
@@ -154,12 +171,16 @@ class App:
 
     @cached_property
     def document_templates(self) -> dict[str, DocumentTemplate]:
+        """The document templates of templates/documents (oficios, constancias …) by kind."""
         from mailflow.documents import load_templates
 
         return load_templates(self.settings.templates_dir / "documents")
 
     @cached_property
     def database(self) -> Database:
+        """The Database on settings.effective_database_url (SQLite file or PostgreSQL), created on
+        first use; the web may set it to the web's own Database instead.
+        """
         from mailflow.db import Database
 
         return Database(self.settings.effective_database_url)

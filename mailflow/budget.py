@@ -22,6 +22,9 @@ class Budget:
 
     @property
     def wall_seconds(self) -> float:
+        """Wall-clock seconds allowed: the CPU budget (seconds) times WALL_FACTOR, plus one second
+        of start-up slack.
+        """
         return self.cpu_seconds * WALL_FACTOR + 1.0
 
 

@@ -23,6 +23,10 @@ class _Strict(BaseModel):
 
 
 class ConditionalField(_Strict):
+    """A field required only under a condition of the request (`when`: today only `refugiado`, a
+    recognised refugee).
+    """
+
     field: str
     when: Literal["refugiado"]
 
@@ -89,10 +93,16 @@ class Tramite(_Strict):
 
     @property
     def signature_required(self) -> bool:
+        """True when the procedure's YAML says `signature: required` (an escrito signed by hand or
+        digitally).
+        """
         return self.signature == "required"
 
     @property
     def informative(self) -> bool:
+        """True for a procedure not processed here (status other than `active`): it gets an
+        informative reply, never a case.
+        """
         return self.status != "active"
 
     def all_fields(self) -> tuple[str, ...]:
@@ -129,6 +139,7 @@ class Catalogue:
     topics: tuple[OffCatalogueTopic, ...]
 
     def get(self, tramite_id: str) -> Tramite:
+        """The procedure with id `tramite_id`. Raises KeyError for an id not in the catalogue."""
         return self.tramites[tramite_id]
 
     def topic(self, topic_id: str | None) -> OffCatalogueTopic | None:

@@ -42,7 +42,11 @@ class Channel(Protocol):
     """Hands a parcel to another authority inside the caller's transaction; returns a Spanish
     note of where it went. Acceptance by the other side is reported later (delivery_events)."""
 
-    def deliver(self, session: Session, parcel: Parcel, now: dt.datetime) -> str: ...
+    def deliver(self, session: Session, parcel: Parcel, now: dt.datetime) -> str:
+        """Hand `parcel` over in `session`'s transaction at `now` (aware datetime); returns a
+        Spanish note of where it went (for the audit trail). Raises ConfigError when the channel
+        is not configured.
+        """
 
 
 class EmailChannel:
@@ -60,6 +64,11 @@ class EmailChannel:
         self.address = address
 
     def deliver(self, session: Session, parcel: Parcel, now: dt.datetime) -> str:
+        """Queue `parcel` as one outbox message to migraciones.address (text + HTML, its
+        attachments, Auto-Submitted), deduplicated by `parcel.dedupe_key`; returns a Spanish note
+        ('en cola para … (envío N)', or 'ya en cola para …' when already queued). Nothing is sent
+        here: the sender does it.
+        """
         existing = session.scalar(
             select(OutboxMessage).where(OutboxMessage.dedupe_key == parcel.dedupe_key)
         )

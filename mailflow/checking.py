@@ -19,6 +19,7 @@ from mailflow.findings import IdentityLookup
 from mailflow.identity import identity_concerns
 from mailflow.reading import decide_raw
 from mailflow.reasons import quote
+from mailflow.vocabulary import Disposition
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 _OS_ERRORS = {  # what people read instead of the operating system's English
@@ -44,11 +45,15 @@ def check_bytes(
     after the sandboxed decision, as in the pipeline (the reader has no database); None skips
     the identity check."""
     decision = decide_raw(app, raw, now)
-    if decision.disposition != "ignore":
+    if decision.disposition != Disposition.IGNORE:
         ambiguous = raw_from_problem(raw)  # From: must name exactly one mailbox, as in _route
         if ambiguous is not None:
             return decision.sent_to_review(ambiguous, "remitente_ambiguo")
-    if identity is None or decision.tramite is None or decision.disposition in ("ignore", "inform"):
+    if (
+        identity is None
+        or decision.tramite is None
+        or decision.disposition in (Disposition.IGNORE, Disposition.INFORM)
+    ):
         return decision
     tramite = app.catalogue.get(decision.tramite)
     concerns = identity(tramite, decision.fields, header_sender(raw))

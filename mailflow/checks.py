@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
 from mailflow.findings import (
     Action,
@@ -34,13 +33,14 @@ from mailflow.firma import (
     SignedNotEscrito,
 )
 from mailflow.reasons import quote
+from mailflow.vocabulary import Disposition
 
 
 @dataclass(frozen=True)
 class Verdict:
     """The table's result: disposition, reasons in order, missing items, flags, hits."""
 
-    disposition: Literal["accept", "observe", "review"]
+    disposition: Disposition  # accept, observe or review
     reasons: tuple[str, ...]
     missing: tuple[str, ...]
     flags: tuple[str, ...]
@@ -51,16 +51,25 @@ ACTIVE_CONTENT = "contenido_activo"  # check name and case flag (issue 14)
 
 
 class DamagedMessage:
+    """Intake check `mensaje_danado`: the message has parsing defects that are not soft
+    (`defects.SOFT`), so staff must look at it.
+    """
+
     name = "mensaje_danado"
     description = "El mensaje llegó dañado (MIME roto, truncado): el personal debe mirarlo."
 
     def check(self, facts: Facts) -> Finding | None:
+        """A Finding listing each hard defect ('Problema en el mensaje: …'), or None when
+        `facts.defects` is empty.
+        """
         if not facts.defects:
             return None
         return Finding("; ".join(f"Problema en el mensaje: {d}" for d in facts.defects))
 
 
 class ActiveContent:
+    """Intake check on attached PDFs with JavaScript, embedded files or open actions (`pdfactive`)."""
+
     name = ACTIVE_CONTENT
     description = (
         "Un PDF adjunto trae JavaScript, archivos incrustados o acciones de inicio: el personal "
@@ -68,16 +77,24 @@ class ActiveContent:
     )
 
     def check(self, facts: Facts) -> Finding | None:
+        """A Finding with the active-content reasons and the ACTIVE_CONTENT flag, or None when no
+        PDF has any.
+        """
         if not facts.active_content:
             return None
         return Finding("; ".join(facts.active_content), flags=(ACTIVE_CONTENT,))
 
 
 class UnreadableAttachment:
+    """Intake check `adjunto_ilegible`: a PDF could not be read (damaged, too complex, over its time
+    budget); encrypted PDFs are left to other checks.
+    """
+
     name = "adjunto_ilegible"
     description = "Un PDF adjunto no se pudo leer (dañado o demasiado complejo)."
 
     def check(self, facts: Facts) -> Finding | None:
+        """A Finding naming each unreadable PDF and why ('Adjunto ilegible: «x.pdf»: …'), or None."""
         bad = [
             f"{quote(d.name)}: {d.content.error}"
             for d in facts.documents
@@ -87,29 +104,40 @@ class UnreadableAttachment:
 
 
 class NoSender:
+    """Intake check `sin_remitente`: there is no From address to answer."""
+
     name = "sin_remitente"
     description = "El mensaje no tiene una dirección de remitente a la que responder."
 
     def check(self, facts: Facts) -> Finding | None:
+        """A Finding when `facts.sender` is empty, else None."""
         if facts.sender:
             return None
         return Finding("El mensaje no tiene un remitente válido al que responder")
 
 
 class InvalidValues:
+    """Intake check `datos_invalidos`: fields written with an invalid value (a date, a phone number
+    …).
+    """
+
     name = "datos_invalidos"
     description = "Datos escritos pero con un valor que no es válido (fecha, teléfono…)."
 
     def check(self, facts: Facts) -> Finding | None:
+        """A Finding listing 'label: why' for each invalid field, or None when every value is valid."""
         bad = [f"{facts.label(fid)}: {why}" for fid, why in facts.invalid.items()]
         return Finding("; ".join(bad)) if bad else None
 
 
 class MissingRequirements:
+    """Intake check `requisitos_faltantes`: required fields, attachments or the escrito are missing."""
+
     name = "requisitos_faltantes"
     description = "Faltan datos, adjuntos o el escrito que el trámite exige."
 
     def check(self, facts: Facts) -> Finding | None:
+        """A Finding naming the missing items by label and carrying their ids in `missing`, or None."""
         if not facts.missing:
             return None
         labels = ", ".join(facts.label(m) for m in facts.missing)
@@ -117,6 +145,11 @@ class MissingRequirements:
 
 
 class NotMachineReadable:
+    """Intake check: something is missing that may be in an attachment the machine cannot read
+    (photo, scanned or protected PDF), so staff review it instead of the applicant being
+    observed.
+    """
+
     name = "adjunto_no_legible_por_maquina"
     description = (
         "Falta algo que quizá está en un adjunto que la máquina no puede leer (foto, PDF "
@@ -124,6 +157,9 @@ class NotMachineReadable:
     )
 
     def check(self, facts: Facts) -> Finding | None:
+        """A Finding naming the missing items and the opaque attachments, or None when nothing
+        unwritten is missing or every attachment was read.
+        """
         unwritten = [m for m in facts.missing if m not in facts.invalid]
         if not unwritten:
             return None
@@ -142,10 +178,17 @@ class NotMachineReadable:
 
 
 class Extemporaneo:
+    """Intake check `extemporaneo`: an appeal filed after the procedure's filing_limit_days (días
+    hábiles) counted from the notification.
+    """
+
     name = "extemporaneo"
     description = "Recurso presentado fuera del plazo contado desde la notificación."
 
     def check(self, facts: Facts) -> Finding | None:
+        """A Finding with the `extemporaneo` flag when `facts.extemporaneo_since` (the notification
+        date) is set and the procedure has a filing limit, else None.
+        """
         notified, days = facts.extemporaneo_since, facts.tramite.filing_limit_days
         if notified is None or not days:
             return None
@@ -157,6 +200,10 @@ class Extemporaneo:
 
 
 class Identity:
+    """Intake check `identidad` for identity_sensitive procedures: sender and data must match the
+    applicant registry (`identity` lookup).
+    """
+
     name = "identidad"
     description = (
         "Trámites que cambian quién es una persona (identity_sensitive): el remitente y los "
@@ -164,6 +211,9 @@ class Identity:
     )
 
     def check(self, facts: Facts) -> Finding | None:
+        """A Finding joining the registry's concerns, or None when there are none or no lookup was
+        given (e.g. without a database).
+        """
         if facts.identity is None:
             return None
         concerns = facts.identity(facts.tramite, facts.fields, facts.sender)
@@ -242,12 +292,12 @@ def run_table(
         if action == "observe":
             missing.extend(found.missing)
     if review:
-        disposition: Literal["accept", "observe", "review"] = "review"
+        disposition = Disposition.REVIEW
         reasons.extend(review)
     elif missing:
-        disposition = "observe"
+        disposition = Disposition.OBSERVE
     else:
-        disposition = "accept"
+        disposition = Disposition.ACCEPT
         reasons.append("Requisitos completos")
     return Verdict(
         disposition,

@@ -25,6 +25,10 @@ class _Phrase:
 
 @dataclass(frozen=True)
 class Candidate:
+    """One scored match: `owner` (tramite id or 'topic:<id>'), `score` (0–1, Indel similarity), the
+    catalogue `phrase` matched and the word offset `start` in the subject.
+    """
+
     owner: str
     score: float
     phrase: str
@@ -65,6 +69,13 @@ class Classifier:
         self._topics = {t.id: t for t in catalogue.topics}
 
     def classify(self, subject: str, body: str = "") -> Classification:
+        """Classify one message by its `subject` (first SUBJECT_WINDOW characters, reply prefixes
+        removed), else by the first BODY_WINDOW characters of `body` (keywords, fixed
+        BODY_CONFIDENCE). Returns a Classification: the tramite id when one procedure scores at
+        least `threshold` and no rival is within `tie_margin`; an off-catalogue `topic` when a
+        topic phrase wins (or overrides procedures); otherwise tramite None with a Spanish reason
+        (ambiguous, or no match and the closest one above 50 %). Never raises.
+        """
         cleaned = strip_reply_prefixes(subject[:SUBJECT_WINDOW])
         words = tokens(cleaned)
         best = self._score(words)

@@ -201,7 +201,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
         sys.exit(2)
     web = app.settings.web
     uvicorn.run(
-        create_app(app.settings, app.database),
+        create_app(app.settings, app.database, app=app),
         host=host or web.host,
         port=web.port if port is None else port,
         log_level="info",

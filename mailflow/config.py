@@ -32,6 +32,10 @@ class _Strict(BaseModel):
 
 
 class Institution(_Strict):
+    """The institution named in replies and documents: names, mail domain, public URL (QR links),
+    city, oficio number prefix and the responsible authority (TUO Ley 27444, art. 4.3).
+    """
+
     name: str = "Comisión Especial para los Refugiados"
     short_name: str = "CEPR"
     ministry: str = "Ministerio de Relaciones Exteriores"
@@ -58,6 +62,11 @@ MailAuth = Literal["password", "xoauth2"]
 
 
 class ImapSettings(_Strict):
+    """Inbound IMAP mailbox: URL (or MAILFLOW_IMAP_URL), login kind, where stored mail goes (folder,
+    move/copy+expunge/flag), batch size, IDLE or polling every poll_seconds, reconnect back-off
+    cap (seconds).
+    """
+
     url: str | None = None
     auth: MailAuth = "password"
     processed_folder: str = "Procesados"
@@ -69,6 +78,11 @@ class ImapSettings(_Strict):
 
 
 class SmtpSettings(_Strict):
+    """Outbound SMTP relay: URL (or MAILFLOW_SMTP_URL), login kind, timeout (seconds), attempts per
+    message, retry base (seconds, exponential) and how long connection failures are retried
+    (hours).
+    """
+
     url: str | None = None
     auth: MailAuth = "password"
     timeout_seconds: float = Field(30.0, gt=0)
@@ -78,6 +92,10 @@ class SmtpSettings(_Strict):
 
 
 class InboundSmtpSettings(_Strict):
+    """The built-in SMTP/LMTP receiver (aiosmtpd): whether it runs, host, port, LMTP instead of
+    SMTP, and the largest message accepted (bytes).
+    """
+
     enabled: bool = False
     host: str = "127.0.0.1"
     port: int = Field(2525, ge=0, le=65535)
@@ -112,6 +130,11 @@ class CalendarSettings(_Strict):
 
 
 class SlaSettings(_Strict):
+    """Deadline settings: due_soon_days (días hábiles before the due date a case counts as due
+    soon), subsanacion_days (días hábiles to correct an observation), reminder_days_before, and
+    the sweep interval (seconds).
+    """
+
     due_soon_days: int = Field(3, ge=0)
     subsanacion_days: int = Field(2, ge=1)
     reminder_days_before: int = Field(2, ge=0)
@@ -129,20 +152,34 @@ class OAuth2Settings(_Strict):
 
 
 class ClassificationSettings(_Strict):
+    """Classifier thresholds: the minimum score to accept a procedure and the margin under which two
+    procedures tie (fractions 0–1).
+    """
+
     threshold: float = Field(0.80, gt=0, le=1)
     tie_margin: float = Field(0.04, ge=0, le=1)
 
 
 class SignatureSettings(_Strict):
+    """Trust roots (PEM/DER files) that incoming digital signatures must chain to."""
+
     trust_roots: tuple[Path, ...] = ()
 
 
 class SigningSettings(_Strict):
+    """Our signing key for issued documents: the PKCS #12 file and the environment variable holding
+    its password.
+    """
+
     pkcs12: Path | None = None
     password_env: str = "MAILFLOW_SIGNING_PASSWORD"
 
 
 class LimitSettings(_Strict):
+    """Per-message limits: attachment size (bytes), MIME parts, PDF pages read, PDF seconds, text
+    characters kept, CPU seconds to decide (then it goes to staff).
+    """
+
     max_attachment_bytes: int = Field(15 * 1024 * 1024, ge=1024)
     max_parts: int = Field(200, ge=1)
     max_pdf_pages: int = Field(20, ge=1)
@@ -152,6 +189,10 @@ class LimitSettings(_Strict):
 
 
 class ReplySettings(_Strict):
+    """Automatic replies: at most daily_cap_per_address per sender address and day; review_days
+    (días hábiles) promised when staff review a request.
+    """
+
     daily_cap_per_address: int = Field(10, ge=1)
     review_days: int = Field(2, ge=1, le=30)  # días hábiles promised for staff review
 
@@ -182,6 +223,10 @@ class SecuritySettings(_Strict):
 
 
 class WebSettings(_Strict):
+    """The web desk: whether it runs, host, port, the secret key's environment variable, request and
+    upload size limits (bytes) and the failed-login limits per address and per account.
+    """
+
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
@@ -224,6 +269,9 @@ class Settings(_Strict):
 
     @property
     def effective_database_url(self) -> str:
+        """`database_url` when set, else the SQLite file <data_dir>/mailflow.db (as an SQLAlchemy
+        URL string).
+        """
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / 'mailflow.db'}"

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from asn1crypto import cms
 
+from mailflow.defects import Defect, DefectCode, defect
+
 for _name in ("tnefparse", "tnef"):
     logging.getLogger(_name).setLevel(logging.CRITICAL)
 
@@ -21,12 +23,12 @@ _PKCS7_TYPES = frozenset({"application/pkcs7-mime", "application/x-pkcs7-mime"})
 @dataclass(frozen=True)
 class Opened:
     """What a container held: body texts, files (name, content type, bytes), an inner MIME
-    entity to parse as the message itself (S/MIME), and problems found (Spanish)."""
+    entity to parse as the message itself (S/MIME), and problems found (`Defect`s)."""
 
     texts: tuple[str, ...] = ()
     files: tuple[tuple[str, str, bytes], ...] = ()
     mime: bytes | None = None
-    defects: tuple[str, ...] = field(default_factory=tuple)
+    defects: tuple[Defect, ...] = field(default_factory=tuple)
 
 
 def kind_of(ctype: str, filename: str) -> str | None:
@@ -50,7 +52,7 @@ def open_container(kind: str, data: bytes, max_bytes: int) -> Opened:
         return _open_pkcs7(data, max_bytes)
     except Exception:  # any damage: the container is reported, the rest of the mail is read
         what = "winmail.dat (TNEF)" if kind == "tnef" else "S/MIME (PKCS #7)"
-        return Opened(defects=(f"no se pudo abrir el contenedor {what}: está dañado",))
+        return Opened(defects=(defect(DefectCode.CONTAINER_DAMAGED, what=what),))
 
 
 def _compact_tnef(data: bytes) -> tuple[bytes, int]:
@@ -89,11 +91,11 @@ def _open_tnef(data: bytes, max_bytes: int) -> Opened:
 
         texts.append(html_to_text(_text(tnef.htmlbody)))
     files: list[tuple[str, str, bytes]] = []
-    defects: list[str] = []
+    defects: list[Defect] = []
     if dropped:
+        count = dropped + MAX_CONTAINER_FILES
         defects.append(
-            f"winmail.dat con demasiados adjuntos ({dropped + MAX_CONTAINER_FILES} > "
-            f"{MAX_CONTAINER_FILES}); se ignoraron los restantes"
+            defect(DefectCode.TNEF_TOO_MANY_FILES, count=count, limit=MAX_CONTAINER_FILES)
         )
     for index, att in enumerate(tnef.attachments[:MAX_CONTAINER_FILES], 1):
         try:
@@ -103,7 +105,7 @@ def _open_tnef(data: bytes, max_bytes: int) -> Opened:
         name = _text(name).strip("\x00 ") or f"adjunto-tnef-{index}"
         payload = bytes(att.data or b"")
         if len(payload) > max_bytes:
-            defects.append(f"adjunto demasiado grande dentro de winmail.dat: «{name}»")
+            defects.append(defect(DefectCode.TNEF_FILE_TOO_BIG, name=name))
             continue
         ctype = "application/pdf" if payload[:5] == b"%PDF-" else "application/octet-stream"
         files.append((name, ctype, payload))
@@ -118,19 +120,19 @@ def _open_pkcs7(data: bytes, max_bytes: int) -> Opened:
         try:
             data = base64.b64decode(data, validate=False)
         except (binascii.Error, ValueError):
-            return Opened(defects=("contenedor S/MIME ilegible",))
+            return Opened(defects=(defect(DefectCode.SMIME_UNREADABLE),))
     info = cms.ContentInfo.load(data)
     kind = info["content_type"].native
     if kind == "enveloped_data":
-        return Opened(defects=("mensaje cifrado (S/MIME): no se puede leer sin la clave",))
+        return Opened(defects=(defect(DefectCode.SMIME_ENCRYPTED),))
     if kind != "signed_data":
-        return Opened(defects=(f"contenedor S/MIME de tipo no admitido ({kind})",))
+        return Opened(defects=(defect(DefectCode.SMIME_UNSUPPORTED, kind=kind),))
     inner = info["content"]["encap_content_info"]["content"]
     payload = inner.native if inner is not None else None
     if not isinstance(payload, bytes | bytearray) or not payload:
-        return Opened(defects=("firma S/MIME sin contenido (firma separada)",))
+        return Opened(defects=(defect(DefectCode.SMIME_DETACHED),))
     if len(payload) > max_bytes:
-        return Opened(defects=("contenido S/MIME demasiado grande",))
+        return Opened(defects=(defect(DefectCode.SMIME_TOO_BIG),))
     return Opened(mime=bytes(payload))
 
 

@@ -31,6 +31,8 @@ ACCOUNTS = (
 
 @dataclass(frozen=True)
 class DemoPorts:
+    """The TCP ports the demo actually uses: inbound SMTP and web."""
+
     smtp: int
     web: int
 
@@ -101,6 +103,9 @@ def write_demo_config(settings: Settings) -> Path:
 
 
 def ensure_accounts(app: App) -> None:
+    """Create the demo staff accounts of ACCOUNTS that do not exist yet in `app`'s database
+    (idempotent; existing accounts are left unchanged).
+    """
     with app.database.session() as session:
         existing = set(session.scalars(select(User.username)))
         for username, name, role, password in ACCOUNTS:
@@ -109,6 +114,10 @@ def ensure_accounts(app: App) -> None:
 
 
 def send_samples(settings: Settings, messages: list[bytes]) -> None:
+    """Send each raw message to the running inbound SMTP server (settings.inbound_smtp host/port,
+    CRLF line endings, 30 s timeout), addressed to the mailbox it names. Raises smtplib/OSError
+    when the server refuses or is unreachable.
+    """
     cfg = settings.inbound_smtp
     with smtplib.SMTP(cfg.host, cfg.port, timeout=30) as smtp:
         for raw in messages:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from mailflow.message import Attachment
 from mailflow.textnorm import fold
+from mailflow.vocabulary import SignatureStatus as S
 
 if TYPE_CHECKING:  # pyhanko and pypdf load only where signatures and PDFs are read
     from mailflow.catalogue import Tramite
@@ -48,6 +49,7 @@ class Document:
 
     @property
     def name(self) -> str:
+        """The attachment's file name, or 'adjunto' when it has none."""
         return self.attachment.filename or "adjunto"
 
     @property
@@ -123,6 +125,6 @@ def _words(name: str) -> set[str]:
 def pick_escrito(documents: Sequence[Document]) -> Document | None:
     """The escrito among the documents: a validly signed one first, then any signed, then any."""
     escritos = [d for d in documents if d.kind == "escrito"]
-    order = {"valid": 0, "untrusted": 1, "invalid": 2, "unsigned": 3}
-    escritos.sort(key=lambda d: order.get(d.report.status if d.report else "unsigned", 4))
+    order = {S.VALID: 0, S.UNTRUSTED: 1, S.INVALID: 2, S.UNSIGNED: 3}
+    escritos.sort(key=lambda d: order.get(d.report.status if d.report else S.UNSIGNED, 4))
     return escritos[0] if escritos else None

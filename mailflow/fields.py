@@ -61,13 +61,18 @@ class FieldVocabulary:
     form_pattern: re.Pattern[str]
 
     def ids(self) -> tuple[str, ...]:
+        """Every field id of the vocabulary, in file order."""
         return tuple(self.fields)
 
     def label(self, field_id: str) -> str:
+        """The Spanish label of `field_id` (the id itself when unknown)."""
         spec = self.fields.get(field_id)
         return spec.label if spec else field_id
 
     def kind(self, field_id: str) -> str:
+        """The value kind of `field_id` (text, date, phone, attachment …). Raises KeyError when
+        unknown.
+        """
         return self.fields[field_id].kind
 
     def field_for(self, matched_label: str) -> str | None:

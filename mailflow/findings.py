@@ -9,6 +9,7 @@ from typing import Literal, Protocol
 
 from mailflow.catalogue import Tramite
 from mailflow.decision import SignatureSummary
+from mailflow.defects import Defect
 from mailflow.escrito import Document
 
 Action = Literal["review", "observe", "flag", "note"]
@@ -26,7 +27,7 @@ class Facts:
     invalid: Mapping[str, str]
     missing: tuple[str, ...]  # required items not found (field ids, SIGNED_DOCUMENT)
     refugiado: bool
-    defects: tuple[str, ...]  # problems that make the message itself doubtful
+    defects: tuple[Defect, ...]  # problems that make the message itself doubtful
     sender: str
     sender_name: str
     documents: tuple[Document, ...]
@@ -55,4 +56,7 @@ class Check(Protocol):
     name: str
     description: str
 
-    def check(self, facts: Facts) -> Finding | None: ...
+    def check(self, facts: Facts) -> Finding | None:
+        """A Finding when the check hits `facts`, else None. Must not raise: checks are pure
+        functions of the facts.
+        """

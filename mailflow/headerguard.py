@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mailflow.defects import Defect, DefectCode, defect
+
 MAX_BLOCK_BYTES = 256 * 1024  # the whole top header block
 MAX_LINES = 5_000  # physical lines of the block, continuation lines included
 MAX_HEADER_BYTES = 64 * 1024  # one header, all its continuation lines included
@@ -29,7 +31,7 @@ class GuardedHeaders:
     """
 
     raw: bytes
-    problems: tuple[str, ...] = ()
+    problems: tuple[Defect, ...] = ()
 
 
 def guard_headers(raw: bytes, limits: HeaderLimits | None = None) -> GuardedHeaders:
@@ -42,27 +44,23 @@ def guard_headers(raw: bytes, limits: HeaderLimits | None = None) -> GuardedHead
     limits = limits or HeaderLimits()
     block_end, body_start, truncated = _block_bounds(raw, limits.max_block_bytes)
     block = raw[:block_end]
-    problems: list[str] = []
+    problems: list[Defect] = []
     if truncated:
-        problems.append(
-            f"encabezados demasiado grandes (más de {limits.max_block_bytes // 1024} KB); "
-            "se leyó solo el comienzo"
-        )
+        kb = limits.max_block_bytes // 1024
+        problems.append(defect(DefectCode.HEADERS_TOO_BIG, kb=kb))
     lines = block.split(b"\n")
     if len(lines) > limits.max_lines:
-        problems.append(
-            f"demasiadas líneas de encabezado ({len(lines)} > {limits.max_lines}, "
-            "incluidas las líneas de continuación); se leyeron las primeras"
+        too_many = defect(
+            DefectCode.HEADER_LINES_TOO_MANY, lines=len(lines), limit=limits.max_lines
         )
+        problems.append(too_many)
         lines = lines[: limits.max_lines]
     headers = _group(lines)
     oversized = [h for h in headers if sum(len(x) + 1 for x in h) > limits.max_header_bytes]
     if oversized:
         names = ", ".join(dict.fromkeys(_name(h[0]) for h in oversized[:5]))
-        problems.append(
-            f"encabezado demasiado largo ({names}: más de {limits.max_header_bytes // 1024} KB); "
-            "se recortó"
-        )
+        kb = limits.max_header_bytes // 1024
+        problems.append(defect(DefectCode.HEADER_TOO_LONG, names=names, kb=kb))
     if not problems:
         return GuardedHeaders(raw)
     kept: list[bytes] = []
@@ -111,7 +109,7 @@ def cap_parts(raw: bytes, max_parts: int) -> GuardedHeaders:
     pos = 0
     for _ in range(limit):
         pos = raw.find(b"\n--", pos) + 3
-    problem = f"demasiadas partes MIME (más de {limit} delimitadores); se leyeron las primeras"
+    problem = defect(DefectCode.MIME_DELIMITERS_TOO_MANY, limit=limit)
     return GuardedHeaders(raw[: pos - 3] + b"\r\n", (problem,))
 
 

@@ -15,6 +15,7 @@ from mailflow.catalogue import Catalogue, Tramite
 from mailflow.checks import Verdict, run_table
 from mailflow.classify import Classification, Classifier
 from mailflow.decision import SIGNED_DOCUMENT, SIGNED_DOCUMENT_LABEL, Decision, SignatureSummary
+from mailflow.defects import Defect
 from mailflow.dias_habiles import Calendario
 from mailflow.escrito import Document, looks_like_escrito, pick_escrito, signer_is
 from mailflow.fields import (
@@ -32,17 +33,11 @@ from mailflow.pdfactive import active_content
 from mailflow.pdftext import PdfContent, read_pdf
 from mailflow.signature import verify_attachments, verify_each
 from mailflow.values import normalise
+from mailflow.vocabulary import Disposition, SignatureStatus
 
 MAX_PDFS_READ = 10  # PDFs read (text, form fields, signatures) per message; the rest go to staff
 _TOO_MANY_PDFS = f"no se leyó: el mensaje trae más de {MAX_PDFS_READ} PDF"
 _FORWARDED_SUBJECT = re.compile(r"^Asunto: (.{1,300})$", re.MULTILINE)  # forwards.request_body
-SOFT_DEFECT_MARKERS = (
-    "juego de caracteres",
-    "charset",
-    "codificación",
-    "decodific",
-    "línea(s) dañada(s)",  # a damaged header line skipped: the rest was read
-)
 
 
 @dataclass(frozen=True)
@@ -87,26 +82,43 @@ class Intake:
         received: dt.datetime,
         identity: IdentityLookup | None = None,
     ) -> Decision:
-        """Decide a new message (`checks.TABLE`); `identity` reads the applicant registry for
-        identity-sensitive procedures (None: not checked, e.g. without a database)."""
+        """Decide a new message: what to do with it, for which procedure, and why.
+
+        Takes the parsed message, `received` (aware datetime: when it reached us, the start of
+        the legal terms and of an extemporaneous appeal's count) and `identity`, the applicant
+        registry lookup for identity-sensitive procedures (None: not checked, e.g. without a
+        database). Returns a Decision whose disposition is
+        - "ignore": automatic mail (auto-replies, bounces, our own addresses: `automatic`),
+        - "inform": an informative procedure or an off-catalogue topic with its own channel,
+        - "review": unclassified or ambiguous (hard parsing defects listed as reasons),
+        - else what `checks.run_table` over the facts says ("accept", "observe" or "review"),
+          with the fields read, missing/invalid items, the signature summary and the checks hit.
+        Soft defects (`defects.SOFT`) do not send a message to staff. Reads the attached PDFs
+        (at most MAX_PDFS_READ, each bounded by `max_pdf_pages` and `pdf_seconds`); pure
+        otherwise. Does not raise for hostile input: problems become reasons.
+        """
         hits = detect_automatic(msg, own_addresses=self.own_addresses, own_domain=self.own_domain)
         if hits:
             return Decision(
-                "ignore",
+                Disposition.IGNORE,
                 None,
                 tuple(h.reason for h in hits),
                 rule_hits=tuple(h.rule for h in hits),
             )
         body = request_body(msg.text, msg.sender, msg.sender_name)
         found = self._classify(msg, body)
-        hard_defects = tuple(d for d in msg.defects if not _soft(d))
+        hard_defects = tuple(d for d in msg.defects if not d.soft)
         if found.tramite is None:
             return self._unclassified(found, msg, hard_defects)
         tramite = self.catalogue.get(found.tramite)
         if tramite.informative:
             reason = tramite.inform_reason or f"{tramite.name}: trámite atendido por otro canal"
             return Decision(
-                "inform", tramite.id, (*found.reasons, reason), found.confidence, topic=found.topic
+                Disposition.INFORM,
+                tramite.id,
+                (*found.reasons, reason),
+                found.confidence,
+                topic=found.topic,
             )
         return self._assess(tramite, found, msg, body, hard_defects, received, identity=identity)
 
@@ -131,14 +143,14 @@ class Intake:
         return found
 
     def _unclassified(
-        self, found: Classification, msg: ParsedMessage, defects: tuple[str, ...]
+        self, found: Classification, msg: ParsedMessage, defects: tuple[Defect, ...]
     ) -> Decision:
         reasons = found.reasons + tuple(f"Problema en el mensaje: {d}" for d in defects)
         topic = self.catalogue.topic(found.topic)
         if topic is not None and topic.channel and msg.sender:
             reasons += (f"{topic.label}: trámite atendido por otro canal (se informa el canal)",)
-            return Decision("inform", None, reasons, found.confidence, topic=found.topic)
-        return Decision("review", None, reasons, found.confidence, topic=found.topic)
+            return Decision(Disposition.INFORM, None, reasons, found.confidence, topic=found.topic)
+        return Decision(Disposition.REVIEW, None, reasons, found.confidence, topic=found.topic)
 
     def _assess(
         self,
@@ -146,7 +158,7 @@ class Intake:
         found: Classification,
         msg: ParsedMessage,
         body: str,
-        defects: tuple[str, ...],
+        defects: tuple[Defect, ...],
         received: dt.datetime,
         *,
         identity: IdentityLookup | None = None,
@@ -161,7 +173,7 @@ class Intake:
         tramite: Tramite,
         msg: ParsedMessage,
         evidence: Evidence,
-        defects: tuple[str, ...],
+        defects: tuple[Defect, ...],
         received: dt.datetime,
         identity: IdentityLookup | None,
         *,
@@ -179,7 +191,11 @@ class Intake:
         escrito = pick_escrito(_rank_escritos(evidence.documents, fields, msg.sender_name))
         signature = self._signature(tramite, evidence.documents, escrito)
         presented = escrito is not None
-        if not presented and prior_signature is not None and prior_signature.status != "absent":
+        if (
+            not presented
+            and prior_signature is not None
+            and prior_signature.status != SignatureStatus.ABSENT
+        ):
             signature, presented = prior_signature, True  # the escrito came with the request
         if tramite.signature_required and not presented:
             missing.append(SIGNED_DOCUMENT)
@@ -264,7 +280,7 @@ class Intake:
         evidence = self._read(tramite, msg, body)
         if "refugiado" in prior_flags and not evidence.refugiado:
             evidence = dataclasses.replace(evidence, refugiado=True)
-        hard = tuple(d for d in msg.defects if not _soft(d))
+        hard = tuple(d for d in msg.defects if not d.soft)
         facts = self._facts(
             tramite,
             msg,
@@ -355,15 +371,18 @@ class Intake:
         escrito's counts); otherwise the worst signature among the PDFs, as before."""
         pdfs = [d for d in documents if d.attachment.is_pdf]
         if not pdfs:
-            return SignatureSummary("absent", reason="No se adjuntó ningún documento PDF")
+            return SignatureSummary(
+                SignatureStatus.ABSENT, reason="No se adjuntó ningún documento PDF"
+            )
         if tramite.signature_required and escrito is not None and escrito.report is not None:
             report = escrito.report
         elif tramite.signature_required and escrito is None:
-            signed = [d for d in pdfs if d.report and d.report.status != "unsigned"]
+            signed = [d for d in pdfs if d.report and d.report.status != SignatureStatus.UNSIGNED]
             if not signed:
                 names = ", ".join(d.name for d in pdfs)
                 return SignatureSummary(
-                    "unsigned", reason=f"ningún PDF adjunto es el escrito firmado ({names})"
+                    SignatureStatus.UNSIGNED,
+                    reason=f"ningún PDF adjunto es el escrito firmado ({names})",
                 )
             report = signed[0].report  # type: ignore[assignment]
         else:
@@ -391,11 +410,6 @@ def _rank_escritos(
         return 0 if any(signer_is(s, name, numbers) for s in signers) else 1
 
     return tuple(sorted(documents, key=own))
-
-
-def _soft(defect: str) -> bool:
-    low = defect.lower()
-    return any(m in low for m in SOFT_DEFECT_MARKERS)
 
 
 def _merge(into: dict[str, FieldValue], new: dict[str, FieldValue]) -> None:

@@ -186,15 +186,21 @@ class Labels:
         )
 
     def state(self, code: str | None) -> str:
+        """The Spanish label of a case state (from the machines), else the code humanized ('' for
+        None).
+        """
         return self.states.get(code or "", humanize(code or ""))
 
     def tramite(self, code: str | None) -> str:
+        """The procedure's name, the code humanized when unknown, 'Sin trámite' for None."""
         return self.tramites.get(code or "", humanize(code or "")) if code else "Sin trámite"
 
     def mailbox(self, code: str | None) -> str:
+        """The mailbox's display name, the code humanized when unknown, '—' for None."""
         return self.mailboxes.get(code or "", humanize(code or "")) if code else "—"
 
     def flag(self, code: str) -> str:
+        """The Spanish label of a case flag (FLAGS), else the code humanized."""
         return FLAGS.get(code, humanize(code))
 
     def missing(self, codes: Iterable[str]) -> list[str]:
@@ -212,9 +218,13 @@ class Labels:
         return "Sistema" if actor == "sistema" else actor
 
     def document(self, kind: str) -> str:
+        """The Spanish name of a document kind (DOCUMENTS), else the kind humanized."""
         return DOCUMENTS.get(kind, humanize(kind))
 
     def signature(self, status: str | None) -> str:
+        """The Spanish label of a signature status (valid, invalid, untrusted, unsigned, absent),
+        else humanized.
+        """
         return SIGNATURE.get(status or "", humanize(status or ""))
 
     def as_context(self) -> dict[str, Any]:

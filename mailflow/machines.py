@@ -12,6 +12,7 @@ from typing import Any
 from transitions import EventData, Machine
 
 from mailflow.errors import DefinitionError, MailflowError
+from mailflow.vocabulary import STATE_DISPOSITIONS, SignatureStatus
 from mailflow.yamlsource import load_yaml
 
 ACTORS = ("system", "staff", "any")
@@ -26,7 +27,7 @@ ENGINE_EVENTS: dict[str, str] = {
 }
 """The closed vocabulary of `events:`: what the engine fires, named by each machine's YAML."""
 REQUIRED_ENGINE_EVENTS = ("new_request", "inform")  # at least one: how a request enters
-DISPOSITIONS = ("accept", "observe", "review", "inform")
+DISPOSITIONS = STATE_DISPOSITIONS
 """What a state means for the message that led to it (the inbox row's disposition)."""
 REASON_MODES = ("required", "optional")
 TOP_KEYS = {"id", "version", "description", "initial", "states", "transitions", "events"}
@@ -46,7 +47,7 @@ class GuardContext:
     actor: str = "system"
     requirements_complete: bool = False
     signature_required: bool = False
-    signature_status: str = "absent"
+    signature_status: str = SignatureStatus.ABSENT  # a SignatureStatus value
     extemporaneo: bool = False
     subsanacion_expired: bool = False
     documents: frozenset[str] = frozenset()
@@ -62,7 +63,7 @@ def _signature_ok(ctx: GuardContext) -> bool:
         return True
     if ctx.signature_accepted is not None:
         return ctx.signature_accepted
-    return ctx.signature_status == "valid"
+    return ctx.signature_status == SignatureStatus.VALID
 
 
 GUARDS: dict[str, Callable[[GuardContext], bool]] = {

@@ -6,6 +6,8 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
 
+from mailflow.defects import Defect
+
 
 @dataclass(frozen=True)
 class Attachment:
@@ -17,14 +19,17 @@ class Attachment:
 
     @property
     def size(self) -> int:
+        """Size of the decoded file, in bytes."""
         return len(self.data)
 
     @property
     def sha256(self) -> str:
+        """SHA-256 of the decoded file, lower-case hex (64 characters)."""
         return hashlib.sha256(self.data).hexdigest()
 
     @property
     def is_pdf(self) -> bool:
+        """True when declared application/pdf, named *.pdf, or starting with the %PDF- magic bytes."""
         return (
             self.content_type == "application/pdf"
             or self.filename.lower().endswith(".pdf")
@@ -50,7 +55,7 @@ class ParsedMessage:
     text: str = ""  # text/plain, or HTML converted to text
     html: str | None = None
     attachments: tuple[Attachment, ...] = ()
-    defects: tuple[str, ...] = ()  # problems found while parsing, in Spanish
+    defects: tuple[Defect, ...] = ()  # problems found while parsing: code + Spanish text
     enclosed: tuple[str, ...] = ()  # texts of attached messages and containers (winmail.dat)
 
     def header(self, name: str) -> str:
@@ -60,8 +65,10 @@ class ParsedMessage:
 
     @property
     def sha256(self) -> str:
+        """SHA-256 of the raw message bytes, lower-case hex (64 characters)."""
         return hashlib.sha256(self.raw).hexdigest()
 
     @property
     def pdfs(self) -> tuple[Attachment, ...]:
+        """The attachments that are PDFs (`Attachment.is_pdf`), in message order."""
         return tuple(a for a in self.attachments if a.is_pdf)

@@ -37,6 +37,7 @@ class CaseRow:
 
     @property
     def open(self) -> bool:
+        """True while the case has no closing date."""
         return self.closed_on is None
 
 
@@ -51,6 +52,7 @@ class Compliance:
 
     @property
     def total(self) -> int:
+        """Cases decided in the month: on time plus late."""
         return self.on_time + self.late
 
     @property
@@ -102,6 +104,9 @@ class Summary:
         return [Compliance(k, "*", a, b) for k, (a, b) in _sum_by(self.compliance, "tramite")]
 
     def overall_rate(self) -> float | None:
+        """Percentage of cases decided within term over every procedure and month (one decimal),
+        None when nothing is decided yet.
+        """
         on_time = sum(c.on_time for c in self.compliance)
         return Compliance("*", "*", on_time, sum(c.late for c in self.compliance)).rate
 

@@ -16,6 +16,7 @@ from mailflow.config import Settings
 from mailflow.effects import add_flags
 from mailflow.message import ParsedMessage
 from mailflow.models import Case, CaseMessage, Document, InboxMessage
+from mailflow.vocabulary import AuditKind
 
 if TYPE_CHECKING:
     from mailflow.app import App
@@ -62,7 +63,7 @@ def join_migraciones_reply(
     if case is None:
         record(
             session,
-            "exception",
+            AuditKind.EXCEPTION,
             "Mensaje de Migraciones que no menciona un oficio ni un expediente conocido: "
             "revíselo (no se respondió).",
             at=now,
@@ -82,7 +83,7 @@ def join_migraciones_reply(
     add_flags(case, [FLAG])
     record(
         session,
-        "message",
+        AuditKind.MESSAGE,
         f"Respuesta de Migraciones añadida al expediente {case.number} para el personal "
         "(no se respondió automáticamente)",
         at=now,

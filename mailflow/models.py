@@ -30,8 +30,10 @@ from sqlalchemy.ext.mutable import MutableDict, MutableList
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
+from mailflow.vocabulary import InboxStatus
+
 INBOX_SOURCES = ("imap", "smtp", "lmtp", "file")
-INBOX_STATUSES = ("new", "processing", "done", "set_aside", "duplicate")
+INBOX_STATUSES = tuple(s.value for s in InboxStatus)  # plain strings: the CHECK constraint
 OUTBOX_STATUSES = ("pending", "sending", "sent", "failed")
 DIRECTIONS = ("in", "out")
 ROLES = ("staff", "manager", "admin")
@@ -70,6 +72,9 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        """The value to store: None, or the aware datetime in UTC (naive UTC on SQLite, which has no
+        time zones). Raises ValueError for a naive datetime.
+        """
         if value is None:
             return None
         if value.tzinfo is None or value.utcoffset() is None:
@@ -80,6 +85,7 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
     def process_result_value(
         self, value: dt.datetime | None, dialect: Dialect
     ) -> dt.datetime | None:
+        """The stored value as an aware UTC datetime (SQLite's naive values are UTC), or None."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -92,6 +98,10 @@ def _check_in(column: str, values: tuple[str, ...]) -> str:
 
 
 class Base(DeclarativeBase):
+    """Declarative base of every table: constraint naming convention (Alembic-friendly) and aware
+    UTC datetimes (UtcDateTime) for `dt.datetime` columns.
+    """
+
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map: ClassVar[dict[Any, Any]] = {
         dt.datetime: UtcDateTime(),

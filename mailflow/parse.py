@@ -22,6 +22,7 @@ from flanker import mime as flanker_mime  # noqa: E402  (loggers must be quiet f
 
 from mailflow.charsets import decode_unlabelled  # noqa: E402
 from mailflow.containers import MAX_CONTAINER_DEPTH, kind_of, open_container  # noqa: E402
+from mailflow.defects import Defect, DefectCode, defect  # noqa: E402
 from mailflow.headerblock import repair_header_block  # noqa: E402
 from mailflow.headerguard import cap_parts, guard_headers  # noqa: E402
 from mailflow.htmltext import html_to_text  # noqa: E402
@@ -38,7 +39,6 @@ _UTF8 = frozenset({"utf-8", "utf8", "unicode-1-1-utf-8"})
 _LATIN = frozenset(
     {"iso-8859-1", "latin-1", "latin1", "us-ascii", "ascii", "cp1252", "windows-1252"}
 )
-_TOO_DEEP = f"anidamiento MIME demasiado profundo (> {MAX_DEPTH}); se ignoró el resto"
 _ALIASES = {"utf8": "utf-8", "ks_c_5601-1987": "cp949", "x-sjis": "shift_jis", "gb2312": "gbk"}
 
 
@@ -60,7 +60,7 @@ def parse_message(
     max_text_chars: int = 200_000,
     container_depth: int = 0,
 ) -> ParsedMessage:
-    """Parse one message; every problem found becomes a Spanish entry in `defects`.
+    """Parse one message; every problem found becomes a `Defect` (code + Spanish text) in `defects`.
 
     The header block and the number of MIME parts are capped first (`headerguard`, linear
     time). Containers (winmail.dat, opaque S/MIME signed-data, attached messages) are opened
@@ -68,7 +68,7 @@ def parse_message(
     """
     guarded = guard_headers(raw)
     capped = cap_parts(guarded.raw, max_parts)
-    defects: list[str] = [*guarded.problems, *capped.problems]
+    defects: list[Defect] = [*guarded.problems, *capped.problems]
     try:
         text = capped.raw.decode("latin-1")  # one character per byte: offsets and bytes survive
         text = _without_damaged_header_lines(text, defects)
@@ -77,33 +77,33 @@ def parse_message(
         limits = _Limits(max_parts, max_attachment_bytes, max_text_chars, container_depth)
         return _build(raw, pairs, leaves, defects, limits)
     except Exception as exc:  # last resort: never lose the message
-        defects.append(f"mensaje ilegible ({_why(exc)}); se guardó como texto")
+        defects.append(defect(DefectCode.UNREADABLE, why=_why(exc)))
         body = _normalise(_lenient(raw[: max_text_chars * 4]), max_text_chars, defects)
         return ParsedMessage(raw=raw, text=body, defects=tuple(defects))
 
 
-def _without_damaged_header_lines(text: str, defects: list[str]) -> str:
+def _without_damaged_header_lines(text: str, defects: list[Defect]) -> str:
     repaired, removed = repair_header_block(text)
     if removed:
-        defects.append(f"encabezado con {removed} línea(s) dañada(s); se ignoraron")
+        defects.append(defect(DefectCode.HEADER_LINES_DAMAGED, count=removed))
     return repaired
 
 
 def _leaves(
-    text: str, pairs: list[tuple[str, str]], body_start: int, max_parts: int, defects: list[str]
+    text: str, pairs: list[tuple[str, str]], body_start: int, max_parts: int, defects: list[Defect]
 ) -> list[_Leaf]:
     try:
         return _flanker_leaves(text, max_parts, defects)
     except Exception as exc:
-        defects.append(f"MIME mal formado ({_why(exc)}); se usó el analizador de respaldo")
+        defects.append(defect(DefectCode.MIME_MALFORMED, why=_why(exc)))
     try:
         return _stdlib_leaves(text, max_parts, defects)
     except Exception as exc:
-        defects.append(f"MIME ilegible ({_why(exc)}); se leyó el cuerpo como texto")
+        defects.append(defect(DefectCode.MIME_UNREADABLE, why=_why(exc)))
     return [_Leaf("text/plain", dict(reversed(pairs)), text[body_start:], False)]
 
 
-def _flanker_leaves(text: str, max_parts: int, defects: list[str]) -> list[_Leaf]:
+def _flanker_leaves(text: str, max_parts: int, defects: list[Defect]) -> list[_Leaf]:
     root = flanker_mime.from_string(text)
     leaves: list[_Leaf] = []
     stack: list[tuple[Any, int, bool]] = [(root, 0, False)]
@@ -115,7 +115,7 @@ def _flanker_leaves(text: str, max_parts: int, defects: list[str]) -> list[_Leaf
         children = list(part.parts) if ctype.is_multipart() else []
         inner = part.enclosed if ctype.is_message_container() else None
         if depth >= MAX_DEPTH and (children or inner is not None):
-            defects.append(_TOO_DEEP)
+            defects.append(defect(DefectCode.MIME_TOO_DEEP, depth=MAX_DEPTH))
             continue
         stack.extend((child, depth + 1, enclosed) for child in reversed(children))
         if inner is not None:
@@ -126,18 +126,18 @@ def _flanker_leaves(text: str, max_parts: int, defects: list[str]) -> list[_Leaf
         if ctype.is_multipart():
             boundary = ctype.get_boundary() or ""
             if text.find(f"--{boundary}--", stream.start, stream.end + 1) < 0:
-                defects.append(f"mensaje MIME truncado (falta el cierre de {quote(boundary, 70)})")
+                defects.append(defect(DefectCode.MIME_TRUNCATED, boundary=quote(boundary, 70)))
         else:
             kind = "message/rfc822" if inner is not None else f"{ctype.main}/{ctype.sub}"
             leaves.append(
                 _Leaf(kind, dict(reversed(pairs)), text[start : stream.end + 1], enclosed)
             )
     if count > max_parts:
-        defects.append(f"demasiadas partes ({count} > {max_parts}); se ignoraron las restantes")
+        defects.append(defect(DefectCode.PARTS_TOO_MANY, count=count, limit=max_parts))
     return leaves
 
 
-def _stdlib_leaves(text: str, max_parts: int, defects: list[str]) -> list[_Leaf]:
+def _stdlib_leaves(text: str, max_parts: int, defects: list[Defect]) -> list[_Leaf]:
     root = email.message_from_string(text, policy=email.policy.compat32)
     leaves: list[_Leaf] = []
     stack: list[tuple[email.message.Message, int, bool]] = [(root, 0, False)]
@@ -147,10 +147,10 @@ def _stdlib_leaves(text: str, max_parts: int, defects: list[str]) -> list[_Leaf]
         count += 1
         ctype, payload = part.get_content_type(), part.get_payload()
         if any("CloseBoundary" in type(d).__name__ for d in part.defects):
-            defects.append("mensaje MIME truncado (falta el cierre de una parte multipart)")
+            defects.append(defect(DefectCode.MIME_TRUNCATED, boundary="una parte multipart"))
         children: list[Any] = payload if isinstance(payload, list) else []
         if depth >= MAX_DEPTH and children:
-            defects.append(_TOO_DEEP)
+            defects.append(defect(DefectCode.MIME_TOO_DEEP, depth=MAX_DEPTH))
             continue
         is_message = ctype == "message/rfc822"
         stack.extend((child, depth + 1, enclosed or is_message) for child in reversed(children))
@@ -161,7 +161,7 @@ def _stdlib_leaves(text: str, max_parts: int, defects: list[str]) -> list[_Leaf]
         ctype = "text/plain" if ctype.startswith("multipart/") else ctype  # no usable parts
         leaves.append(_Leaf(ctype, headers, body, enclosed))
     if count > max_parts:
-        defects.append(f"demasiadas partes ({count} > {max_parts}); se ignoraron las restantes")
+        defects.append(defect(DefectCode.PARTS_TOO_MANY, count=count, limit=max_parts))
     return leaves
 
 
@@ -177,7 +177,7 @@ def _build(
     raw: bytes,
     pairs: list[tuple[str, str]],
     leaves: list[_Leaf],
-    defects: list[str],
+    defects: list[Defect],
     limits: _Limits,
 ) -> ParsedMessage:
     max_bytes, max_chars = limits.attachment_bytes, limits.text_chars
@@ -208,7 +208,9 @@ def _build(
         name = leaf.ctype if is_body else _filename(filename, leaf.ctype, len(attachments) + 1)
         size = _estimated_size(leaf)
         if size > max_bytes + 4096:
-            defects.append(f"adjunto demasiado grande: {quote(name)} ({size / 1048576:.1f} MB)")
+            defects.append(
+                defect(DefectCode.ATTACHMENT_TOO_BIG, name=quote(name), mb=size / 1048576)
+            )
             continue
         data = _transfer_decode(leaf, name, defects)
         if is_body:
@@ -223,9 +225,8 @@ def _build(
             else:
                 (html if leaf.ctype == "text/html" else plain).append(body)
         elif len(data) > max_bytes:
-            defects.append(
-                f"adjunto demasiado grande: {quote(name)} ({len(data) / 1048576:.1f} MB)"
-            )
+            mb = len(data) / 1048576
+            defects.append(defect(DefectCode.ATTACHMENT_TOO_BIG, name=quote(name), mb=mb))
         elif (kind := kind_of(leaf.ctype, name)) is not None and limits.depth < MAX_CONTAINER_DEPTH:
             opened = _open(kind, data, limits, defects)
             (plain if kind == "pkcs7" and not leaf.enclosed else inner_plain).extend(opened[0])
@@ -264,7 +265,7 @@ def _build(
     )
 
 
-def _enclosed_heading(body: str, defects: list[str], hint: str | None) -> str:
+def _enclosed_heading(body: str, defects: list[Defect], hint: str | None) -> str:
     """ "Asunto: …" of an attached message (its own Subject header), or ""."""
     pairs, _ = _read_headers(body, 0, min(len(body), 64 * 1024))
     subject = next((v for n, v in pairs if n == "subject"), "")
@@ -273,7 +274,7 @@ def _enclosed_heading(body: str, defects: list[str], hint: str | None) -> str:
 
 
 def _open(
-    kind: str, data: bytes, limits: _Limits, defects: list[str]
+    kind: str, data: bytes, limits: _Limits, defects: list[Defect]
 ) -> tuple[list[str], list[Attachment], list[str]]:
     """A container's (body texts, attachments, enclosed texts), opened one level deeper."""
     opened = open_container(kind, data, limits.attachment_bytes)
@@ -332,7 +333,7 @@ def _body_charset(leaves: list[_Leaf]) -> str | None:
 
 
 def _decode_bytes(
-    data: bytes, label: str | None, defects: list[str], *, detect: bool = True
+    data: bytes, label: str | None, defects: list[Defect], *, detect: bool = True
 ) -> str:
     """Decode with the declared charset; fall back to utf-8, then windows-1252, then latin-1.
     Unlabelled text is detected (`charsets.decode_unlabelled`) when `detect`."""
@@ -346,7 +347,7 @@ def _decode_bytes(
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError:
-            defects.append("texto declarado utf-8 que no es utf-8; se decodificó como windows-1252")
+            defects.append(defect(DefectCode.NOT_UTF8))
             return _cp1252(data)
     try:
         if not _CHARSET_OK.fullmatch(charset):
@@ -357,12 +358,10 @@ def _decode_bytes(
             text, used = data.decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
             text, used = _cp1252(data), "latin-1"
-        defects.append(
-            f"juego de caracteres desconocido {quote(str(label), 40)}; se decodificó como {used}"
-        )
+        defects.append(defect(DefectCode.CHARSET_UNKNOWN, label=quote(str(label), 40), used=used))
         return text
     except UnicodeDecodeError:
-        defects.append(f"texto inválido para {quote(str(label), 40)}; se reemplazaron caracteres")
+        defects.append(defect(DefectCode.CHARSET_INVALID_TEXT, label=quote(str(label), 40)))
         return data.decode(charset, "replace")
 
 
@@ -394,7 +393,7 @@ def _lenient(data: bytes) -> str:
         return _cp1252(data)
 
 
-def _decode_header(value: str, defects: list[str], hint: str | None = None) -> str:
+def _decode_header(value: str, defects: list[Defect], hint: str | None = None) -> str:
     """RFC 2047 words decoded; raw 8-bit bytes read as UTF-8, else in the body's declared
     charset (`hint`), else detected (`charsets.decode_unlabelled`)."""
     if "=?" not in value:
@@ -414,9 +413,8 @@ def _decode_header(value: str, defects: list[str], hint: str | None = None) -> s
                 data = payload.encode("latin-1")
                 data = binascii.a2b_base64(data + b"=" * (-len(data) % 4), strict_mode=True)
         except (binascii.Error, ValueError):
-            defects.append(
-                f"palabra codificada inválida en encabezado: {quote(match.group(0), 60)}"
-            )
+            word = quote(match.group(0), 60)
+            defects.append(defect(DefectCode.ENCODED_WORD_INVALID, word=word))
             data, charset = match.group(0).encode("latin-1"), ""
         if chunks and chunks[-1][1] == charset:
             chunks[-1] = (chunks[-1][0] + data, charset)
@@ -443,7 +441,7 @@ def _params(value: str) -> tuple[str, dict[str, Any]]:
     return main.strip(), {str(k).lower(): v for k, v in items[1:]}
 
 
-def _param_text(value: Any, defects: list[str]) -> str:
+def _param_text(value: Any, defects: list[Defect]) -> str:
     if isinstance(value, tuple) and len(value) == 3:
         return _decode_bytes(str(value[2]).encode("latin-1", "replace"), value[0], defects)
     return _decode_header(str(value), defects) if value else ""
@@ -465,14 +463,14 @@ def _estimated_size(leaf: _Leaf) -> int:
     return len(body)
 
 
-def _transfer_decode(leaf: _Leaf, name: str, defects: list[str]) -> bytes:
+def _transfer_decode(leaf: _Leaf, name: str, defects: list[Defect]) -> bytes:
     encoding = leaf.headers.get("content-transfer-encoding", "").strip().lower()
     data = leaf.body.encode("latin-1")
     if encoding == "base64":
         try:
             return binascii.a2b_base64(data)
         except (binascii.Error, ValueError):
-            defects.append(f"base64 inválido en {quote(name)}; se recuperó lo posible")
+            defects.append(defect(DefectCode.BASE64_INVALID, name=quote(name)))
             data = re.sub(rb"[^A-Za-z0-9+/]", b"", data)
             data = data[: len(data) // 4 * 4 + (len(data) % 4 > 1) * (len(data) % 4)]
             return binascii.a2b_base64(data + b"=" * (-len(data) % 4))
@@ -487,7 +485,7 @@ def _addresses(value: str) -> list[tuple[str, str]]:
     return [(n, a.strip().lower()) for n, a in found if "@" in a and " " not in a.strip()]
 
 
-def _address(value: str, defects: list[str], hint: str | None = None) -> tuple[str, str]:
+def _address(value: str, defects: list[Defect], hint: str | None = None) -> tuple[str, str]:
     found = _addresses(value)
     if not found:
         return _decode_header(value, defects, hint).strip() if "@" not in value else "", ""
@@ -500,23 +498,23 @@ def _ids(value: str) -> tuple[str, ...]:
     return tuple(found) if found else tuple(value.split()[:1])
 
 
-def _date(value: str, defects: list[str]) -> dt.datetime | None:
+def _date(value: str, defects: list[Defect]) -> dt.datetime | None:
     if not value:
         return None
     try:
         parsed = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
-        defects.append(f"fecha ilegible: {quote(value, 60)}")
+        defects.append(defect(DefectCode.DATE_UNREADABLE, value=quote(value, 60)))
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
     return parsed
 
 
-def _normalise(text: str, max_chars: int, defects: list[str]) -> str:
+def _normalise(text: str, max_chars: int, defects: list[Defect]) -> str:
     text = text[: max_chars * 2].replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
     text = text if text.isascii() else unicodedata.normalize("NFC", text)
     if len(text) > max_chars:
-        defects.append(f"texto recortado a {max_chars} caracteres")
+        defects.append(defect(DefectCode.TEXT_TRUNCATED, limit=max_chars))
         text = text[:max_chars]
     return text

@@ -6,12 +6,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mailflow.effects import EffectRun, add_flag, audit, case_documents, reply_context
+from mailflow.vocabulary import AuditKind
 
 if TYPE_CHECKING:
     from mailflow.machines import Effect
 
 
 def deliver(run: EffectRun, effect: Effect) -> None:
+    """Effect `deliver`: send the case's issued documents (the procedure's kinds, else the oficio)
+    to Migraciones through the configured channel, audited as `delivery`. When no document is
+    issued or the channel is not configured, flags `envio_migraciones_pendiente` and audits an
+    `exception` instead of raising.
+    """
     from mailflow.channel import Parcel, channel_for
     from mailflow.errors import ConfigError
 
@@ -20,7 +26,7 @@ def deliver(run: EffectRun, effect: Effect) -> None:
     kinds = tramite.documents or ("oficio",)
     attachments = case_documents(run, kinds)
     if not attachments:
-        audit(run, "exception", "No hay documento emitido que enviar a Migraciones")
+        audit(run, AuditKind.EXCEPTION, "No hay documento emitido que enviar a Migraciones")
         add_flag(case, "envio_migraciones_pendiente")
         return
     context = {**reply_context(run), "documents": [a.filename for a in attachments]}
@@ -39,9 +45,9 @@ def deliver(run: EffectRun, effect: Effect) -> None:
         note = channel_for(app.settings).deliver(run.session, parcel, run.now)
     except ConfigError as exc:
         add_flag(case, "envio_migraciones_pendiente")
-        audit(run, "exception", f"Oficio no enviado a Migraciones: {exc}")
+        audit(run, AuditKind.EXCEPTION, f"Oficio no enviado a Migraciones: {exc}")
         return
-    audit(run, "delivery", f"Oficio a Migraciones {note}", {"target": effect.arg})
+    audit(run, AuditKind.DELIVERY, f"Oficio a Migraciones {note}", {"target": effect.arg})
 
 
 def apply_registry_update(run: EffectRun, _: Effect) -> None:
@@ -75,17 +81,22 @@ def apply_registry_update(run: EffectRun, _: Effect) -> None:
         run.session.add(person)
         run.session.flush()
         wanted = {k: v for k, v in fields.items() if k in FIELD_TO_ATTR}
-        audit(run, "data_update", "Persona agregada al registro tras confirmar su identidad", {
+        audit(run, AuditKind.DATA_UPDATE, "Persona agregada al registro tras confirmar su identidad", {
             "applicant_id": person.id,
         })  # fmt: skip
     changes = apply_data_update(run.session, person, wanted, run.given.actor, case, run.now)
     run.changes = [f"{TARGET_LABELS[a]}: {after}" for a, (_, after) in changes.items()]
     if not changes:
-        audit(run, "data_update", "Registro sin cambios: los datos ya figuraban así")
+        audit(run, AuditKind.DATA_UPDATE, "Registro sin cambios: los datos ya figuraban así")
 
 
 def record_delivery(run: EffectRun, _: Effect) -> None:
+    """Effect `record_delivery`: store the product's delivery time in case.sla['entregado_at'] (ISO
+    8601) and audit `delivered`.
+    """
     run.case.sla = {**(run.case.sla or {}), "entregado_at": run.now.isoformat()}
     audit(
-        run, "delivered", "Producto entregado al solicitante (aceptado por su servidor de correo)"
+        run,
+        AuditKind.DELIVERED,
+        "Producto entregado al solicitante (aceptado por su servidor de correo)",
     )

@@ -19,6 +19,7 @@ from mailflow.deadlines import snapshot
 from mailflow.dias_habiles import Calendario
 from mailflow.models import Case, CaseEvent, Timer
 from mailflow.sla import Pausa, SlaClock
+from mailflow.vocabulary import AuditKind
 
 if TYPE_CHECKING:
     from mailflow.app import App
@@ -206,7 +207,7 @@ def flag_closed_no_presentado(
     )  # fmt: skip
     record(
         session,
-        "flag",
+        AuditKind.FLAG,
         f"Revisar: el plazo de subsanación se amplía del {old} al {new} por un cambio del "
         f"calendario legal, pero el expediente se cerró como no presentado "
         f"({'; '.join(m.sources) or 'calendario legal'}).",
@@ -219,7 +220,7 @@ def flag_closed_no_presentado(
     )  # fmt: skip
     record(
         session,
-        "notify",
+        AuditKind.NOTIFY,
         f"Aviso a: staff (expediente {case.number}, cerrado como no presentado: revisar la "
         f"ampliación del plazo de subsanación al {new})",
         at=now,
@@ -266,7 +267,7 @@ def _audit(session: Session, case: Case, m: Movimiento, now: dt.datetime) -> Non
     sources = "; ".join(m.sources) or "cambio del calendario legal"
     record(
         session,
-        "sla",
+        AuditKind.SLA,
         f"Recálculo por cambio del calendario legal: {m.what} {m.before} → {m.after} "
         f"({sources}).",
         at=now,

@@ -18,6 +18,7 @@ from mailflow.errors import MailflowError
 from mailflow.models import Applicant, Case
 from mailflow.textnorm import fold
 from mailflow.values import normalise
+from mailflow.vocabulary import AuditKind
 
 # Applicant attribute → (value kind, header synonyms folded), in display order.
 TARGETS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -69,6 +70,10 @@ class Plan:
 
 @dataclass
 class ImportReport:
+    """What a registry import did: rows created, updated and unchanged, and the rejected ones as
+    (line number, Spanish reason).
+    """
+
     created: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -242,7 +247,7 @@ def apply_data_update(
         listed = ", ".join(TARGET_LABELS[a].lower() for a in changes)
         record(
             session,
-            "data_update",
+            AuditKind.DATA_UPDATE,
             f"Datos del registro actualizados: {listed}",
             at=now,
             actor=actor,

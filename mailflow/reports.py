@@ -53,13 +53,18 @@ class Labels:
 
     @classmethod
     def build(cls, catalogue: Catalogue, machines: dict[str, MachineDefinition]) -> Labels:
+        """Labels from the catalogue (procedure names by id) and the machines (state labels by
+        name).
+        """
         states = {s.name: s.label for m in machines.values() for s in m.states}
         return cls({t.id: t.name for t in catalogue}, states)
 
     def tramite(self, tramite_id: str) -> str:
+        """The procedure's name, or its id when unknown."""
         return self.tramites.get(tramite_id, tramite_id)
 
     def state(self, state: str) -> str:
+        """The state's label, or the code with underscores as spaces, capitalized."""
         return self.states.get(state, state.replace("_", " ").capitalize())
 
 

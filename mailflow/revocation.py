@@ -12,6 +12,7 @@ from mailflow.audit import record
 from mailflow.channel import Parcel, channel_for
 from mailflow.errors import ConfigError, MailflowError
 from mailflow.models import Case, Document
+from mailflow.vocabulary import AuditKind
 
 if TYPE_CHECKING:
     from mailflow.app import App
@@ -67,7 +68,7 @@ def revoke(
     label = KIND_LABELS[doc.kind]
     record(
         session,
-        "revocation",
+        AuditKind.REVOCATION,
         f"Revocado: {label} {doc.number}. Motivo: {reason}",
         at=now,
         actor=actor,
@@ -111,8 +112,8 @@ def _notify_migraciones(
     except ConfigError as exc:
         if "revocacion_sin_aviso" not in (case.flags or []):
             case.flags = [*(case.flags or []), "revocacion_sin_aviso"]
-        record(session, "exception", f"Revocación no comunicada a Migraciones: {exc}", at=now,
+        record(session, AuditKind.EXCEPTION, f"Revocación no comunicada a Migraciones: {exc}", at=now,
                actor=actor, case_id=case.id, data={"document_id": doc.id})  # fmt: skip
         return
-    record(session, "delivery", f"Aviso de revocación a Migraciones {note}", at=now,
+    record(session, AuditKind.DELIVERY, f"Aviso de revocación a Migraciones {note}", at=now,
            actor=actor, case_id=case.id, data={"document_id": doc.id})  # fmt: skip

@@ -23,12 +23,19 @@ from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverage
 from pyhanko_certvalidator import ValidationContext
 
 from mailflow.errors import ConfigError
+from mailflow.vocabulary import SignatureStatus
 
 # pyhanko logs a full traceback for every ordinary validation failure (tampered file, unknown CA).
 for _name in ("pyhanko", "pyhanko_certvalidator"):
     logging.getLogger(_name).setLevel(logging.CRITICAL)
 
-VALID, UNTRUSTED, INVALID, UNSIGNED, ABSENT = "valid", "untrusted", "invalid", "unsigned", "absent"
+VALID, UNTRUSTED, INVALID, UNSIGNED, ABSENT = (
+    SignatureStatus.VALID,
+    SignatureStatus.UNTRUSTED,
+    SignatureStatus.INVALID,
+    SignatureStatus.UNSIGNED,
+    SignatureStatus.ABSENT,
+)
 _SEVERITY = {INVALID: 0, UNTRUSTED: 1, VALID: 2}
 _KEY_USAGE = KeyUsageConstraints(key_usage={"digital_signature", "non_repudiation"})
 _MODIFIED = "el documento fue modificado después de firmarse"
@@ -44,14 +51,14 @@ class Signer:
 
     common_name: str | None
     serial_number: str | None
-    status: str  # valid | untrusted | invalid
+    status: SignatureStatus  # valid | untrusted | invalid
 
 
 @dataclass(frozen=True)
 class SignatureReport:
     """What the signatures of one attachment (or a set of attachments) amount to."""
 
-    status: str  # valid | untrusted | invalid | unsigned | absent
+    status: SignatureStatus
     signer: str | None
     reason: str
     details: tuple[str, ...] = ()
@@ -177,7 +184,9 @@ async def _verify_one(
     return SignatureReport(status_name, signer, reason, details, filename, signed_at, signers)
 
 
-def _judge(status: PdfSignatureStatus, trailing: int, signer: str | None) -> tuple[str, str]:
+def _judge(
+    status: PdfSignatureStatus, trailing: int, signer: str | None
+) -> tuple[SignatureStatus, str]:
     if not (status.intact and status.valid):
         return INVALID, "la firma no corresponde al contenido: el documento fue alterado"
     if trailing or status.coverage is None:

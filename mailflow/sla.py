@@ -39,6 +39,7 @@ class SlaClock:
 
     @property
     def is_paused(self) -> bool:
+        """True while the clock is suspended (an observation awaiting subsanación)."""
         return self.paused_on is not None
 
     def paused_business_days(self, cal: Calendario) -> int:

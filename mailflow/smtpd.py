@@ -80,6 +80,10 @@ class InboxHandler:
             return row.id if row.status == "new" else None
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        """aiosmtpd hook for one message: store it in the inbox (in a worker thread) and
+        answer "250 2.0.0" (stored, or a duplicate), TOO_BIG ("552 5.3.4") over max_bytes, or
+        "451 4.3.0" when storing failed so the client retries. LMTP: one line per recipient.
+        """
         raw = envelope.original_content or b""
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
@@ -110,6 +114,9 @@ class InboundServer(Controller):
         self.inbox_handler = handler
 
     def factory(self) -> SMTP:
+        """The aiosmtpd protocol instance per connection: SMTP or LMTP with the size limit enforced
+        while the message arrives.
+        """
         cls = _SizedLMTP if self.inbox_handler.lmtp else _SizedSMTP
         return cls(self.handler, **self.SMTP_kwargs)
 

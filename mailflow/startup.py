@@ -49,7 +49,10 @@ class StartupCheck(Protocol):
     name: str
     description: str
 
-    def check(self, app: App, env: Mapping[str, str]) -> list[Finding]: ...
+    def check(self, app: App, env: Mapping[str, str]) -> list[Finding]:
+        """Findings (error or warning) for `app` under the environment `env`; an empty list when all
+        is well. Must not raise for a bad configuration: it reports it.
+        """
 
 
 def document_procedures(app: App) -> dict[str, list[str]]:
@@ -77,6 +80,10 @@ class SigningKey:
     description = "clave de firma de documentos (PKCS#12) y su contraseña"
 
     def check(self, app: App, env: Mapping[str, str]) -> list[Finding]:
+        """An error naming the procedures that issue signed documents when the PKCS #12 signing
+        key (settings.signing, its password from the environment) cannot be loaded; empty when
+        it loads or no procedure issues documents.
+        """
         procedures = document_procedures(app)
         if not procedures:
             return []
@@ -103,6 +110,9 @@ class DatabaseReachable:
     description = "base de datos accesible"
 
     def check(self, app: App, env: Mapping[str, str]) -> list[Finding]:
+        """An error when the SQLite file's folder cannot be created or written, or the database
+        server cannot be reached; empty otherwise.
+        """
         from mailflow.db import parse_url
 
         url = parse_url(app.settings.effective_database_url)
@@ -170,6 +180,10 @@ class MailboxUrls:
     description = "URLs de los buzones IMAP y SMTP bien formadas"
 
     def check(self, app: App, env: Mapping[str, str]) -> list[Finding]:
+        """Errors for malformed imap/smtp URLs (scheme, user, the password under password
+        logins) and incomplete OAuth2 settings or a refused token under xoauth2; warnings when
+        there is no way in (no IMAP, no inbound SMTP) or out (no SMTP, no outbox_dir).
+        """
         s = app.settings
         found: list[Finding] = []
         if s.imap.url:
@@ -250,6 +264,9 @@ class PublicUrl:
     description = "dirección pública de verificación de documentos"
 
     def check(self, app: App, env: Mapping[str, str]) -> list[Finding]:
+        """A warning when documents are issued and institution.public_url is a loopback address
+        (their QR codes would not open elsewhere).
+        """
         url = app.settings.institution.public_url
         if not is_loopback_url(url) or not document_procedures(app):
             return []
@@ -271,6 +288,9 @@ class MigracionesAddress:
     description = "dirección de Migraciones para los oficios emitidos automáticamente"
 
     def check(self, app: App, env: Mapping[str, str]) -> list[Finding]:
+        """An error when a procedure delivers to Migraciones by email and migraciones.address is not
+        usable.
+        """
         from mailflow.channel import migraciones_refusal
 
         refusal = migraciones_refusal(app.settings, app.catalogue)

@@ -21,6 +21,7 @@ from mailflow.db import advisory_lock, advisory_unlock, claim_rows
 from mailflow.delivery_events import DELIVERY_ACCEPTED, observation_undelivered
 from mailflow.machines import IllegalTransition
 from mailflow.models import Case, Timer
+from mailflow.vocabulary import AuditKind
 
 if TYPE_CHECKING:
     from mailflow.app import App
@@ -104,7 +105,7 @@ def _fire(app: App, session: Session, timer_id: int, now: dt.datetime, worker_id
     reason = TIMER_REASONS.get(timer.kind, f"Temporizador {timer.kind}")
     record(
         session,
-        "timer",
+        AuditKind.TIMER,
         reason,
         at=now,
         case_id=case.id,
@@ -120,7 +121,7 @@ def _fire(app: App, session: Session, timer_id: int, now: dt.datetime, worker_id
         due = case.due_date.isoformat() if case.due_date else "sin fecha"
         record(
             session,
-            "notify",
+            AuditKind.NOTIFY,
             f"Aviso a: {role} (expediente {case.number}, vence el {due})",
             at=now,
             case_id=case.id,
@@ -156,7 +157,7 @@ def _expire_subsanacion(app: App, session: Session, case: Case, now: dt.datetime
     except IllegalTransition as exc:
         record(
             session,
-            "timer_noop",
+            AuditKind.TIMER_NOOP,
             f"Sin efecto: {exc}",
             at=now,
             case_id=case.id,
@@ -178,7 +179,7 @@ def _delivery_accepted(app: App, session: Session, case: Case, now: dt.datetime)
     except IllegalTransition as exc:
         record(
             session,
-            "timer_noop",
+            AuditKind.TIMER_NOOP,
             f"Sin efecto: {exc}",
             at=now,
             case_id=case.id,

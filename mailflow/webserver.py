@@ -17,7 +17,7 @@ class WebServer:
     def __init__(self, app: App, host: str | None = None, port: int | None = None) -> None:
         web = app.settings.web
         config = uvicorn.Config(
-            create_app(app.settings, app.database),
+            create_app(app.settings, app.database, app=app),
             host=host or web.host,
             port=web.port if port is None else port,
             log_level="warning",
@@ -28,6 +28,9 @@ class WebServer:
         self.thread = threading.Thread(target=self.server.run, name="web", daemon=True)
 
     def start(self, timeout: float = 10.0) -> None:
+        """Start the server thread and wait until uvicorn listens, at most `timeout` seconds. Raises
+        RuntimeError (Spanish) when the thread dies or the deadline passes.
+        """
         self.thread.start()
         deadline = time.monotonic() + timeout
         while not self.server.started:
@@ -37,5 +40,6 @@ class WebServer:
             time.sleep(0.02)
 
     def stop(self) -> None:
+        """Ask uvicorn to exit and join its thread (at most 10 seconds)."""
         self.server.should_exit = True
         self.thread.join(timeout=10)

@@ -68,7 +68,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     db = Database(f"sqlite:///{tmp / 'mailflow.db'}")
     db.migrate()
     web = build(settings_for(tmp), db, [NOW + dt.timedelta(hours=2)])
-    _seed(db, web.state.mailflow_app)  # type: ignore[attr-defined]
+    _seed(db, web.state.mailflow.app)  # type: ignore[attr-defined]
     port = _free_port()
     config = uvicorn.Config(web, host="127.0.0.1", port=port, log_level="warning")  # type: ignore[arg-type]
     server = uvicorn.Server(config)

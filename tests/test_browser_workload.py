@@ -62,7 +62,7 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     db = Database(f"sqlite:///{tmp / 'mailflow.db'}")
     db.migrate()
     web = build(settings, db, [NOW + dt.timedelta(hours=2)])
-    app: App = web.state.mailflow_app  # type: ignore[attr-defined]
+    app: App = web.state.mailflow.app  # type: ignore[attr-defined]
     app.validate()
     seed_users(db)
     with db.session() as session:

@@ -40,7 +40,7 @@ def test_staff_link_a_third_partys_message_to_the_case_it_names(
 ) -> None:
     seed_users(sqlite_db)
     web = build(settings_for(tmp_path), sqlite_db, [NOW + dt.timedelta(hours=1)])
-    app: App = web.state.mailflow_app  # type: ignore[attr-defined]
+    app: App = web.state.mailflow.app  # type: ignore[attr-defined]
     app.__dict__["database"] = sqlite_db
     first = _process(app, sqlite_db, mail("Actualización de datos", DATOS))
     with sqlite_db.session(readonly=True) as s:

@@ -22,7 +22,7 @@ def test_case_page_parses_its_mail_in_a_worker_thread(
 ) -> None:
     seed_users(sqlite_db)
     web = build(settings_for(tmp_path), sqlite_db, [NOW])
-    app = web.state.mailflow_app  # type: ignore[attr-defined]
+    app = web.state.mailflow.app  # type: ignore[attr-defined]
     message_id = store(sqlite_db, app, request(7), 7)
     with sqlite_db.session(readonly=True) as s:
         row = s.get(InboxMessage, message_id)

@@ -14,6 +14,7 @@ from mailflow.checking import check_bytes
 from mailflow.checks import CHECKS, TABLE
 from mailflow.config import load_settings
 from mailflow.decision import Decision
+from mailflow.defects import DefectCode
 from mailflow.fields import extract_fields
 from mailflow.intake import Intake
 from mailflow.parse import parse_message
@@ -718,7 +719,8 @@ def test_kind1_containers_are_bounded_in_depth_and_count(pki: Pki) -> None:
     )
     parsed = parse_message(flood)
     assert len(parsed.attachments) <= 50
-    assert any("demasiados adjuntos" in d for d in parsed.defects)
+    assert any(d.code is DefectCode.TNEF_TOO_MANY_FILES for d in parsed.defects)
+    assert any("demasiados adjuntos" in str(d) for d in parsed.defects)
 
 
 @pytest.mark.parametrize("shape", ["adjunto", "en_linea"])

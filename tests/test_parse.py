@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mailflow.defects import Defect, DefectCode
 from mailflow.htmltext import html_to_text
 from mailflow.message import ParsedMessage
 from mailflow.parse import parse_message
@@ -95,7 +96,7 @@ def test_mislabelled_utf8_body_falls_back_to_cp1252() -> None:
     )
     msg = parse_message(raw)
     assert msg.text == "Señor, mi teléfono – 987654321\n"
-    assert any("utf-8" in d for d in msg.defects)
+    assert DefectCode.NOT_UTF8 in [d.code for d in msg.defects]
 
 
 def test_latin1_quoted_printable_body() -> None:
@@ -113,7 +114,8 @@ def test_unknown_charset_is_a_defect() -> None:
     raw = b"From: a@b.pe\r\nContent-Type: text/plain; charset=x-foo\r\n\r\nPer\xfa\r\n"
     msg = parse_message(raw)
     assert msg.text == "Perú\n"
-    assert "juego de caracteres desconocido «x-foo»; se decodificó como latin-1" in msg.defects
+    text = "juego de caracteres desconocido «x-foo»; se decodificó como latin-1"
+    assert Defect(DefectCode.CHARSET_UNKNOWN, text) in msg.defects
 
 
 def test_multipart_alternative_prefers_plain_and_keeps_html() -> None:
@@ -219,7 +221,8 @@ def test_forward_without_outer_text_uses_inner_text() -> None:
 def test_too_many_parts() -> None:
     parts = [b"Content-Type: text/plain\r\n\r\nparte %d" % i for i in range(1000)]
     msg = parse_message(_mime(*parts), max_parts=200)
-    assert "demasiadas partes (1001 > 200); se ignoraron las restantes" in msg.defects
+    text = "demasiadas partes (1001 > 200); se ignoraron las restantes"
+    assert Defect(DefectCode.PARTS_TOO_MANY, text) in msg.defects
     assert msg.text.startswith("parte 0\n\nparte 1")
     assert "parte 500" not in msg.text
 
@@ -230,7 +233,8 @@ def test_big_attachment_is_a_defect_not_an_attachment() -> None:
     small = b"Content-Type: application/pdf; name=ok.pdf\r\n\r\n%PDF-1.4"
     msg = parse_message(_mime(big, small), max_attachment_bytes=1024 * 1024)
     assert [a.filename for a in msg.attachments] == ["ok.pdf"]
-    assert "adjunto demasiado grande: «x.pdf» (3.0 MB)" in msg.defects
+    text = "adjunto demasiado grande: «x.pdf» (3.0 MB)"
+    assert Defect(DefectCode.ATTACHMENT_TOO_BIG, text) in msg.defects
 
 
 def test_truncated_multipart_keeps_what_arrived() -> None:
@@ -239,14 +243,16 @@ def test_truncated_multipart_keeps_what_arrived() -> None:
     )
     msg = parse_message(raw[: raw.index(b"\r\nx") - 5])
     assert msg.text.startswith("Nombre: Ana")
-    assert any(d.startswith("mensaje MIME truncado") for d in msg.defects)
+    assert any(d.code is DefectCode.MIME_TRUNCATED for d in msg.defects)
+    assert any(str(d).startswith("mensaje MIME truncado") for d in msg.defects)
 
 
 def test_invalid_base64_is_recovered() -> None:
     part = b"Content-Type: application/pdf; name=a.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQ"
     msg = parse_message(_mime(part))
     assert msg.attachments[0].data.startswith(b"%PDF-1.4")
-    assert "base64 inválido en «a.pdf»; se recuperó lo posible" in msg.defects
+    text = "base64 inválido en «a.pdf»; se recuperó lo posible"
+    assert Defect(DefectCode.BASE64_INVALID, text) in msg.defects
 
 
 @pytest.mark.parametrize(
@@ -277,7 +283,8 @@ def test_deep_nesting_is_bounded() -> None:
     raw += b"--b59\r\nContent-Type: text/plain\r\n\r\nfondo\r\n"
     msg = parse_message(raw)
     assert msg.raw == raw
-    assert "anidamiento MIME demasiado profundo (> 30); se ignoró el resto" in msg.defects
+    text = "anidamiento MIME demasiado profundo (> 30); se ignoró el resto"
+    assert Defect(DefectCode.MIME_TOO_DEEP, text) in msg.defects
     assert "fondo" not in msg.text
 
 
@@ -289,21 +296,23 @@ def test_stdlib_fallback_when_flanker_rejects_the_structure() -> None:
     msg = parse_message(raw)
     assert msg.sender == "ana@x.pe" and msg.subject == "Renuncia"
     assert "Nombre: Ana Ruiz" in msg.text
-    assert any(d.startswith("MIME mal formado") for d in msg.defects)
+    assert any(d.code is DefectCode.MIME_MALFORMED for d in msg.defects)
+    assert any(str(d).startswith("MIME mal formado") for d in msg.defects)
 
 
 def test_missing_headers_and_bad_date() -> None:
     msg = parse_message(b"Date: not a date\r\nFrom: sin arroba\r\n\r\nHola")
     assert msg.sender == "" and msg.date is None and msg.message_id is None
     assert msg.text == "Hola"
-    assert any(d.startswith("fecha ilegible") for d in msg.defects)
+    assert any(d.code is DefectCode.DATE_UNREADABLE for d in msg.defects)
+    assert any(str(d).startswith("fecha ilegible") for d in msg.defects)
 
 
 def test_text_is_normalised_and_capped() -> None:
     raw = b"Content-Type: text/plain; charset=utf-8\r\n\r\nA\x00e\xcc\x81\r\nB\rC" + b"x" * 100
     msg = parse_message(raw, max_text_chars=10)
     assert msg.text == "Aé\nB\nCxxxx"[:10]
-    assert "texto recortado a 10 caracteres" in msg.defects
+    assert Defect(DefectCode.TEXT_TRUNCATED, "texto recortado a 10 caracteres") in msg.defects
 
 
 def test_import_prints_nothing() -> None:

@@ -50,7 +50,7 @@ def issued(sqlite_db: Database, tmp_path: Path) -> tuple[object, App, int]:
         update={"migraciones": MigracionesSettings(address=MIGRACIONES)}
     )
     web = build(settings, sqlite_db, [NOW + dt.timedelta(days=2)])
-    app: App = web.state.mailflow_app  # type: ignore[attr-defined]
+    app: App = web.state.mailflow.app  # type: ignore[attr-defined]
     app.__dict__["database"] = sqlite_db
     keys_demo(settings)
     with sqlite_db.session() as s:
@@ -149,7 +149,7 @@ def test_oficio_awaiting_approval_waits_in_the_staff_queue_with_its_reasons(
         update={"migraciones": MigracionesSettings(address=MIGRACIONES)}
     )
     web = build(settings, sqlite_db, [NOW + dt.timedelta(hours=1)])
-    app: App = web.state.mailflow_app  # type: ignore[attr-defined]
+    app: App = web.state.mailflow.app  # type: ignore[attr-defined]
     app.__dict__["database"] = sqlite_db
     with sqlite_db.session() as s:  # nobody in the registry: not automatic
         row = store(s, mail("Prórroga de residencia", PRORROGA, sender="ana@example.org"), NOW)

@@ -20,7 +20,7 @@ def env(sqlite_db: Database, tmp_path: Path) -> tuple[TestClient, App, Database]
     seed_users(sqlite_db)
     settings = settings_for(tmp_path)
     web = build(settings, sqlite_db, [NOW])
-    app: App = web.state.mailflow_app  # type: ignore[attr-defined]
+    app: App = web.state.mailflow.app  # type: ignore[attr-defined]
     client = TestClient(web, follow_redirects=False)  # type: ignore[arg-type]
     page = client.get("/login")
     csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)

@@ -48,7 +48,6 @@ def settings_for(tmp: Path) -> Settings:
 
 def build(settings: Settings, db: Database, clock: list[dt.datetime] | None = None) -> object:
     web = create_app(settings, db)
-    web.state.mailflow_app = App(settings)
     if clock is not None:
         web.state.clock = lambda: clock[0]
     return web

@@ -50,6 +50,10 @@ def _url() -> str:
 
 
 def run() -> None:
+    """Run the migrations: on the connection Alembic was given (config.attributes['connection']),
+    offline as SQL, or online on the URL from -x url=… / MAILFLOW_DATABASE_URL. Raises SystemExit
+    when no URL is given.
+    """
     conn = config.attributes.get("connection")
     if conn is not None:
         _configure(conn)

@@ -9,17 +9,24 @@ import jinja2
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
+from mailflow.app import App
 from mailflow.config import Settings
 from mailflow.db import Database
 
 
 @dataclass(frozen=True)
 class WebContext:
-    """What every route group needs: settings, database and the web templates."""
+    """What every route group needs: settings, database, the web templates and the one `App`.
+
+    `app` is the installation the web serves (catalogue, machines, document templates,
+    reader): the same object the service runs with when the service starts the web, so
+    definitions are loaded once per process. Routes reach it with `web.engine.app_of`.
+    """
 
     settings: Settings
     db: Database
     templates: jinja2.Environment
+    app: App
 
 
 RouteGroup = Callable[[WebContext], Sequence[BaseRoute]]
@@ -66,20 +73,32 @@ def default_groups() -> list[RouteGroup]:
 
 
 def create_app(
-    settings: Settings, db: Database, groups: Sequence[RouteGroup] | None = None
+    settings: Settings,
+    db: Database,
+    groups: Sequence[RouteGroup] | None = None,
+    *,
+    app: App | None = None,
 ) -> Starlette:
-    """Build the web app from `groups` (default: default_groups())."""
-    context = WebContext(settings, db, web_templates(settings))
+    """Build the Starlette web app from `groups` (default: default_groups()).
+
+    `app` is the installation to serve (the service's own `App`); without it one is built
+    here from `settings`, on the web's database `db`. Either way it is the only `App` of the
+    web, kept in `WebContext.app` on `starlette_app.state.mailflow`.
+    """
+    if app is None:
+        app = App(settings)
+        app.database = db  # the web's database: never a second engine on the same URL
+    context = WebContext(settings, db, web_templates(settings), app)
     routes: list[BaseRoute] = []
     for group in default_groups() if groups is None else groups:
         routes.extend(group(context))
     from mailflow.web.middleware import desk_middleware, error_handlers, static_mount
 
     routes.append(static_mount())
-    app = Starlette(
+    web = Starlette(
         routes=routes,
         middleware=desk_middleware(settings),
         exception_handlers=error_handlers(),
     )
-    app.state.mailflow = context
-    return app
+    web.state.mailflow = context
+    return web

@@ -70,6 +70,7 @@ class SessionUser:
 
     @property
     def role_name(self) -> str:
+        """The Spanish name of the user's role (ROLE_NAMES), else the role code."""
         return ROLE_NAMES.get(self.role, self.role)
 
 

@@ -18,6 +18,7 @@ from mailflow.explain import explain_deadline
 from mailflow.labels import EVENTS, WARNING_FLAGS, Labels
 from mailflow.models import Case, CaseEvent, CaseMessage, Document, InboxMessage, OutboxMessage
 from mailflow.parse import parse_message
+from mailflow.vocabulary import AuditKind
 from mailflow.web.confirm import transition_summary
 from mailflow.web.plazo import left_text, plazo
 
@@ -56,7 +57,7 @@ def case_file(
         "sla": plazo(app.calendario_de(case.office), case, today, state.sla if state else None),
         "left_text": left_text,
         "flags": [(f, labels.flag(f), f in WARNING_FLAGS) for f in case.flags or []],
-        "notes": [e for e in events if e.kind == "nota"],
+        "notes": [e for e in events if e.kind == AuditKind.NOTA],
         "summaries": {
             t.event: transition_summary(t, case.applicant_email, labels)
             for t in (machine.allowed_events(case.state, "staff") if machine else [])

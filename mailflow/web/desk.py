@@ -21,6 +21,7 @@ from mailflow.audit import record
 from mailflow.errors import MailflowError
 from mailflow.models import Case, InboxMessage
 from mailflow.outbox import resend, undelivered
+from mailflow.vocabulary import AuditKind
 from mailflow.web import WebContext, workload
 from mailflow.web import reply as replies
 from mailflow.web.auth import SessionUser, require_role
@@ -402,7 +403,7 @@ def ignore(
     message.processed_at = now
     record(
         session,
-        "ignorado",
+        AuditKind.IGNORADO,
         reason or "Marcado como spam o sin solicitud por el personal.",
         at=now,
         actor=actor,

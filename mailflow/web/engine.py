@@ -11,15 +11,13 @@ from mailflow.app import App
 from mailflow.audit import record
 from mailflow.models import Case, InboxMessage
 from mailflow.reading import Reading
+from mailflow.vocabulary import AuditKind, InboxStatus
 
 
 def app_of(request: Request) -> App:
-    """The App (catalogue, machines, templates ...) shared by every request of this web app."""
-    state = request.app.state
-    app = getattr(state, "mailflow_app", None)
-    if app is None:
-        app = App(request.app.state.mailflow.settings)
-        state.mailflow_app = app
+    """The one App (catalogue, machines, templates ...) of this web app, from its WebContext
+    on `request.app.state.mailflow` (set by `web.create_app`)."""
+    app = request.app.state.mailflow.app
     assert isinstance(app, App)
     return app
 
@@ -70,7 +68,10 @@ def process(
     """
     from mailflow.pipeline import classify_as, process_inbox_message
 
-    message.status = "processing"
+    # `process_inbox_message` returns at once for a row already "done"; until pipeline.py has a
+    # named `reprocess` (issue 19: it cannot be edited here), the desk moves the row out of
+    # "done" in this same transaction, which `_finish` sets back to "done" (or rolls back).
+    message.status = InboxStatus.PROCESSING
     if tramite is None:
         process_inbox_message(app, session, message, now, reading)
     else:
@@ -78,7 +79,7 @@ def process(
     what = f"Clasificado como {app.catalogue.get(tramite).name}" if tramite else "Reprocesado"
     record(
         session,
-        "personal",
+        AuditKind.PERSONAL,
         f"{what} por el personal.",
         at=now,
         actor=actor,

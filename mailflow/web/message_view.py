@@ -18,11 +18,12 @@ from mailflow.labels import Labels
 from mailflow.message import ParsedMessage
 from mailflow.models import Case, CaseEvent, InboxMessage, OutboxMessage, User
 from mailflow.parse import parse_message
+from mailflow.vocabulary import AuditKind
 from mailflow.web import WebContext
 from mailflow.web.casefile import KIND_NAMES
 from mailflow.web.queue import HELD
 
-NOTE_KIND = "nota"
+NOTE_KIND = AuditKind.NOTA
 MAX_NOTE = 4000
 _HEADERS = email.parser.BytesHeaderParser(policy=email.policy.compat32)  # fast: no parsing
 

@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from mailflow.audit import record
 from mailflow.models import Applicant, Case
+from mailflow.vocabulary import AuditKind
 from mailflow.web import WebContext
 from mailflow.web.auth import require_role
 from mailflow.web.engine import app_of
@@ -76,7 +77,7 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
             hidden = not detailed and any(k in (applicant.data or {}) for k in SENSITIVE_KEYS)
             if detailed and any(k in (applicant.data or {}) for k in SENSITIVE_KEYS):
                 record(
-                    session, "vulnerabilidad_vista",
+                    session, AuditKind.VULNERABILIDAD_VISTA,
                     f"Consulta del registro de {applicant.full_name} con datos de vulnerabilidad.",
                     at=now(request), actor=user.actor, data={"applicant": applicant.id},
                 )  # fmt: skip

@@ -17,6 +17,7 @@ from mailflow.audit import record
 from mailflow.message import ParsedMessage
 from mailflow.models import Case, CaseMessage, InboxMessage, OutboxMessage
 from mailflow.outgoing import Reply, Thread, compose, sender_address
+from mailflow.vocabulary import AuditKind
 
 DESK_DIR = "desk"
 MAX_TEXT = 20_000
@@ -148,7 +149,7 @@ def send(
         )  # fmt: skip
     record(
         session,
-        "reply",
+        AuditKind.REPLY,
         f"Respuesta del personal a {draft.to_addr}: {draft.subject}",
         at=now,
         actor=actor,

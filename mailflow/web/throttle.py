@@ -40,6 +40,7 @@ class SlidingWindow:
             return len(events)
 
     def full(self, key: str, at: float) -> bool:
+        """True when `key` has `limit` or more events in the window ending at `at` (seconds)."""
         return self.count(key, at) >= self.limit
 
     def add(self, key: str, at: float) -> None:
@@ -55,6 +56,7 @@ class SlidingWindow:
                 events.popleft()
 
     def clear(self, key: str) -> None:
+        """Forget every event of `key` (e.g. after a successful login)."""
         with self._lock:
             self._events.pop(key, None)
 

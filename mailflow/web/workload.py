@@ -20,6 +20,7 @@ from mailflow.assignment import AssignmentError, assignee_names, reassign
 from mailflow.audit import record
 from mailflow.models import Case, CaseSignal, User
 from mailflow.registry import cross_check, find_applicant
+from mailflow.vocabulary import AuditKind
 from mailflow.web import WebContext
 from mailflow.web.auth import SessionUser, require_role
 from mailflow.web.csrf import checked_form
@@ -99,7 +100,7 @@ def case_extras(
     )
     if detailed and signals:
         record(
-            session, "vulnerabilidad_vista", "Consulta de datos de vulnerabilidad.", at=at,
+            session, AuditKind.VULNERABILIDAD_VISTA, "Consulta de datos de vulnerabilidad.", at=at,
             actor=user.actor, case_id=case.id, data={"signals": [s.id for s in signals]},
         )  # fmt: skip
     value = lambda k: (lambda v: v.get("value") if isinstance(v, dict) else v)(case.fields.get(k))  # noqa: E731

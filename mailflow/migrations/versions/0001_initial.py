@@ -45,6 +45,10 @@ SQLITE_APPEND_ONLY = [
 
 
 def upgrade() -> None:
+    """Alembic upgrade: create the initial schema (inbox, cases, audit events, outbox, documents,
+    timers, counters, applicants, users). Runs inside Alembic's migration context (`op`); returns
+    None.
+    """
     op.create_table(
         "applicants",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -322,6 +326,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Alembic downgrade: undo `upgrade` of this revision. Runs inside Alembic's context."""
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER case_events_append_only ON case_events")
         op.execute("DROP FUNCTION mailflow_case_events_append_only()")

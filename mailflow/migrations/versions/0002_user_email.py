@@ -17,10 +17,14 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    """Alembic upgrade: add users.email (weekly reports to managers, notifications). Runs inside
+    Alembic's migration context (`op`); returns None.
+    """
     with op.batch_alter_table("users") as batch:
         batch.add_column(sa.Column("email", sa.String(), nullable=True))
 
 
 def downgrade() -> None:
+    """Alembic downgrade: undo `upgrade` of this revision. Runs inside Alembic's context."""
     with op.batch_alter_table("users") as batch:
         batch.drop_column("email")

@@ -17,10 +17,14 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    """Alembic upgrade: add cases.office, the receiving office whose legal calendar counts the
+    case's días hábiles. Runs inside Alembic's migration context (`op`); returns None.
+    """
     with op.batch_alter_table("cases") as batch:
         batch.add_column(sa.Column("office", sa.String(40), nullable=True))
 
 
 def downgrade() -> None:
+    """Alembic downgrade: undo `upgrade` of this revision. Runs inside Alembic's context."""
     with op.batch_alter_table("cases") as batch:
         batch.drop_column("office")

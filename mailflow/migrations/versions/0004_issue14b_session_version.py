@@ -17,6 +17,9 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    """Alembic upgrade: add users.session_version (logout and password changes revoke old cookies).
+    Runs inside Alembic's migration context (`op`); returns None.
+    """
     with op.batch_alter_table("users") as batch:
         batch.add_column(
             sa.Column("session_version", sa.Integer(), nullable=False, server_default="0")
@@ -24,5 +27,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Alembic downgrade: undo `upgrade` of this revision. Runs inside Alembic's context."""
     with op.batch_alter_table("users") as batch:
         batch.drop_column("session_version")

@@ -20,6 +20,9 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     # a plain ADD COLUMN (SQLite supports it with a constant default): batch mode would copy
     # and drop outbox_messages, which rows of delivery_attempts and case_messages reference
+    """Alembic upgrade: add outbox_messages.sender_authenticated (the daily reply cap counts per
+    authenticated sender). Runs inside Alembic's migration context (`op`); returns None.
+    """
     op.add_column(
         "outbox_messages",
         sa.Column("sender_authenticated", sa.Boolean(), nullable=False, server_default=sa.false()),
@@ -27,5 +30,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Alembic downgrade: undo `upgrade` of this revision. Runs inside Alembic's context."""
     with op.batch_alter_table("outbox_messages") as batch:
         batch.drop_column("sender_authenticated")

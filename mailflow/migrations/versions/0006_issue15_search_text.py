@@ -22,6 +22,9 @@ BATCH = 2000
 
 
 def upgrade() -> None:
+    """Alembic upgrade: add cases.search_text (folded search) and the indexes the desk's queues and
+    lists read. Runs inside Alembic's migration context (`op`); returns None.
+    """
     op.create_index("ix_inbox_messages_case_id", "inbox_messages", ["case_id"], unique=False)
     op.create_index("ix_cases_received_at", "cases", ["received_at"], unique=False)
     op.create_index(
@@ -89,6 +92,7 @@ def _trigram_index(bind: sa.engine.Connection) -> None:
 
 
 def downgrade() -> None:
+    """Alembic downgrade: undo `upgrade` of this revision. Runs inside Alembic's context."""
     op.drop_index("ix_inbox_messages_case_id", table_name="inbox_messages")
     op.drop_index("ix_cases_received_at", table_name="cases")
     op.drop_index("ix_case_events_inbox_message_id", table_name="case_events")

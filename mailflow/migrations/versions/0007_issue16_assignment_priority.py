@@ -19,6 +19,9 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     # plain ADD COLUMN: batch mode would copy and drop `cases` and `users`, which many tables
     # reference (it fails under foreign keys once they hold rows)
+    """Alembic upgrade: add the case assignee and priority, vulnerability signals and the forced
+    password change. Runs inside Alembic's migration context (`op`); returns None.
+    """
     bind = op.get_bind()
     if bind.dialect.name == "sqlite":
         # SQLite cannot ALTER a constraint in: the reference goes inline with the new column
@@ -59,6 +62,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    """Alembic downgrade: undo `upgrade` of this revision. Runs inside Alembic's context."""
     op.drop_index("ix_case_signals_case_id", "case_signals")
     op.drop_table("case_signals")
     with op.batch_alter_table("users") as batch:
