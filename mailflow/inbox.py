@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -124,10 +125,17 @@ def known_uids(session: Session, mailbox: str, uidvalidity: int, uids: list[int]
     return found
 
 
-def claim_batch(
+def claim(
     db: Database, worker_id: str, n: int, now: dt.datetime, lease: dt.timedelta = DEFAULT_LEASE
-) -> list[int]:
-    """Claim up to n waiting rows (new, or processing with an expired lease) for this worker."""
+) -> list[InboxMessage]:
+    """Claim up to n waiting rows (new, or processing with an expired lease) for this worker,
+    oldest first, in one short transaction; return them detached (raw included), in id order.
+
+    A row whose previous worker died holding it counts that try as an attempt; one that reaches
+    MAX_ATTEMPTS is set aside (exception event) instead of being returned. PostgreSQL: rows
+    locked by a concurrent claim are skipped (FOR UPDATE SKIP LOCKED), so workers get disjoint
+    rows.
+    """
     with db.session() as session:
         stmt = (
             select(InboxMessage)
@@ -143,7 +151,7 @@ def claim_batch(
             .order_by(InboxMessage.id)
             .limit(n)
         )
-        ids = []
+        rows = []
         for row in claim_rows(session, stmt):
             if row.status == "processing":  # its worker died mid-message: that try counts
                 row.attempts += 1
@@ -153,8 +161,150 @@ def claim_batch(
             row.status = "processing"
             row.claimed_by = worker_id
             row.claimed_until = now + lease
-            ids.append(row.id)
-        return ids
+            rows.append(row)
+        return rows
+
+
+def claim_batch(
+    db: Database, worker_id: str, n: int, now: dt.datetime, lease: dt.timedelta = DEFAULT_LEASE
+) -> list[int]:
+    """The ids of up to n rows claimed for this worker (see `claim`)."""
+    return [row.id for row in claim(db, worker_id, n, now, lease)]
+
+
+@dataclass(frozen=True)
+class Read:
+    """What reading one claimed row gave: `value` for the write step, or the `error` raised
+    (the write step then counts the attempt instead of writing)."""
+
+    value: Any = None
+    error: Exception | None = None
+
+
+ReadStep = Callable[[InboxMessage, dt.datetime, Session | None], Any]
+"""Reads a claimed row outside any write transaction (may use the given read-only session)."""
+WriteStep = Callable[[Session, InboxMessage, dt.datetime, Any], None]
+"""Writes a row's effects in the caller's transaction, given what its ReadStep returned."""
+
+
+@dataclass(frozen=True)
+class Handling:
+    """How claimed rows are processed: `read` (None: nothing to read first) runs with no write
+    transaction open, then `write` runs inside the write transaction. The layer above (the
+    service's engine) supplies them; the inbox only stores, claims and finishes rows."""
+
+    write: WriteStep
+    read: ReadStep | None = None
+
+
+def custom_handling(app: App, process: Processor) -> Handling:
+    """A Handling that runs `process(app, session, row, now)` whole inside the transaction."""
+
+    def write(session: Session, row: InboxMessage, now: dt.datetime, _value: Any) -> None:
+        process(app, session, row, now)
+
+    return Handling(write)
+
+
+def read_claimed(db: Database, handling: Handling, row: InboxMessage, now: dt.datetime) -> Read:
+    """Run `handling.read` on one claimed row (no write transaction open); never raises."""
+    if handling.read is None:
+        return Read()
+    try:
+        return Read(handling.read(row, now, None))
+    except Exception as exc:  # counted as a failed attempt by the write step
+        return Read(error=exc)
+
+
+def _finish_row(row: InboxMessage, now: dt.datetime) -> None:
+    if row.status == "processing":
+        row.status = "done"
+    row.claimed_by = None
+    row.claimed_until = None
+    if row.processed_at is None:
+        row.processed_at = now
+
+
+def _mine(row: InboxMessage | None, worker_id: str) -> bool:
+    return row is not None and row.status == "processing" and row.claimed_by == worker_id
+
+
+def write_one(
+    db: Database, row_id: int, read: Read, worker_id: str, now: dt.datetime, handling: Handling
+) -> str:
+    """Write one claimed row in its own transaction; return its resulting status.
+
+    On an exception (in reading or writing) the transaction is rolled back and, in a new one,
+    the attempt is counted and the error kept; after MAX_ATTEMPTS the row is set aside with an
+    exception event for the staff queue. A row no longer claimed by this worker is left alone
+    ("lost").
+    """
+    try:
+        if read.error is not None:
+            raise read.error
+        with db.session() as session:
+            row = session.get(InboxMessage, row_id)
+            if row is None or not _mine(row, worker_id):
+                return "lost"
+            handling.write(session, row, now, read.value)
+            _finish_row(row, now)
+            return row.status
+    except Exception as exc:  # any failure is recorded, never propagated
+        log.exception("inbox message %s failed", row_id)
+        return _record_failure(db, row_id, worker_id, now, exc)
+
+
+def write_batch(
+    db: Database,
+    claimed: Sequence[tuple[int, Read]],
+    worker_id: str,
+    now: dt.datetime,
+    handling: Handling,
+) -> list[str]:
+    """Write many claimed rows in ONE transaction, each in its own savepoint; return their
+    statuses in order ("done", "new", "set_aside", "lost", ...).
+
+    A row whose reading or writing raises has only its savepoint rolled back: its attempt is
+    counted and the error kept in the same transaction (set aside after MAX_ATTEMPTS), and the
+    rest of the batch commits. Rows no longer claimed by this worker are left alone ("lost").
+    When the batch transaction itself fails (commit, connection), nothing of it was written:
+    each row is then written in its own transaction (`write_one`), with the same readings.
+    """
+    if not claimed:
+        return []
+    try:
+        with db.session() as session:
+            ids = [row_id for row_id, _ in claimed]
+            rows = {
+                row.id: row
+                for row in session.scalars(select(InboxMessage).where(InboxMessage.id.in_(ids)))
+            }
+            statuses = []
+            for row_id, read in claimed:
+                row = rows.get(row_id)
+                if row is None or not _mine(row, worker_id):
+                    statuses.append("lost")
+                    continue
+                statuses.append(_write_in_savepoint(session, row, read, now, handling))
+            return statuses
+    except Exception:
+        log.exception("batch of %d inbox messages failed; writing them one by one", len(claimed))
+    return [write_one(db, row_id, read, worker_id, now, handling) for row_id, read in claimed]
+
+
+def _write_in_savepoint(
+    session: Session, row: InboxMessage, read: Read, now: dt.datetime, handling: Handling
+) -> str:
+    try:
+        if read.error is not None:
+            raise read.error
+        with session.begin_nested():
+            handling.write(session, row, now, read.value)
+            _finish_row(row, now)
+    except Exception as exc:  # this message's writes were rolled back; the batch goes on
+        log.exception("inbox message %s failed", row.id)
+        _count_failure(session, row, now, _error_text(exc))
+    return row.status
 
 
 def process_claimed(
@@ -164,63 +314,51 @@ def process_claimed(
     now: dt.datetime,
     *,
     process: Processor | None = None,
+    handling: Handling | None = None,
 ) -> str:
-    """Process one claimed row; return its resulting status.
+    """Process one claimed row on its own; return its resulting status.
 
-    With the default processor the message is first read (parsed and decided, under the
-    per-message CPU budget) with no write transaction open, then its effects are written in
-    one short transaction. A custom `process` runs whole inside that transaction.
-    On an exception the transaction is rolled back and, in a new one, the attempt is counted
-    and the error kept; after MAX_ATTEMPTS the row is set aside with an exception event for
-    the staff queue. A row no longer claimed by this worker is left alone ("lost").
+    `handling` reads the row with no write transaction open, then writes its effects in one
+    short transaction; a custom `process` instead runs whole inside that transaction. Failures
+    are counted as in `write_one`; a row no longer claimed by this worker is "lost".
     """
-    db = app.database
-    try:
+    if handling is None:
         if process is None:
-            from mailflow.pipeline import process_inbox_message, read_inbox_message
+            raise TypeError("process_claimed needs a processor or a handling")
+        handling = custom_handling(app, process)
+    db = app.database
+    if handling.read is None:
+        return write_one(db, row_id, Read(), worker_id, now, handling)
+    with db.session(readonly=True) as session:
+        row = session.get(InboxMessage, row_id)
+        if row is None or not _mine(row, worker_id):
+            return "lost"
+    return write_one(db, row_id, read_claimed(db, handling, row, now), worker_id, now, handling)
 
-            with db.session(readonly=True) as session:
-                row = session.get(InboxMessage, row_id)
-                if row is None or row.status != "processing" or row.claimed_by != worker_id:
-                    return "lost"
-            reading = read_inbox_message(app, row, now)  # no transaction open while parsing
 
-            def process(app: App, session: Session, row: InboxMessage, now: dt.datetime) -> None:
-                process_inbox_message(app, session, row, now, reading)
+def _error_text(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:ERROR_CHARS]
 
-        with db.session() as session:
-            row = session.get(InboxMessage, row_id)
-            if row is None or row.status != "processing" or row.claimed_by != worker_id:
-                return "lost"
-            process(app, session, row, now)
-            if row.status == "processing":
-                row.status = "done"
-            row.claimed_by = None
-            row.claimed_until = None
-            if row.processed_at is None:
-                row.processed_at = now
-            return row.status
-    except Exception as exc:  # any failure is recorded, never propagated
-        log.exception("inbox message %s failed", row_id)
-        return _record_failure(db, row_id, worker_id, now, exc)
+
+def _count_failure(session: Session, row: InboxMessage, now: dt.datetime, error: str) -> None:
+    row.attempts += 1
+    row.last_error = error
+    row.claimed_by = None
+    row.claimed_until = None
+    if row.attempts >= MAX_ATTEMPTS:
+        _set_aside(session, row, now, error)
+    else:
+        row.status = "new"
 
 
 def _record_failure(
     db: Database, row_id: int, worker_id: str, now: dt.datetime, exc: Exception
 ) -> str:
-    error = f"{type(exc).__name__}: {exc}"[:ERROR_CHARS]
     with db.session() as session:
         row = session.get(InboxMessage, row_id)
         if row is None or row.claimed_by != worker_id:
             return "lost"
-        row.attempts += 1
-        row.last_error = error
-        row.claimed_by = None
-        row.claimed_until = None
-        if row.attempts >= MAX_ATTEMPTS:
-            _set_aside(session, row, now, error)
-        else:
-            row.status = "new"
+        _count_failure(session, row, now, _error_text(exc))
         return row.status
 
 
