@@ -96,7 +96,7 @@ def store_raw(
         attempts=0,
     )
     if original is not None:
-        row.last_error = f"duplicado del mensaje {original} (mismo Message-ID y contenido)"
+        row.last_error = _duplicate_of(original)
         row.processed_at = now
     try:
         with session.begin_nested():
@@ -106,7 +106,114 @@ def store_raw(
     return row
 
 
-def known_uids(session: Session, mailbox: str, uidvalidity: int, uids: list[int]) -> set[int]:
+def store_many(
+    session: Session,
+    items: Sequence[tuple[int | None, bytes]],
+    *,
+    mailbox: str,
+    source: str,
+    uidvalidity: int | None = None,
+    now: dt.datetime,
+) -> list[InboxMessage | None]:
+    """Add many raw messages, given as (uid or None, raw), in the caller's transaction, with
+    the semantics of `store_raw` for each one in order; return one entry per item: the stored
+    row (flushed: it has its id), or None for a server copy already stored.
+
+    Look-ups are made once for the whole chunk (known UIDs, earlier copies by content hash)
+    and the rows are inserted in one flush. When a concurrent poller stored some of these
+    copies first (IntegrityError), the chunk is stored again message by message.
+    """
+    if source not in INBOX_SOURCES:
+        raise ValueError(f"origen de correo desconocido {source!r}; use {', '.join(INBOX_SOURCES)}")
+    uids = [uid for uid, _ in items if uid is not None]
+    known = known_uids(session, mailbox, uidvalidity, uids) if uids else set()
+    digests = [hashlib.sha256(raw).hexdigest() for _, raw in items]
+    earlier: dict[str, list[tuple[int, str | None]]] = {}
+    unique = sorted(set(digests))
+    for start in range(0, len(unique), 500):
+        found = session.execute(
+            select(InboxMessage.id, InboxMessage.sha256, InboxMessage.message_id)
+            .where(
+                InboxMessage.sha256.in_(unique[start : start + 500]),
+                InboxMessage.status != "duplicate",
+            )
+            .order_by(InboxMessage.id)
+        )
+        for row_id, digest, message_id in found:
+            earlier.setdefault(digest, []).append((row_id, message_id))
+    rows: list[InboxMessage | None] = []
+    originals: list[tuple[InboxMessage, InboxMessage]] = []  # (duplicate, original in chunk)
+    chunk: dict[str, list[InboxMessage]] = {}
+    seen_uids: set[int] = set()
+    for (uid, raw), digest in zip(items, digests, strict=True):
+        if uid is not None and (uid in known or uid in seen_uids):
+            rows.append(None)
+            continue
+        if uid is not None:
+            seen_uids.add(uid)
+        message_id = message_id_of(raw)
+        row = InboxMessage(
+            mailbox=mailbox,
+            uidvalidity=uidvalidity,
+            uid=uid,
+            message_id=message_id,
+            sha256=digest,
+            raw=raw,
+            size=len(raw),
+            source=source,
+            arrived_at=now,
+            status="new",
+            attempts=0,
+        )
+        stored = next(
+            (i for i, m in earlier.get(digest, []) if message_id is None or m == message_id), None
+        )
+        in_chunk = next(
+            (r for r in chunk.get(digest, []) if message_id is None or r.message_id == message_id),
+            None,
+        )
+        if stored is not None or in_chunk is not None:
+            row.status = "duplicate"
+            row.processed_at = now
+            if stored is not None:
+                row.last_error = _duplicate_of(stored)
+            else:
+                assert in_chunk is not None
+                originals.append((row, in_chunk))
+        else:
+            chunk.setdefault(digest, []).append(row)
+        rows.append(row)
+    fresh = [row for row in rows if row is not None]
+    try:
+        with session.begin_nested():
+            session.add_all(fresh)
+            session.flush()
+            for row, original in originals:
+                row.last_error = _duplicate_of(original.id)
+            session.flush()
+    except IntegrityError:  # a concurrent poller stored some of these copies first
+        return [
+            store_raw(
+                session,
+                raw,
+                mailbox=mailbox,
+                source=source,
+                uidvalidity=uidvalidity,
+                uid=uid,
+                now=now,
+            )
+            for uid, raw in items
+        ]
+    return rows
+
+
+def _duplicate_of(original: int) -> str:
+    return f"duplicado del mensaje {original} (mismo Message-ID y contenido)"
+
+
+def known_uids(
+    session: Session, mailbox: str, uidvalidity: int | None, uids: list[int]
+) -> set[int]:
     """Which of these UIDs of (mailbox, UIDVALIDITY) are already in the inbox."""
     found: set[int] = set()
     for start in range(0, len(uids), 500):
@@ -295,16 +402,30 @@ def write_batch(
 def _write_in_savepoint(
     session: Session, row: InboxMessage, read: Read, now: dt.datetime, handling: Handling
 ) -> str:
-    try:
-        if read.error is not None:
-            raise read.error
-        with session.begin_nested():
-            handling.write(session, row, now, read.value)
-            _finish_row(row, now)
-    except Exception as exc:  # this message's writes were rolled back; the batch goes on
-        log.exception("inbox message %s failed", row.id)
-        _count_failure(session, row, now, _error_text(exc))
-    return row.status
+    """Write one row in a savepoint; a failure rolls back only that savepoint, counts the
+    attempt and retries at once (as a lone worker would re-claim it first), up to
+    MAX_ATTEMPTS, after which the row is set aside."""
+    while True:
+        try:
+            if read.error is not None:
+                raise read.error
+            with session.begin_nested():
+                handling.write(session, row, now, read.value)
+                _finish_row(row, now)
+            return row.status
+        except Exception as exc:  # this message's writes were rolled back; the batch goes on
+            log.exception("inbox message %s failed", row.id)
+            error = _error_text(exc)
+            row.attempts += 1
+            row.last_error = error
+            if row.attempts >= MAX_ATTEMPTS:
+                _set_aside(session, row, now, error)
+                return row.status
+            if read.error is not None and handling.read is not None:
+                try:
+                    read = Read(handling.read(row, now, None))
+                except Exception as again:
+                    read = Read(error=again)
 
 
 def process_claimed(
