@@ -38,9 +38,14 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], dt.datetime]
 
 BATCH_SIZE = 64
-"""Inbox rows claimed, read and written together (one claim and one write transaction)."""
+"""Inbox rows claimed and read together (one claim; one write transaction on SQLite)."""
 READERS = 2
 """Messages read at once: threads, each waiting on its own sandbox child (GIL released)."""
+PG_MESSAGES_PER_TRANSACTION = 1
+"""Messages per write transaction on PostgreSQL. SQLite has one writer at a time anyway, so a
+whole batch goes in one transaction; PostgreSQL workers write in parallel, and the row locks a
+message takes (the gap-free case-number counter, the case) are held until commit, so a long
+transaction would make the other workers queue behind it."""
 
 
 def pipeline_handling(app: App) -> Handling:
@@ -94,6 +99,8 @@ class _Batch:
 class Engine:
     """One worker's batched processing loop; `close()` it when done (reader threads).
 
+    `batch` rows are claimed and read together and written `per_transaction` at a time
+    (default: the whole batch on SQLite, PG_MESSAGES_PER_TRANSACTION on PostgreSQL).
     `on_written(statuses)` is called after each batch is written (e.g. to wake the sender).
     """
 
@@ -105,12 +112,17 @@ class Engine:
         process: Processor | None = None,
         *,
         batch: int = BATCH_SIZE,
+        per_transaction: int | None = None,
         on_written: Callable[[list[str]], None] | None = None,
     ) -> None:
         self.app = app
         self.worker_id = worker_id
         self.clock = clock
         self.batch = max(1, batch)
+        if per_transaction is None:
+            postgres = app.database.dialect == "postgresql"
+            per_transaction = PG_MESSAGES_PER_TRANSACTION if postgres else self.batch
+        self.per_transaction = max(1, per_transaction)
         self.handling = handling_for(app, process)
         self.on_written = on_written
         self._pool: ThreadPoolExecutor | None = None
@@ -177,8 +189,12 @@ class Engine:
         # that kills the process must not take a whole batch with it on every retry
         alone = {row.id for row in batch.rows if row.attempts > 0}
         together = [(i, r) for i, r in claimed if i not in alone]
-        done = write_batch(db, together, worker, batch.now, self.handling)
-        statuses = dict(zip((i for i, _ in together), done, strict=True))
+        statuses: dict[int, str] = {}
+        size = self.per_transaction
+        for start in range(0, len(together), size):
+            part = together[start : start + size]
+            done = write_batch(db, part, worker, batch.now, self.handling)
+            statuses.update(zip((i for i, _ in part), done, strict=True))
         for row_id, read in claimed:
             if row_id in alone:
                 statuses[row_id] = write_one(db, row_id, read, worker, batch.now, self.handling)
