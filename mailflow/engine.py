@@ -26,7 +26,6 @@ from mailflow.inbox import (
     claim,
     custom_handling,
     write_batch,
-    write_one,
 )
 from mailflow.models import InboxMessage
 
@@ -41,6 +40,9 @@ BATCH_SIZE = 64
 """Inbox rows claimed and read together (one claim; one write transaction on SQLite)."""
 READERS = 2
 """Messages read at once: threads, each waiting on its own sandbox child (GIL released)."""
+TRANSACTION_SECONDS = 0.5
+"""A write transaction is committed once it has run this long (the rest of the batch goes in
+the next): SQLite has one writer at a time, and the desk, ingestion and the sender wait."""
 PG_MESSAGES_PER_TRANSACTION = 1
 """Messages per write transaction on PostgreSQL. SQLite has one writer at a time anyway, so a
 whole batch goes in one transaction; PostgreSQL workers write in parallel, and the row locks a
@@ -193,9 +195,13 @@ class Engine:
         size = self.per_transaction
         for start in range(0, len(together), size):
             part = together[start : start + size]
-            done = write_batch(db, part, worker, batch.now, self.handling)
+            done = write_batch(
+                db, part, worker, batch.now, self.handling, max_seconds=TRANSACTION_SECONDS
+            )
             statuses.update(zip((i for i, _ in part), done, strict=True))
         for row_id, read in claimed:
             if row_id in alone:
-                statuses[row_id] = write_one(db, row_id, read, worker, batch.now, self.handling)
+                [statuses[row_id]] = write_batch(
+                    db, [(row_id, read)], worker, batch.now, self.handling
+                )
         return [statuses[row_id] for row_id, _ in claimed]

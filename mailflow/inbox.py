@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
@@ -367,36 +368,61 @@ def write_batch(
     worker_id: str,
     now: dt.datetime,
     handling: Handling,
+    *,
+    max_seconds: float | None = None,
 ) -> list[str]:
-    """Write many claimed rows in ONE transaction, each in its own savepoint; return their
+    """Write many claimed rows in one transaction, each in its own savepoint; return their
     statuses in order ("done", "new", "set_aside", "lost", ...).
 
     A row whose reading or writing raises has only its savepoint rolled back: its attempt is
     counted and the error kept in the same transaction (set aside after MAX_ATTEMPTS), and the
     rest of the batch commits. Rows no longer claimed by this worker are left alone ("lost").
-    When the batch transaction itself fails (commit, connection), nothing of it was written:
-    each row is then written in its own transaction (`write_one`), with the same readings.
+    With `max_seconds`, a transaction is committed once it has run that long and the rest go
+    in the next one (other writers, such as the desk or ingestion, do not wait for a whole
+    batch). When a transaction itself fails (commit, connection), nothing of it was written:
+    each of its rows is then written in its own transaction (`write_one`), with its reading.
     """
-    if not claimed:
-        return []
-    try:
-        with db.session() as session:
-            ids = [row_id for row_id, _ in claimed]
-            rows = {
-                row.id: row
-                for row in session.scalars(select(InboxMessage).where(InboxMessage.id.in_(ids)))
-            }
-            statuses = []
-            for row_id, read in claimed:
-                row = rows.get(row_id)
-                if row is None or not _mine(row, worker_id):
-                    statuses.append("lost")
-                    continue
-                statuses.append(_write_in_savepoint(session, row, read, now, handling))
-            return statuses
-    except Exception:
-        log.exception("batch of %d inbox messages failed; writing them one by one", len(claimed))
-    return [write_one(db, row_id, read, worker_id, now, handling) for row_id, read in claimed]
+    statuses: list[str] = []
+    while len(statuses) < len(claimed):
+        rest = claimed[len(statuses) :]
+        done: list[str] = []
+        try:
+            _write_transaction(db, rest, worker_id, now, handling, max_seconds, done)
+        except Exception:
+            log.exception("a batch of inbox messages failed; writing them one by one")
+            attempted = rest[: len(done) or len(rest)]
+            done = [write_one(db, i, read, worker_id, now, handling) for i, read in attempted]
+        statuses += done
+    return statuses
+
+
+def _write_transaction(
+    db: Database,
+    claimed: Sequence[tuple[int, Read]],
+    worker_id: str,
+    now: dt.datetime,
+    handling: Handling,
+    max_seconds: float | None,
+    done: list[str],
+) -> None:
+    """Write a prefix of `claimed` (at least one row) in one transaction, appending each
+    row's status to `done` as it is written (so a failed commit shows what it held)."""
+    started = time.monotonic()
+    with db.session() as session:
+        ids = [row_id for row_id, _ in claimed]
+        rows = {
+            row.id: row
+            for row in session.scalars(select(InboxMessage).where(InboxMessage.id.in_(ids)))
+        }
+        for row_id, read in claimed:
+            if done and max_seconds is not None and time.monotonic() - started > max_seconds:
+                break
+            row = rows.get(row_id)
+            if row is None or not _mine(row, worker_id):
+                done.append("lost")
+                continue
+            done.append("")  # in progress: counted if the transaction fails now
+            done[-1] = _write_in_savepoint(session, row, read, now, handling)
 
 
 def _write_in_savepoint(

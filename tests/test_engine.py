@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
+from mailflow import engine
 from mailflow.app import App
 from mailflow.config import load_settings
 from mailflow.db import Database
@@ -43,7 +44,10 @@ def _store(db: Database, n: int) -> list[int]:
         return [row.id for row in rows if row is not None]
 
 
-def test_a_bad_message_in_a_batch_is_set_aside_while_the_others_commit(app: App) -> None:
+def test_a_bad_message_in_a_batch_is_set_aside_while_the_others_commit(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine, "TRANSACTION_SECONDS", GENEROUS_SECONDS)
     ids = _store(app.database, 5)
     bad = ids[2]
     sessions: dict[int, int] = {}
@@ -64,6 +68,23 @@ def test_a_bad_message_in_a_batch_is_set_aside_while_the_others_commit(app: App)
     assert sorted(events) == sorted(
         [(i, "note") for i in ids if i != bad] + [(bad, "exception")]
     )  # the bad message's tries were rolled back, the others' writes committed
+
+
+def test_a_long_write_transaction_is_committed_and_the_batch_goes_on_in_the_next(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(engine, "TRANSACTION_SECONDS", 0.0)  # commit after every message
+    ids = _store(app.database, 3)
+    sessions: list[Session] = []  # kept alive, so their ids are distinct
+
+    def process(app_: App, session: Session, row: InboxMessage, now: dt.datetime) -> None:
+        sessions.append(session)
+        row.disposition = "ignore"
+
+    assert process_waiting(app, lambda: NOW, "w1", process) == (3, 0)
+    assert len({id(s) for s in sessions}) == len(ids)
+    with app.database.session(readonly=True) as s:
+        assert {r.status for r in s.scalars(select(InboxMessage))} == {"done"}
 
 
 def test_a_batch_whose_commit_fails_is_written_message_by_message(app: App) -> None:
@@ -95,6 +116,7 @@ def test_a_batch_whose_commit_fails_is_written_message_by_message(app: App) -> N
 KILLED_BATCH = """
 import datetime as dt, os, signal, sys
 from pathlib import Path
+from mailflow import engine
 from mailflow.app import App
 from mailflow.config import load_settings
 from mailflow.db import Database
