@@ -43,6 +43,9 @@ READERS = 2
 TRANSACTION_SECONDS = 0.5
 """A write transaction is committed once it has run this long (the rest of the batch goes in
 the next): SQLite has one writer at a time, and the desk, ingestion and the sender wait."""
+PG_BATCH_SIZE = 16
+"""Rows claimed at once on PostgreSQL, where several processes share the queue: smaller
+batches keep them balanced to the end (a worker holding 2 × 64 rows finishes alone)."""
 PG_MESSAGES_PER_TRANSACTION = 1
 """Messages per write transaction on PostgreSQL. SQLite has one writer at a time anyway, so a
 whole batch goes in one transaction; PostgreSQL workers write in parallel, and the row locks a
@@ -101,8 +104,9 @@ class _Batch:
 class Engine:
     """One worker's batched processing loop; `close()` it when done (reader threads).
 
-    `batch` rows are claimed and read together and written `per_transaction` at a time
-    (default: the whole batch on SQLite, PG_MESSAGES_PER_TRANSACTION on PostgreSQL).
+    `batch` rows (default BATCH_SIZE, PG_BATCH_SIZE on PostgreSQL) are claimed and read
+    together and written `per_transaction` at a time (default: the whole batch on SQLite,
+    PG_MESSAGES_PER_TRANSACTION on PostgreSQL).
     `on_written(statuses)` is called after each batch is written (e.g. to wake the sender).
     """
 
@@ -113,16 +117,18 @@ class Engine:
         clock: Clock,
         process: Processor | None = None,
         *,
-        batch: int = BATCH_SIZE,
+        batch: int | None = None,
         per_transaction: int | None = None,
         on_written: Callable[[list[str]], None] | None = None,
     ) -> None:
         self.app = app
         self.worker_id = worker_id
         self.clock = clock
+        postgres = app.database.dialect == "postgresql"
+        if batch is None:
+            batch = PG_BATCH_SIZE if postgres else BATCH_SIZE
         self.batch = max(1, batch)
         if per_transaction is None:
-            postgres = app.database.dialect == "postgresql"
             per_transaction = PG_MESSAGES_PER_TRANSACTION if postgres else self.batch
         self.per_transaction = max(1, per_transaction)
         self.handling = handling_for(app, process)
