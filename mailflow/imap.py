@@ -16,7 +16,7 @@ from imapclient.exceptions import IMAPClientError
 
 from mailflow.config import Settings, imap_credentials
 from mailflow.db import Database
-from mailflow.inbox import known_uids, store_raw
+from mailflow.inbox import known_uids, store_many
 
 if TYPE_CHECKING:
     from mailflow.oauth import TokenSource
@@ -169,25 +169,22 @@ class ImapPoller:
         if not fresh:
             return 0
         fetched = client.fetch(fresh, ["BODY.PEEK[]", "RFC822.SIZE"])
-        new_ids: list[int] = []
+        items = [
+            (uid, bytes(data.get(b"BODY[]") or b""))
+            for uid in fresh
+            if (data := fetched.get(uid)) is not None  # None: expunged by someone else meanwhile
+        ]
         with self.db.session() as session:
-            for uid in fresh:
-                data = fetched.get(uid)
-                if data is None:  # expunged by someone else meanwhile
-                    continue
-                raw = data.get(b"BODY[]") or b""
-                row = store_raw(
-                    session,
-                    bytes(raw),
-                    mailbox=t.mailbox,
-                    source="imap",
-                    uidvalidity=self.uidvalidity,
-                    uid=uid,
-                    now=self.clock(),
-                )
-                if row is not None and row.status == "new":
-                    session.flush()
-                    new_ids.append(row.id)
+            rows = store_many(
+                session,
+                items,
+                mailbox=t.mailbox,
+                source="imap",
+                uidvalidity=self.uidvalidity,
+                now=self.clock(),
+            )
+            new_ids = [row.id for row in rows if row is not None and row.status == "new"]
+        del fetched, items, rows  # bounded memory: one chunk at a time
         if self.on_stored is not None:
             for row_id in new_ids:
                 self.on_stored(row_id)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.policy import compat32
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -95,7 +97,7 @@ def store_raw(
         attempts=0,
     )
     if original is not None:
-        row.last_error = f"duplicado del mensaje {original} (mismo Message-ID y contenido)"
+        row.last_error = _duplicate_of(original)
         row.processed_at = now
     try:
         with session.begin_nested():
@@ -105,7 +107,114 @@ def store_raw(
     return row
 
 
-def known_uids(session: Session, mailbox: str, uidvalidity: int, uids: list[int]) -> set[int]:
+def store_many(
+    session: Session,
+    items: Sequence[tuple[int | None, bytes]],
+    *,
+    mailbox: str,
+    source: str,
+    uidvalidity: int | None = None,
+    now: dt.datetime,
+) -> list[InboxMessage | None]:
+    """Add many raw messages, given as (uid or None, raw), in the caller's transaction, with
+    the semantics of `store_raw` for each one in order; return one entry per item: the stored
+    row (flushed: it has its id), or None for a server copy already stored.
+
+    Look-ups are made once for the whole chunk (known UIDs, earlier copies by content hash)
+    and the rows are inserted in one flush. When a concurrent poller stored some of these
+    copies first (IntegrityError), the chunk is stored again message by message.
+    """
+    if source not in INBOX_SOURCES:
+        raise ValueError(f"origen de correo desconocido {source!r}; use {', '.join(INBOX_SOURCES)}")
+    uids = [uid for uid, _ in items if uid is not None]
+    known = known_uids(session, mailbox, uidvalidity, uids) if uids else set()
+    digests = [hashlib.sha256(raw).hexdigest() for _, raw in items]
+    earlier: dict[str, list[tuple[int, str | None]]] = {}
+    unique = sorted(set(digests))
+    for start in range(0, len(unique), 500):
+        found = session.execute(
+            select(InboxMessage.id, InboxMessage.sha256, InboxMessage.message_id)
+            .where(
+                InboxMessage.sha256.in_(unique[start : start + 500]),
+                InboxMessage.status != "duplicate",
+            )
+            .order_by(InboxMessage.id)
+        )
+        for row_id, digest, message_id in found:
+            earlier.setdefault(digest, []).append((row_id, message_id))
+    rows: list[InboxMessage | None] = []
+    originals: list[tuple[InboxMessage, InboxMessage]] = []  # (duplicate, original in chunk)
+    chunk: dict[str, list[InboxMessage]] = {}
+    seen_uids: set[int] = set()
+    for (uid, raw), digest in zip(items, digests, strict=True):
+        if uid is not None and (uid in known or uid in seen_uids):
+            rows.append(None)
+            continue
+        if uid is not None:
+            seen_uids.add(uid)
+        message_id = message_id_of(raw)
+        row = InboxMessage(
+            mailbox=mailbox,
+            uidvalidity=uidvalidity,
+            uid=uid,
+            message_id=message_id,
+            sha256=digest,
+            raw=raw,
+            size=len(raw),
+            source=source,
+            arrived_at=now,
+            status="new",
+            attempts=0,
+        )
+        stored = next(
+            (i for i, m in earlier.get(digest, []) if message_id is None or m == message_id), None
+        )
+        in_chunk = next(
+            (r for r in chunk.get(digest, []) if message_id is None or r.message_id == message_id),
+            None,
+        )
+        if stored is not None or in_chunk is not None:
+            row.status = "duplicate"
+            row.processed_at = now
+            if stored is not None:
+                row.last_error = _duplicate_of(stored)
+            else:
+                assert in_chunk is not None
+                originals.append((row, in_chunk))
+        else:
+            chunk.setdefault(digest, []).append(row)
+        rows.append(row)
+    fresh = [row for row in rows if row is not None]
+    try:
+        with session.begin_nested():
+            session.add_all(fresh)
+            session.flush()
+            for row, original in originals:
+                row.last_error = _duplicate_of(original.id)
+            session.flush()
+    except IntegrityError:  # a concurrent poller stored some of these copies first
+        return [
+            store_raw(
+                session,
+                raw,
+                mailbox=mailbox,
+                source=source,
+                uidvalidity=uidvalidity,
+                uid=uid,
+                now=now,
+            )
+            for uid, raw in items
+        ]
+    return rows
+
+
+def _duplicate_of(original: int) -> str:
+    return f"duplicado del mensaje {original} (mismo Message-ID y contenido)"
+
+
+def known_uids(
+    session: Session, mailbox: str, uidvalidity: int | None, uids: list[int]
+) -> set[int]:
     """Which of these UIDs of (mailbox, UIDVALIDITY) are already in the inbox."""
     found: set[int] = set()
     for start in range(0, len(uids), 500):
@@ -124,10 +233,17 @@ def known_uids(session: Session, mailbox: str, uidvalidity: int, uids: list[int]
     return found
 
 
-def claim_batch(
+def claim(
     db: Database, worker_id: str, n: int, now: dt.datetime, lease: dt.timedelta = DEFAULT_LEASE
-) -> list[int]:
-    """Claim up to n waiting rows (new, or processing with an expired lease) for this worker."""
+) -> list[InboxMessage]:
+    """Claim up to n waiting rows (new, or processing with an expired lease) for this worker,
+    oldest first, in one short transaction; return them detached (raw included), in id order.
+
+    A row whose previous worker died holding it counts that try as an attempt; one that reaches
+    MAX_ATTEMPTS is set aside (exception event) instead of being returned. PostgreSQL: rows
+    locked by a concurrent claim are skipped (FOR UPDATE SKIP LOCKED), so workers get disjoint
+    rows.
+    """
     with db.session() as session:
         stmt = (
             select(InboxMessage)
@@ -143,7 +259,7 @@ def claim_batch(
             .order_by(InboxMessage.id)
             .limit(n)
         )
-        ids = []
+        rows = []
         for row in claim_rows(session, stmt):
             if row.status == "processing":  # its worker died mid-message: that try counts
                 row.attempts += 1
@@ -153,8 +269,189 @@ def claim_batch(
             row.status = "processing"
             row.claimed_by = worker_id
             row.claimed_until = now + lease
-            ids.append(row.id)
-        return ids
+            rows.append(row)
+        return rows
+
+
+def claim_batch(
+    db: Database, worker_id: str, n: int, now: dt.datetime, lease: dt.timedelta = DEFAULT_LEASE
+) -> list[int]:
+    """The ids of up to n rows claimed for this worker (see `claim`)."""
+    return [row.id for row in claim(db, worker_id, n, now, lease)]
+
+
+@dataclass(frozen=True)
+class Read:
+    """What reading one claimed row gave: `value` for the write step, or the `error` raised
+    (the write step then counts the attempt instead of writing)."""
+
+    value: Any = None
+    error: Exception | None = None
+
+
+ReadStep = Callable[[InboxMessage, dt.datetime, Session | None], Any]
+"""Reads a claimed row outside any write transaction (may use the given read-only session)."""
+WriteStep = Callable[[Session, InboxMessage, dt.datetime, Any], None]
+"""Writes a row's effects in the caller's transaction, given what its ReadStep returned."""
+
+
+@dataclass(frozen=True)
+class Handling:
+    """How claimed rows are processed: `read` (None: nothing to read first) runs with no write
+    transaction open, then `write` runs inside the write transaction. The layer above (the
+    service's engine) supplies them; the inbox only stores, claims and finishes rows."""
+
+    write: WriteStep
+    read: ReadStep | None = None
+
+
+def custom_handling(app: App, process: Processor) -> Handling:
+    """A Handling that runs `process(app, session, row, now)` whole inside the transaction."""
+
+    def write(session: Session, row: InboxMessage, now: dt.datetime, _value: Any) -> None:
+        process(app, session, row, now)
+
+    return Handling(write)
+
+
+def read_claimed(db: Database, handling: Handling, row: InboxMessage, now: dt.datetime) -> Read:
+    """Run `handling.read` on one claimed row (no write transaction open); never raises."""
+    if handling.read is None:
+        return Read()
+    try:
+        return Read(handling.read(row, now, None))
+    except Exception as exc:  # counted as a failed attempt by the write step
+        return Read(error=exc)
+
+
+def _finish_row(row: InboxMessage, now: dt.datetime) -> None:
+    if row.status == "processing":
+        row.status = "done"
+    row.claimed_by = None
+    row.claimed_until = None
+    if row.processed_at is None:
+        row.processed_at = now
+
+
+def _mine(row: InboxMessage | None, worker_id: str) -> bool:
+    return row is not None and row.status == "processing" and row.claimed_by == worker_id
+
+
+def write_one(
+    db: Database, row_id: int, read: Read, worker_id: str, now: dt.datetime, handling: Handling
+) -> str:
+    """Write one claimed row in its own transaction; return its resulting status.
+
+    On an exception (in reading or writing) the transaction is rolled back and, in a new one,
+    the attempt is counted and the error kept; after MAX_ATTEMPTS the row is set aside with an
+    exception event for the staff queue. A row no longer claimed by this worker is left alone
+    ("lost").
+    """
+    try:
+        if read.error is not None:
+            raise read.error
+        with db.session() as session:
+            row = session.get(InboxMessage, row_id)
+            if row is None or not _mine(row, worker_id):
+                return "lost"
+            handling.write(session, row, now, read.value)
+            _finish_row(row, now)
+            return row.status
+    except Exception as exc:  # any failure is recorded, never propagated
+        log.exception("inbox message %s failed", row_id)
+        return _record_failure(db, row_id, worker_id, now, exc)
+
+
+def write_batch(
+    db: Database,
+    claimed: Sequence[tuple[int, Read]],
+    worker_id: str,
+    now: dt.datetime,
+    handling: Handling,
+    *,
+    max_seconds: float | None = None,
+) -> list[str]:
+    """Write many claimed rows in one transaction, each in its own savepoint; return their
+    statuses in order ("done", "new", "set_aside", "lost", ...).
+
+    A row whose reading or writing raises has only its savepoint rolled back: its attempt is
+    counted and the error kept in the same transaction (set aside after MAX_ATTEMPTS), and the
+    rest of the batch commits. Rows no longer claimed by this worker are left alone ("lost").
+    With `max_seconds`, a transaction is committed once it has run that long and the rest go
+    in the next one (other writers, such as the desk or ingestion, do not wait for a whole
+    batch). When a transaction itself fails (commit, connection), nothing of it was written:
+    each of its rows is then written in its own transaction (`write_one`), with its reading.
+    """
+    statuses: list[str] = []
+    while len(statuses) < len(claimed):
+        rest = claimed[len(statuses) :]
+        done: list[str] = []
+        try:
+            _write_transaction(db, rest, worker_id, now, handling, max_seconds, done)
+        except Exception:
+            log.exception("a batch of inbox messages failed; writing them one by one")
+            attempted = rest[: len(done) or len(rest)]
+            done = [write_one(db, i, read, worker_id, now, handling) for i, read in attempted]
+        statuses += done
+    return statuses
+
+
+def _write_transaction(
+    db: Database,
+    claimed: Sequence[tuple[int, Read]],
+    worker_id: str,
+    now: dt.datetime,
+    handling: Handling,
+    max_seconds: float | None,
+    done: list[str],
+) -> None:
+    """Write a prefix of `claimed` (at least one row) in one transaction, appending each
+    row's status to `done` as it is written (so a failed commit shows what it held)."""
+    started = time.monotonic()
+    with db.session() as session:
+        ids = [row_id for row_id, _ in claimed]
+        rows = {
+            row.id: row
+            for row in session.scalars(select(InboxMessage).where(InboxMessage.id.in_(ids)))
+        }
+        for row_id, read in claimed:
+            if done and max_seconds is not None and time.monotonic() - started > max_seconds:
+                break
+            row = rows.get(row_id)
+            if row is None or not _mine(row, worker_id):
+                done.append("lost")
+                continue
+            done.append("")  # in progress: counted if the transaction fails now
+            done[-1] = _write_in_savepoint(session, row, read, now, handling)
+
+
+def _write_in_savepoint(
+    session: Session, row: InboxMessage, read: Read, now: dt.datetime, handling: Handling
+) -> str:
+    """Write one row in a savepoint; a failure rolls back only that savepoint, counts the
+    attempt and retries at once (as a lone worker would re-claim it first), up to
+    MAX_ATTEMPTS, after which the row is set aside."""
+    while True:
+        try:
+            if read.error is not None:
+                raise read.error
+            with session.begin_nested():
+                handling.write(session, row, now, read.value)
+                _finish_row(row, now)
+            return row.status
+        except Exception as exc:  # this message's writes were rolled back; the batch goes on
+            log.exception("inbox message %s failed", row.id)
+            error = _error_text(exc)
+            row.attempts += 1
+            row.last_error = error
+            if row.attempts >= MAX_ATTEMPTS:
+                _set_aside(session, row, now, error)
+                return row.status
+            if read.error is not None and handling.read is not None:
+                try:
+                    read = Read(handling.read(row, now, None))
+                except Exception as again:
+                    read = Read(error=again)
 
 
 def process_claimed(
@@ -164,63 +461,51 @@ def process_claimed(
     now: dt.datetime,
     *,
     process: Processor | None = None,
+    handling: Handling | None = None,
 ) -> str:
-    """Process one claimed row; return its resulting status.
+    """Process one claimed row on its own; return its resulting status.
 
-    With the default processor the message is first read (parsed and decided, under the
-    per-message CPU budget) with no write transaction open, then its effects are written in
-    one short transaction. A custom `process` runs whole inside that transaction.
-    On an exception the transaction is rolled back and, in a new one, the attempt is counted
-    and the error kept; after MAX_ATTEMPTS the row is set aside with an exception event for
-    the staff queue. A row no longer claimed by this worker is left alone ("lost").
+    `handling` reads the row with no write transaction open, then writes its effects in one
+    short transaction; a custom `process` instead runs whole inside that transaction. Failures
+    are counted as in `write_one`; a row no longer claimed by this worker is "lost".
     """
-    db = app.database
-    try:
+    if handling is None:
         if process is None:
-            from mailflow.pipeline import process_inbox_message, read_inbox_message
+            raise TypeError("process_claimed needs a processor or a handling")
+        handling = custom_handling(app, process)
+    db = app.database
+    if handling.read is None:
+        return write_one(db, row_id, Read(), worker_id, now, handling)
+    with db.session(readonly=True) as session:
+        row = session.get(InboxMessage, row_id)
+        if row is None or not _mine(row, worker_id):
+            return "lost"
+    return write_one(db, row_id, read_claimed(db, handling, row, now), worker_id, now, handling)
 
-            with db.session(readonly=True) as session:
-                row = session.get(InboxMessage, row_id)
-                if row is None or row.status != "processing" or row.claimed_by != worker_id:
-                    return "lost"
-            reading = read_inbox_message(app, row, now)  # no transaction open while parsing
 
-            def process(app: App, session: Session, row: InboxMessage, now: dt.datetime) -> None:
-                process_inbox_message(app, session, row, now, reading)
+def _error_text(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:ERROR_CHARS]
 
-        with db.session() as session:
-            row = session.get(InboxMessage, row_id)
-            if row is None or row.status != "processing" or row.claimed_by != worker_id:
-                return "lost"
-            process(app, session, row, now)
-            if row.status == "processing":
-                row.status = "done"
-            row.claimed_by = None
-            row.claimed_until = None
-            if row.processed_at is None:
-                row.processed_at = now
-            return row.status
-    except Exception as exc:  # any failure is recorded, never propagated
-        log.exception("inbox message %s failed", row_id)
-        return _record_failure(db, row_id, worker_id, now, exc)
+
+def _count_failure(session: Session, row: InboxMessage, now: dt.datetime, error: str) -> None:
+    row.attempts += 1
+    row.last_error = error
+    row.claimed_by = None
+    row.claimed_until = None
+    if row.attempts >= MAX_ATTEMPTS:
+        _set_aside(session, row, now, error)
+    else:
+        row.status = "new"
 
 
 def _record_failure(
     db: Database, row_id: int, worker_id: str, now: dt.datetime, exc: Exception
 ) -> str:
-    error = f"{type(exc).__name__}: {exc}"[:ERROR_CHARS]
     with db.session() as session:
         row = session.get(InboxMessage, row_id)
         if row is None or row.claimed_by != worker_id:
             return "lost"
-        row.attempts += 1
-        row.last_error = error
-        row.claimed_by = None
-        row.claimed_until = None
-        if row.attempts >= MAX_ATTEMPTS:
-            _set_aside(session, row, now, error)
-        else:
-            row.status = "new"
+        _count_failure(session, row, now, _error_text(exc))
         return row.status
 
 

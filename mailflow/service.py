@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from mailflow.engine import Engine
 from mailflow.imap import ImapPoller, drain_once, imap_targets
-from mailflow.inbox import Processor, claim_batch, process_claimed, release_all_claims
-from mailflow.sender import SentJournal, drain_outbox, release_sending
+from mailflow.inbox import Processor, release_all_claims
+from mailflow.sender import SendStats, SentJournal, drain_outbox, release_sending
 from mailflow.smtpd import inbound_server
 
 if TYPE_CHECKING:
@@ -105,17 +106,12 @@ def process_waiting(
     process: Processor | None = None,
     stop: threading.Event | None = None,
 ) -> tuple[int, int]:
-    """Process inbox rows until none waits; return (processed, set aside)."""
-    done = aside = 0
-    while stop is None or not stop.is_set():
-        ids = claim_batch(app.database, worker_id, 1, clock())
-        if not ids:
-            break
-        for row_id in ids:
-            status = process_claimed(app, row_id, worker_id, clock(), process=process)
-            done += status != "lost"
-            aside += status == "set_aside"
-    return done, aside
+    """Process inbox rows in batches until none waits; return (processed, set aside)."""
+    engine = Engine(app, worker_id, clock, process)
+    try:
+        return engine.drain(stop)
+    finally:
+        engine.close()
 
 
 def default_sweep(app: App, now: dt.datetime, worker_id: str) -> Any:
@@ -133,6 +129,92 @@ def delivery_sweep(app: App, now: dt.datetime, worker_id: str) -> int:
     return run_sweep(app, now, worker_id, (DELIVERY_ACCEPTED,))
 
 
+def _add_sent(total: SendStats, more: SendStats) -> None:
+    total.sent += more.sent
+    total.retried += more.retried
+    total.failed += more.failed
+    total.errors += more.errors
+
+
+class _Overlap:
+    """The threads of one `run --once` beside the processing loop: IMAP ingestion (one folder
+    after the other, storing chunk by chunk) and a sender draining the outbox while later
+    messages are processed. Their errors are kept for the main thread."""
+
+    def __init__(self, app: App, now_fn: Clock, stats: RunStats) -> None:
+        self.app = app
+        self.now_fn = now_fn
+        self.stats = stats
+        self.stored = threading.Event()  # a chunk was stored: there is something to claim
+        self.ingested = threading.Event()  # every folder drained (or failed)
+        self.written = threading.Event()  # a batch was written: replies may wait
+        self.processed = threading.Event()  # processing finished: one last drain, then stop
+        self.sent = SendStats()
+        self.failure: BaseException | None = None
+        self.threads = [
+            threading.Thread(target=self._ingest, name="mailflow-ingest", daemon=True),
+            threading.Thread(target=self._send, name="mailflow-send", daemon=True),
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def _ingest(self) -> None:
+        app = self.app
+        try:
+            for target in imap_targets(app.settings, app.mail_tokens):
+                try:
+                    self.stats.ingested += drain_once(
+                        target, app.database, self.now_fn, lambda _id: self.stored.set()
+                    )
+                except Exception as exc:  # unreachable server: report, still do the rest
+                    self.stats.errors.append(f"IMAP {target.host}/{target.folder}: {exc}")
+        finally:
+            self.ingested.set()
+            self.stored.set()
+
+    def _send(self) -> None:
+        app = self.app
+        try:
+            while True:
+                last = self.processed.is_set()
+                more = drain_outbox(
+                    app.settings,
+                    app.database,
+                    self.now_fn,
+                    journal=sent_journal(app),
+                    tokens=app.mail_tokens,
+                )
+                _add_sent(self.sent, more)
+                if last:
+                    return
+                self.written.wait(SEND_WAIT_SECONDS)
+                self.written.clear()
+        except BaseException as exc:  # raised again in the main thread, as before
+            self.failure = exc
+
+    def process(self, engine: Engine) -> tuple[int, int]:
+        """Process what is stored until ingestion has ended and nothing waits."""
+        done = aside = 0
+        while True:
+            finished = self.ingested.is_set()  # read before draining: nothing stored after
+            self.stored.clear()
+            d, a = engine.drain()
+            done, aside = done + d, aside + a
+            if finished:
+                return done, aside
+            self.stored.wait(IDLE_WAIT_SECONDS)
+
+    def finish(self) -> SendStats:
+        """Let the sender do its last drain, wait for both threads; what the sender sent."""
+        self.processed.set()
+        self.written.set()
+        for thread in self.threads:
+            thread.join()
+        if self.failure is not None:
+            raise self.failure
+        return self.sent
+
+
 def run_once(
     app: App,
     now_fn: Clock = utc_now,
@@ -140,44 +222,56 @@ def run_once(
     process: Processor | None = None,
     sweep: Sweep | None = default_sweep,
 ) -> RunStats:
-    """Ingest what waits on IMAP, process every waiting message, run the sweep, send, return."""
+    """Ingest what waits on IMAP, process every waiting message, run the sweep, send, return.
+
+    Ingestion (a thread) stores chunks that processing claims at once; a sender thread sends
+    replies while later messages are processed. Returns when everything waiting has been
+    ingested, processed, swept and sent.
+    """
     stats = RunStats()
     worker_id = new_worker_id()
     lock = RunLock(app)
     try:
         stats.recovered = recover(app, lock, now_fn())
-        for target in imap_targets(app.settings, app.mail_tokens):
-            try:
-                stats.ingested += drain_once(target, app.database, now_fn)
-            except Exception as exc:  # unreachable server: report, still do the rest
-                stats.errors.append(f"IMAP {target.host}/{target.folder}: {exc}")
-        stats.processed, stats.set_aside = process_waiting(app, now_fn, worker_id, process)
-        if sweep is not None:
-            sweep(app, now_fn(), worker_id)
-            done, aside = process_waiting(app, now_fn, worker_id, process)
-            stats.processed += done
-            stats.set_aside += aside
-        sent = drain_outbox(
-            app.settings, app.database, now_fn, journal=sent_journal(app), tokens=app.mail_tokens
+        overlap = _Overlap(app, now_fn, stats)
+        engine = Engine(
+            app, worker_id, now_fn, process, on_written=lambda _s: overlap.written.set()
+        )
+        try:
+            stats.processed, stats.set_aside = overlap.process(engine)
+            if sweep is not None:
+                sweep(app, now_fn(), worker_id)
+                done, aside = engine.drain()
+                stats.processed += done
+                stats.set_aside += aside
+        finally:
+            engine.close()
+            sent = overlap.finish()
+        _add_sent(
+            sent,
+            drain_outbox(
+                app.settings,
+                app.database,
+                now_fn,
+                journal=sent_journal(app),
+                tokens=app.mail_tokens,
+            ),
         )
         # an accepted oficio queues the applicant's copy (via a delivery timer): follow the
         # chain to its end so one run delivers the whole product
         for _ in range(DELIVERY_ROUNDS):
             if sweep is None or not sweep(app, now_fn(), worker_id):
                 break
-            more = drain_outbox(
-                app.settings,
-                app.database,
-                now_fn,
-                journal=sent_journal(app),
-                tokens=app.mail_tokens,
+            _add_sent(
+                sent,
+                drain_outbox(
+                    app.settings,
+                    app.database,
+                    now_fn,
+                    journal=sent_journal(app),
+                    tokens=app.mail_tokens,
+                ),
             )
-            sent.sent, sent.retried, sent.failed = (
-                sent.sent + more.sent,
-                sent.retried + more.retried,
-                sent.failed + more.failed,
-            )
-            sent.errors += more.errors
         stats.sent, stats.retried, stats.failed = sent.sent, sent.retried, sent.failed
         for error in sent.errors[:5]:
             log.warning("envío pendiente de reintento: %s", error)
@@ -218,18 +312,17 @@ def run_forever(
         wake_process.set()
 
     def work() -> None:
-        worker_id = new_worker_id()
-        while not stop.is_set():
-            try:
-                done, _ = process_waiting(app, clock, worker_id, process, stop)
-            except Exception:  # database trouble: wait and try again
-                log.exception("processing loop")
-                done = 0
-            if done:
-                wake_send.set()
-                continue
-            wake_process.wait(IDLE_WAIT_SECONDS)
-            wake_process.clear()
+        engine = Engine(app, new_worker_id(), clock, process, on_written=lambda _: wake_send.set())
+        try:
+            while not stop.is_set():
+                wake_process.clear()
+                try:
+                    engine.drain(stop)
+                except Exception:  # database trouble: wait and try again
+                    log.exception("processing loop")
+                wake_process.wait(IDLE_WAIT_SECONDS)
+        finally:
+            engine.close()
 
     def send() -> None:
         while not stop.is_set():

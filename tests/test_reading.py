@@ -18,7 +18,8 @@ from mailflow.budget import Budget
 from mailflow.checking import check_bytes
 from mailflow.config import load_settings
 from mailflow.db import Database
-from mailflow.inbox import claim_batch, process_claimed, store_raw
+from mailflow.engine import process_claimed
+from mailflow.inbox import claim_batch, store_raw
 from mailflow.models import CaseEvent, InboxMessage
 from mailflow.reading import DecideAs
 from mailflow.sandbox import Sandbox
