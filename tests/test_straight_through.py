@@ -29,6 +29,7 @@ from tests.mail_requests import auto_reply
 from tests.mailservice import MIGRACIONES, REPO, start_service, write_config
 from tests.pdfs import make_pdf
 from tests.smtp_sink import SmtpSink
+from tests.waiting import wait_for
 
 NAMES = ("Ana Gómez Ruiz", "Luis Pérez Soto", "Marta Díaz León", "Jorge Ríos Vega",
          "Rosa Flores Paz", "Pedro Castro Luna", "Elena Vargas Mora", "Carlos Rojas Gil")  # fmt: skip
@@ -224,8 +225,14 @@ def test_sigkill_during_the_chain_sends_nothing_twice(
     rng = random.Random(5)
     interrupted = 0  # kills that landed while products were still undelivered
     for _ in range(4):
+        before = len(_product_mail(smtp_sink))
+        if before >= 2 * len(mix.automatic):
+            break  # everything delivered: nothing left to interrupt
         proc = start_service(config, once=False, log=log)
-        time.sleep(rng.uniform(1.5, 4.0))
+        # kill right after this run delivered its first product (mid-batch, mid-chain): a
+        # fixed delay would land after the whole chain on a fast machine
+        wait_for(lambda: len(_product_mail(smtp_sink)) > before, interval=0.005)  # noqa: B023
+        time.sleep(rng.uniform(0.0, 0.05))
         proc.send_signal(signal.SIGKILL)
         proc.wait(30)
         if len(_product_mail(smtp_sink)) < 2 * len(mix.automatic):
