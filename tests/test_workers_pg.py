@@ -106,6 +106,15 @@ def _leaders(db: Database) -> int:
         )
 
 
+def _recorded(db: Database) -> int:
+    """Replies the database records as accepted by the server."""
+    with db.session(readonly=True) as s:
+        return int(
+            s.scalar(select(func.count(OutboxMessage.id)).where(OutboxMessage.status == "sent"))
+            or 0
+        )
+
+
 def test_two_services_elect_one_sweep_leader_and_fire_each_timer_once(
     tmp_path: Path, pg_db: Database, pg_url: str, smtp_sink: SmtpSink
 ) -> None:
@@ -116,6 +125,9 @@ def test_two_services_elect_one_sweep_leader_and_fire_each_timer_once(
     try:
         procs = [start_service(config, once=False, log=log) for log in logs]
         assert wait_for(lambda: len(smtp_sink.snapshot()) >= 80), logs[0].read_text()[-3000:]
+        # the sender records a batch's acceptances after the batch (and the observation
+        # windows start from them): wait until every reply is recorded, not only received
+        assert wait_for(lambda: _recorded(pg_db) >= 80), logs[0].read_text()[-3000:]
         assert wait_for(lambda: _leaders(pg_db) == 1)
         with pg_db.session() as s:  # the observations' subsanación windows end now
             result = s.execute(
