@@ -47,15 +47,42 @@ class _Buffer:
     # rows inserted while a savepoint was open, with that savepoint: if it rolls back, the
     # rows that belong to a transaction around it are queued again
     inserted: list[tuple[SessionTransaction, _Row]] = field(default_factory=list)
+    # rows added with `kept=True` in the current outermost transaction (`kept_root`), inserted
+    # or not, minus those of rolled back (sub)transactions: see `kept_rows`
+    kept: list[_Row] = field(default_factory=list)
+    kept_root: SessionTransaction | None = None
 
 
-def add_row(session: Session, table: Table, values: Mapping[str, Any]) -> None:
+def add_row(
+    session: Session, table: Table, values: Mapping[str, Any], *, kept: bool = False
+) -> None:
     """Queue one row of `table` (column name → value, every row of a table with the same
-    keys) for insertion in `session`'s current transaction; see the module docstring."""
+    keys) for insertion in `session`'s current transaction; see the module docstring.
+    `kept`: also remember it for `kept_rows` until the outermost transaction ends."""
     buffer = _buffer(session)
     tag = session.get_nested_transaction() or session.get_transaction()
-    buffer.rows.append((tag, table, dict(values)))
+    row = (tag, table, dict(values))
+    buffer.rows.append(row)
     buffer.tables.add(table.name)
+    if kept:
+        root = session.get_transaction()
+        if buffer.kept_root is not root:
+            buffer.kept, buffer.kept_root = [], root
+        buffer.kept.append(row)
+
+
+def kept_rows(session: Session, table: Table) -> list[dict[str, Any]]:
+    """The rows of `table` added with `kept=True` in `session`'s current outermost
+    transaction, inserted yet or not, in the order added, without those of rolled back
+    savepoints (copies of their values). Lets a caller that knows every row of some key was
+    added in this transaction (a case created in it) skip the query."""
+    buffer = session.info.get(_KEY)
+    if buffer is None or buffer.kept_root is None:
+        return []
+    if buffer.kept_root is not session.get_transaction():
+        buffer.kept, buffer.kept_root = [], None
+        return []
+    return [dict(values) for _, t, values in buffer.kept if t is table]
 
 
 def pending(session: Session, table: Table) -> list[dict[str, Any]]:
@@ -147,6 +174,7 @@ def _before_commit(session: Session) -> None:
         buffer = session.info.get(_KEY)
         if buffer is not None:
             buffer.inserted = []
+            buffer.kept, buffer.kept_root = [], None
 
 
 def _after_rollback(session: Session, previous: SessionTransaction) -> None:
@@ -160,6 +188,7 @@ def _after_rollback(session: Session, previous: SessionTransaction) -> None:
     again = [row for row in undone if not _within(row[0], previous)]
     buffer.rows = again + [row for row in buffer.rows if not _within(row[0], previous)]
     buffer.tables = {table.name for _, table, _ in buffer.rows}
+    buffer.kept = [row for row in buffer.kept if not _within(row[0], previous)]
 
 
 def _within(tag: SessionTransaction | None, ended: SessionTransaction) -> bool:

@@ -13,7 +13,7 @@ from mailflow import deadlines
 from mailflow.audit import SYSTEM, record, record_now
 from mailflow.decision import SIGNED_DOCUMENT, SIGNED_DOCUMENT_LABEL, Decision
 from mailflow.documents import ReceivedFile
-from mailflow.effects import EffectInput, add_flags, run_effects
+from mailflow.effects import EffectInput, add_flags, fresh_thread, run_effects
 from mailflow.errors import MailflowError
 from mailflow.machines import GuardContext, IllegalTransition, TransitionResult
 from mailflow.models import Case, InboxMessage
@@ -92,6 +92,7 @@ def open_case(
     session.add(case)
     session.flush()
     deadlines.fresh_case_timers(session, case.id)
+    fresh_thread(session, case)
     record(
         session,
         "intake",
