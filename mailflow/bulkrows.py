@@ -51,6 +51,7 @@ class _Buffer:
     # or not, minus those of rolled back (sub)transactions: see `kept_rows`
     kept: list[_Row] = field(default_factory=list)
     kept_root: SessionTransaction | None = None
+    shapes: dict[tuple[Any, ...], frozenset[str]] = field(default_factory=dict)  # see _tables_of
 
 
 def add_row(
@@ -148,6 +149,18 @@ def _before_statement(state: ORMExecuteState) -> None:
     if not isinstance(statement, ClauseElement) or isinstance(statement, TextClause):
         flush_rows(state.session)  # SQL text or an unknown shape: insert the rows first
         return
+    if not buffer.tables.isdisjoint(_tables_of(buffer, statement)):
+        flush_rows(state.session)
+
+
+def _tables_of(buffer: _Buffer, statement: ClauseElement) -> frozenset[str]:
+    """The names of the tables `statement` reads or writes, remembered per statement shape
+    (its cache key, which the execution computes anyway) for the session's life."""
+    cache_key = statement._generate_cache_key()
+    if cache_key is not None:
+        known = buffer.shapes.get(cache_key.key)
+        if known is not None:
+            return known
     touched = find_tables(
         statement,
         check_columns=True,
@@ -155,8 +168,10 @@ def _before_statement(state: ORMExecuteState) -> None:
         include_joins=True,
         include_crud=True,
     )
-    if any(getattr(t, "name", None) in buffer.tables for t in touched):
-        flush_rows(state.session)
+    names = frozenset(str(name) for t in touched if (name := getattr(t, "name", None)))
+    if cache_key is not None:
+        buffer.shapes[cache_key.key] = names
+    return names
 
 
 def _before_flush(session: Session, _ctx: UOWTransaction, _instances: object) -> None:

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from mailflow import answers, followup
@@ -271,6 +271,25 @@ def _event(
     record(session, kind, reason, at=now, case_id=case_id, inbox_message_id=row.id, data=data)
 
 
+# statements built once (their SQL cache key is then computed once too); values bound per call
+_EARLIER = (
+    select(InboxMessage.id, InboxMessage.sha256, InboxMessage.tramite, InboxMessage.case_id)
+    .where(
+        InboxMessage.message_id.in_([bindparam("bare"), bindparam("angled")]),
+        InboxMessage.status == "done",
+        InboxMessage.id != bindparam("row"),
+    )
+    .limit(1)
+)  # the columns only: the raw message is read when it is needed
+_KNOWN_CASE = (
+    select(CaseMessage.case_id)
+    .where(CaseMessage.message_id == bindparam("message_id"), CaseMessage.direction == "in")
+    .order_by(CaseMessage.id)
+    .limit(1)
+    .execution_options(**{SEES_PENDING: True})
+)
+
+
 def _duplicate(
     session: Session, row: InboxMessage, msg: ParsedMessage, now: dt.datetime
 ) -> Outcome | None:
@@ -283,16 +302,8 @@ def _duplicate(
     """
     if not msg.message_id:
         return None
-    ids = (msg.message_id, f"<{msg.message_id}>")
-    earlier = session.scalar(
-        select(InboxMessage)
-        .where(
-            InboxMessage.message_id.in_(ids),
-            InboxMessage.status == "done",
-            InboxMessage.id != row.id,
-        )
-        .limit(1)
-    )
+    params = {"bare": msg.message_id, "angled": f"<{msg.message_id}>", "row": row.id}
+    earlier = session.execute(_EARLIER, params).first()
     if earlier is None:
         known = _known_case_of(session, msg.message_id)
         if known is None:
@@ -303,8 +314,10 @@ def _duplicate(
         reason = f"Mensaje repetido (Message-ID {msg.message_id}): ya está en el expediente"
         _event(session, row, now, "duplicate", reason, case_id=known)
         return Outcome("ignore", None, known)
-    if earlier.sha256 != row.sha256 and header_sender(earlier.raw) != msg.sender.lower():
-        return _foreign_duplicate(session, row, msg, now)
+    if earlier.sha256 != row.sha256:
+        raw = session.scalar(select(InboxMessage.raw).where(InboxMessage.id == earlier.id))
+        if header_sender(raw or b"") != msg.sender.lower():
+            return _foreign_duplicate(session, row, msg, now)
     reason = f"Mensaje repetido (Message-ID {msg.message_id}): ya procesado (entrada {earlier.id})"
     _event(session, row, now, "duplicate", reason, case_id=earlier.case_id)
     return Outcome("ignore", earlier.tramite, earlier.case_id)
@@ -313,13 +326,7 @@ def _duplicate(
 def _known_case_of(session: Session, message_id: str) -> int | None:
     """The case whose thread holds an inbound message with this Message-ID (the first
     recorded), looking at the entries still queued in this transaction too."""
-    stored = session.scalar(
-        select(CaseMessage.case_id)
-        .where(CaseMessage.message_id == message_id, CaseMessage.direction == "in")
-        .order_by(CaseMessage.id)
-        .limit(1)
-        .execution_options(**{SEES_PENDING: True})
-    )
+    stored = session.scalar(_KNOWN_CASE, {"message_id": message_id})
     if stored is not None:
         return int(stored)
     queued = (
