@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, event, insert
+from sqlalchemy import Insert, Table, event, insert
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.elements import TextClause
@@ -52,6 +52,7 @@ class _Buffer:
     kept: list[_Row] = field(default_factory=list)
     kept_root: SessionTransaction | None = None
     shapes: dict[tuple[Any, ...], frozenset[str]] = field(default_factory=dict)  # see _tables_of
+    inserts: dict[str, Insert] = field(default_factory=dict)  # one INSERT per table, reused
 
 
 def add_row(
@@ -72,18 +73,18 @@ def add_row(
         buffer.kept.append(row)
 
 
-def kept_rows(session: Session, table: Table) -> list[dict[str, Any]]:
-    """The rows of `table` added with `kept=True` in `session`'s current outermost
-    transaction, inserted yet or not, in the order added, without those of rolled back
-    savepoints (copies of their values). Lets a caller that knows every row of some key was
-    added in this transaction (a case created in it) skip the query."""
+def kept_rows(session: Session, table: Table, column: str, value: Any) -> list[dict[str, Any]]:
+    """The rows of `table` whose `column` is `value`, added with `kept=True` in `session`'s
+    current outermost transaction, inserted yet or not, in the order added, without those of
+    rolled back savepoints (copies of their values). Lets a caller that knows every row of
+    some key was added in this transaction (a case created in it) skip the query."""
     buffer = session.info.get(_KEY)
     if buffer is None or buffer.kept_root is None:
         return []
     if buffer.kept_root is not session.get_transaction():
         buffer.kept, buffer.kept_root = [], None
         return []
-    return [dict(values) for _, t, values in buffer.kept if t is table]
+    return [dict(v) for _, t, v in buffer.kept if t is table and v.get(column) == value]
 
 
 def pending(session: Session, table: Table) -> list[dict[str, Any]]:
@@ -105,10 +106,14 @@ def flush_rows(session: Session) -> int:
     if savepoint is not None:
         buffer.inserted += [(savepoint, row) for row in rows]
     buffer.flushing = True
-    try:  # the rows refer only to rows already in the database: no ORM flush first
-        with session.no_autoflush:
-            for table, batch in _runs(rows):
-                session.execute(insert(table), batch)
+    try:  # the rows refer only to rows already in the database: no ORM flush first, and
+        # nothing of the ORM's statement handling (straight on the transaction's connection)
+        connection = session.connection()
+        for table, batch in _runs(rows):
+            statement = buffer.inserts.get(table.name)
+            if statement is None:
+                statement = buffer.inserts[table.name] = insert(table)
+            connection.execute(statement, batch)
     finally:
         buffer.flushing = False
     return len(rows)

@@ -218,6 +218,7 @@ def apply_event(
     received_files: Sequence[ReceivedFile] = (),
     inbox_message_id: int | None = None,
     data: Mapping[str, Any] | None = None,
+    flush: bool = True,
 ) -> TransitionResult:
     """Fire `event` on `case` as `actor` ("sistema" or "usuario:<name>") and run its effects.
 
@@ -226,6 +227,8 @@ def apply_event(
     before anything is written, and so does MailflowError when the transition declares
     `reason: required` and `reason` is blank. A concurrent change of the same case makes the flush fail
     (optimistic lock on Case.lock_version), so the caller's transaction rolls back whole.
+    `flush=False` leaves the last flush to the caller's next one (the mail pipeline's, at the
+    end of the message's savepoint, with the inbox row's own update).
     """
     lifecycle = app.lifecycles[case.machine]
     if not reason.strip() and app.machines[case.machine].needs_reason(case.state, event):
@@ -255,7 +258,8 @@ def apply_event(
         session.flush()
     given = EffectInput(actor, reason, tuple(missing), tuple(received_files), inbox_message_id)
     run_effects(session, app, case, result, row, now, given)
-    session.flush()
+    if flush:
+        session.flush()
     return result
 
 

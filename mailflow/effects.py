@@ -279,8 +279,7 @@ def thread_of(session: Session, case: Case) -> Thread:
     if tx_info(session).get(_FRESH_THREADS, {}).get(case.id) is case:
         rows = [
             (r["direction"], r["message_id"])
-            for r in kept_rows(session, _CASE_MESSAGES)
-            if r["case_id"] == case.id
+            for r in kept_rows(session, _CASE_MESSAGES, "case_id", case.id)
         ]
         inbound = [message_id for direction, message_id in rows if direction == "in"]
         return Thread(inbound[-1] if inbound else None, tuple(m for _, m in rows))

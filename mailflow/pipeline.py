@@ -530,6 +530,7 @@ def _subsanar(
             received_files=_received_files(msg),
             inbox_message_id=row.id,
             data={"sender_authenticated": sender_auth.authenticated},
+            flush=False,  # the case's update reaches the database with the inbox row's
         )
     except IllegalTransition as exc:
         _event(session, row, now, "exception", str(exc), case_id=case.id)
@@ -602,6 +603,7 @@ def _new_request(
         "inbox_message_id": row.id,
         "received_files": _received_files(msg),
         "data": {"sender_authenticated": sender_auth.authenticated},  # its own reply cap
+        "flush": False,  # the case's update reaches the database with the inbox row's
     }
     if decision.disposition == "inform":
         tramite = app.catalogue.get(case.tramite)
