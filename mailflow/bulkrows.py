@@ -23,7 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Insert, Table, event, insert
-from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction
+from sqlalchemy.orm import (
+    ORMExecuteState,
+    Session,
+    SessionTransaction,
+    UOWTransaction,
+    make_transient_to_detached,
+)
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.util import find_tables
@@ -53,6 +59,9 @@ class _Buffer:
     kept_root: SessionTransaction | None = None
     shapes: dict[tuple[Any, ...], frozenset[str]] = field(default_factory=dict)  # see _tables_of
     inserts: dict[str, Insert] = field(default_factory=dict)  # one INSERT per table, reused
+    # ORM objects whose rows were inserted with Core and then attached (`adopt`), with the
+    # innermost transaction open then: a rollback of it expunges them, as it does new objects
+    adopted: list[tuple[SessionTransaction | None, object]] = field(default_factory=list)
 
 
 def add_row(
@@ -71,6 +80,18 @@ def add_row(
         if buffer.kept_root is not root:
             buffer.kept, buffer.kept_root = [], root
         buffer.kept.append(row)
+
+
+def adopt(session: Session, obj: object) -> None:
+    """Attach `obj`, whose row this transaction has just inserted without the ORM and whose
+    every column attribute (primary key included) is set, to `session` as a persistent
+    object; if the (sub)transaction open now rolls back, it is expunged, as the ORM does with
+    the objects it inserted itself. Saves the unit of work's insert of one object."""
+    make_transient_to_detached(obj)
+    session.add(obj)
+    buffer = _buffer(session)
+    tag = session.get_nested_transaction() or session.get_transaction()
+    buffer.adopted.append((tag, obj))
 
 
 def kept_rows(session: Session, table: Table, column: str, value: Any) -> list[dict[str, Any]]:
@@ -195,6 +216,7 @@ def _before_commit(session: Session) -> None:
         if buffer is not None:
             buffer.inserted = []
             buffer.kept, buffer.kept_root = [], None
+            buffer.adopted = []
 
 
 def _after_rollback(session: Session, previous: SessionTransaction) -> None:
@@ -209,6 +231,11 @@ def _after_rollback(session: Session, previous: SessionTransaction) -> None:
     buffer.rows = again + [row for row in buffer.rows if not _within(row[0], previous)]
     buffer.tables = {table.name for _, table, _ in buffer.rows}
     buffer.kept = [row for row in buffer.kept if not _within(row[0], previous)]
+    gone = [obj for tag, obj in buffer.adopted if _within(tag, previous)]
+    buffer.adopted = [(tag, obj) for tag, obj in buffer.adopted if not _within(tag, previous)]
+    for obj in gone:
+        if obj in session:
+            session.expunge(obj)
 
 
 def _within(tag: SessionTransaction | None, ended: SessionTransaction) -> bool:

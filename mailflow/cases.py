@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from mailflow import deadlines
 from mailflow.audit import SYSTEM, record, record_now
+from mailflow.bulkrows import adopt
 from mailflow.decision import SIGNED_DOCUMENT, SIGNED_DOCUMENT_LABEL, Decision
 from mailflow.documents import ReceivedFile
 from mailflow.effects import EffectInput, add_flags, fresh_thread, run_effects
@@ -18,12 +20,22 @@ from mailflow.errors import MailflowError
 from mailflow.machines import GuardContext, IllegalTransition, TransitionResult
 from mailflow.models import Case, InboxMessage
 from mailflow.numbering import format_expediente, next_number
+from mailflow.search import search_text
 
 if TYPE_CHECKING:
     from mailflow.app import App
     from mailflow.dias_habiles import Calendario
 
 EXPEDIENTE_COUNTER = "expediente"
+_CASES = cast(Table, Case.__table__)
+_CASE_COLUMNS = frozenset(c.key for c in _CASES.columns if c.key != "id")
+# what an insert through the ORM writes for columns `open_case` leaves unset
+_CASE_DEFAULTS: dict[str, Any] = {
+    "machine_version": 1, "assignee_id": None, "priority": 0, "due_date": None,
+    "closed_at": None, "sla": {}, "fields": {}, "flags": [], "mailbox": None, "office": None,
+    "applicant_email": None, "applicant_name": None, "applicant_document": None,
+}  # fmt: skip
+_INSERT_CASE = insert(_CASES).returning(_CASES.c.id)
 STAFF_PREFIX = "usuario:"
 
 
@@ -89,8 +101,7 @@ def open_case(
     add_flags(case, decision.flags)
     if office != app.calendarios.default_office:
         recheck_extemporaneo(app, case, app_cal)
-    session.add(case)
-    session.flush()
+    _insert_case(session, case)
     deadlines.fresh_case_timers(session, case.id)
     fresh_thread(session, case)
     record(
@@ -105,6 +116,41 @@ def open_case(
     )
     route_new_case(session, app, case, now, inbox_message_id, new_case=True)
     return case
+
+
+def _insert_case(session: Session, case: Case) -> None:
+    """Insert a new case with one INSERT … RETURNING id (no unit of work) and attach it to
+    `session` as persistent (mailflow.bulkrows.adopt), with the row the ORM would have
+    written: the same defaults, `search_text` and first `lock_version`."""
+    values = {
+        **_CASE_DEFAULTS,
+        **{k: v for k, v in vars(case).items() if k in _CASE_COLUMNS},
+        "lock_version": 1,  # the version_id_col's first value (SQLAlchemy's default counter)
+    }
+    values["search_text"] = search_text(
+        values["number"],
+        values["applicant_name"],
+        values["applicant_document"],
+        values["applicant_email"],
+        values["fields"],
+    )  # fmt: skip (as models._fold_search_text does before an ORM insert)
+    for key in ("sla", "fields", "flags"):
+        values[key] = _plain(values[key])
+    case.id = int(session.connection().execute(_INSERT_CASE, values).scalar_one())
+    for key, value in values.items():
+        if key not in vars(case):
+            setattr(case, key, value)
+    case.search_text = values["search_text"]
+    adopt(session, case)
+
+
+def _plain(value: Any) -> Any:
+    """A JSON column's value as plain dicts and lists (the Mutable wrappers are subclasses)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def route_new_case(
