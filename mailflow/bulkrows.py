@@ -30,6 +30,7 @@ from sqlalchemy.orm import (
     UOWTransaction,
     make_transient_to_detached,
 )
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.util import find_tables
@@ -62,6 +63,9 @@ class _Buffer:
     # ORM objects whose rows were inserted with Core and then attached (`adopt`), with the
     # innermost transaction open then: a rollback of it expunges them, as it does new objects
     adopted: list[tuple[SessionTransaction | None, object]] = field(default_factory=list)
+    # ORM objects whose rows were updated with Core (`updated_without_orm`): a rollback of
+    # the transaction open then expires them, as it does the objects the ORM updated itself
+    touched: list[tuple[SessionTransaction | None, object]] = field(default_factory=list)
 
 
 def add_row(
@@ -92,6 +96,18 @@ def adopt(session: Session, obj: object) -> None:
     buffer = _buffer(session)
     tag = session.get_nested_transaction() or session.get_transaction()
     buffer.adopted.append((tag, obj))
+
+
+def updated_without_orm(session: Session, obj: object, values: Mapping[str, Any]) -> None:
+    """Record on the persistent `obj` the column values (attribute name → value) that this
+    transaction has just written to its row without the ORM, as committed (nothing left to
+    flush for them); if the (sub)transaction open now rolls back, `obj` is expired, as the
+    ORM does with the objects it updated itself."""
+    for key, value in values.items():
+        set_committed_value(obj, key, value)
+    buffer = _buffer(session)
+    tag = session.get_nested_transaction() or session.get_transaction()
+    buffer.touched.append((tag, obj))
 
 
 def kept_rows(session: Session, table: Table, column: str, value: Any) -> list[dict[str, Any]]:
@@ -217,6 +233,7 @@ def _before_commit(session: Session) -> None:
             buffer.inserted = []
             buffer.kept, buffer.kept_root = [], None
             buffer.adopted = []
+            buffer.touched = []
 
 
 def _after_rollback(session: Session, previous: SessionTransaction) -> None:
@@ -236,6 +253,11 @@ def _after_rollback(session: Session, previous: SessionTransaction) -> None:
     for obj in gone:
         if obj in session:
             session.expunge(obj)
+    stale = [obj for tag, obj in buffer.touched if _within(tag, previous)]
+    buffer.touched = [(tag, obj) for tag, obj in buffer.touched if not _within(tag, previous)]
+    for obj in stale:
+        if obj in session:
+            session.expire(obj)
 
 
 def _within(tag: SessionTransaction | None, ended: SessionTransaction) -> bool:

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Table, bindparam, inspect, select, update
 from sqlalchemy.orm import Session
 
 from mailflow import answers, followup
@@ -19,7 +19,7 @@ from mailflow.authentication import (
 )
 from mailflow.automatic import detect_automatic
 from mailflow.bounces import is_bounce, returned_delivery
-from mailflow.bulkrows import SEES_PENDING, pending
+from mailflow.bulkrows import SEES_PENDING, pending, updated_without_orm
 from mailflow.case_reference import referenced_case_id
 from mailflow.cases import apply_event, disposition_of, engine_event, missing_labels, open_case
 from mailflow.deadlines import subsanacion_expired
@@ -166,11 +166,22 @@ def link_to_case(
 
 
 def _finish(session: Session, row: InboxMessage, outcome: Outcome, now: dt.datetime) -> None:
-    row.status = "done"
-    row.disposition = outcome.disposition
-    row.tramite = outcome.tramite
-    row.case_id = outcome.case_id
-    row.processed_at = now
+    values = {
+        "status": "done",
+        "disposition": outcome.disposition,
+        "tramite": outcome.tramite,
+        "case_id": outcome.case_id,
+        "processed_at": now,
+    }
+    if inspect(row).persistent:  # one UPDATE on the connection, not the unit of work's
+        session.connection().execute(_FINISH, {"row_id": row.id, **values})
+        updated_without_orm(session, row, values)
+    else:
+        for key, value in values.items():
+            setattr(row, key, value)
+    # the message's last writes (its case's transition, timers: apply_event(flush=False))
+    # reach the database here, in one flush, as before the caller goes on
+    session.flush()
 
 
 def _route(
@@ -272,6 +283,14 @@ def _event(
 
 
 # statements built once (their SQL cache key is then computed once too); values bound per call
+_INBOX = cast(Table, InboxMessage.__table__)
+_FINISH = (
+    update(_INBOX)
+    .where(_INBOX.c.id == bindparam("row_id"))
+    .values(
+        {k: bindparam(k) for k in ("status", "disposition", "tramite", "case_id", "processed_at")}
+    )
+)
 _EARLIER = (
     select(InboxMessage.id, InboxMessage.sha256, InboxMessage.tramite, InboxMessage.case_id)
     .where(
