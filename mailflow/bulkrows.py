@@ -260,6 +260,12 @@ def _after_rollback(session: Session, previous: SessionTransaction) -> None:
             session.expire(obj)
 
 
+def within(tag: SessionTransaction | None, ended: SessionTransaction) -> bool:
+    """Whether something tagged with transaction `tag` (the innermost one open when it was
+    done; None: before any began) happened inside transaction `ended` or one nested in it."""
+    return _within(tag, ended)
+
+
 def _within(tag: SessionTransaction | None, ended: SessionTransaction) -> bool:
     """Whether a row tagged `tag` was added inside transaction `ended` (or nested in it)."""
     if tag is None:

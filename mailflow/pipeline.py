@@ -22,7 +22,7 @@ from mailflow.bounces import is_bounce, returned_delivery
 from mailflow.bulkrows import SEES_PENDING, pending, updated_without_orm
 from mailflow.case_reference import referenced_case_id
 from mailflow.cases import apply_event, disposition_of, engine_event, missing_labels, open_case
-from mailflow.deadlines import subsanacion_expired
+from mailflow.deadlines import insert_held_timers, subsanacion_expired
 from mailflow.decision import Decision, SignatureSummary
 from mailflow.documents import ReceivedFile
 from mailflow.effects import add_case_message, add_flags
@@ -181,6 +181,7 @@ def _finish(session: Session, row: InboxMessage, outcome: Outcome, now: dt.datet
             setattr(row, key, value)
     # the message's last writes (its case's transition, timers: apply_event(flush=False))
     # reach the database here, in one flush, as before the caller goes on
+    insert_held_timers(session)
     session.flush()
 
 
