@@ -27,6 +27,14 @@ HEADER_BYTES = 262_144  # the top header block read for From: (the header guard 
 _COMMENT = re.compile(r"\([^()]*\)")
 _ADDRESS_LIKE = re.compile(r"[^\s<>\"'@,;:()]+@[^\s<>\"'@,;:()]+\.[^\s<>\"'@,;:()]+")
 _PASS_METHODS = ("dmarc", "dkim", "spf")
+# A From: the header parser reads as exactly one mailbox without defects and whose display
+# name (ASCII words only) shows no address: "Ana Ruiz <ana.ruiz+1@mail.example.org>" or the
+# bare address. Anything else goes through the parser.
+_SIMPLE_FROM = re.compile(
+    r"(?:[A-Za-z0-9]+(?: [A-Za-z0-9]+)* ?<(?P<addr>{a})>|(?P<bare>{a}))".replace(
+        "{a}", r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,9 @@ def raw_from_problem(raw_message: bytes, sender_name: str = "") -> str | None:
         count = "ningún" if not values else f"{len(values)}"
         return f"Remitente ambiguo: el mensaje tiene {count} encabezado(s) From:"
     raw = " ".join(values[0].split())
+    simple = _SIMPLE_FROM.fullmatch(raw)
+    if simple is not None:  # plain words and one dot-atom address: what the parser finds
+        return _named_other((simple["addr"] or simple["bare"]).lower(), sender_name, "")
     try:
         parsed = default.header_factory("from", raw)
         groups = parsed.groups
@@ -79,8 +90,13 @@ def raw_from_problem(raw_message: bytes, sender_name: str = "") -> str | None:
     mailbox = addresses[0].addr_spec.lower()
     if "@" not in mailbox:
         return f"Remitente sin dirección válida: From: {raw[:120]}"
+    return _named_other(mailbox, sender_name, addresses[0].display_name)
+
+
+def _named_other(mailbox: str, sender_name: str, display_name: str) -> str | None:
+    """The ambiguity of a From: whose visible name shows another address than `mailbox`."""
     named = {a.lower().rstrip(".") for a in _ADDRESS_LIKE.findall(sender_name or "")}
-    named |= {a.lower().rstrip(".") for a in _ADDRESS_LIKE.findall(addresses[0].display_name)}
+    named |= {a.lower().rstrip(".") for a in _ADDRESS_LIKE.findall(display_name)}
     others = sorted(named - {mailbox})
     if others:
         return (

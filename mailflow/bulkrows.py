@@ -22,8 +22,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, event, insert
-from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, UOWTransaction
+from sqlalchemy import Insert, Table, event, insert
+from sqlalchemy.orm import (
+    ORMExecuteState,
+    Session,
+    SessionTransaction,
+    UOWTransaction,
+    make_transient_to_detached,
+)
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.elements import TextClause
 from sqlalchemy.sql.util import find_tables
@@ -47,15 +54,74 @@ class _Buffer:
     # rows inserted while a savepoint was open, with that savepoint: if it rolls back, the
     # rows that belong to a transaction around it are queued again
     inserted: list[tuple[SessionTransaction, _Row]] = field(default_factory=list)
+    # rows added with `kept=True` in the current outermost transaction (`kept_root`), inserted
+    # or not, minus those of rolled back (sub)transactions: see `kept_rows`
+    kept: list[_Row] = field(default_factory=list)
+    kept_root: SessionTransaction | None = None
+    shapes: dict[tuple[Any, ...], frozenset[str]] = field(default_factory=dict)  # see _tables_of
+    inserts: dict[str, Insert] = field(default_factory=dict)  # one INSERT per table, reused
+    # ORM objects whose rows were inserted with Core and then attached (`adopt`), with the
+    # innermost transaction open then: a rollback of it expunges them, as it does new objects
+    adopted: list[tuple[SessionTransaction | None, object]] = field(default_factory=list)
+    # ORM objects whose rows were updated with Core (`updated_without_orm`): a rollback of
+    # the transaction open then expires them, as it does the objects the ORM updated itself
+    touched: list[tuple[SessionTransaction | None, object]] = field(default_factory=list)
 
 
-def add_row(session: Session, table: Table, values: Mapping[str, Any]) -> None:
+def add_row(
+    session: Session, table: Table, values: Mapping[str, Any], *, kept: bool = False
+) -> None:
     """Queue one row of `table` (column name → value, every row of a table with the same
-    keys) for insertion in `session`'s current transaction; see the module docstring."""
+    keys) for insertion in `session`'s current transaction; see the module docstring.
+    `kept`: also remember it for `kept_rows` until the outermost transaction ends."""
     buffer = _buffer(session)
     tag = session.get_nested_transaction() or session.get_transaction()
-    buffer.rows.append((tag, table, dict(values)))
+    row = (tag, table, dict(values))
+    buffer.rows.append(row)
     buffer.tables.add(table.name)
+    if kept:
+        root = session.get_transaction()
+        if buffer.kept_root is not root:
+            buffer.kept, buffer.kept_root = [], root
+        buffer.kept.append(row)
+
+
+def adopt(session: Session, obj: object) -> None:
+    """Attach `obj`, whose row this transaction has just inserted without the ORM and whose
+    every column attribute (primary key included) is set, to `session` as a persistent
+    object; if the (sub)transaction open now rolls back, it is expunged, as the ORM does with
+    the objects it inserted itself. Saves the unit of work's insert of one object."""
+    make_transient_to_detached(obj)
+    session.add(obj)
+    buffer = _buffer(session)
+    tag = session.get_nested_transaction() or session.get_transaction()
+    buffer.adopted.append((tag, obj))
+
+
+def updated_without_orm(session: Session, obj: object, values: Mapping[str, Any]) -> None:
+    """Record on the persistent `obj` the column values (attribute name → value) that this
+    transaction has just written to its row without the ORM, as committed (nothing left to
+    flush for them); if the (sub)transaction open now rolls back, `obj` is expired, as the
+    ORM does with the objects it updated itself."""
+    for key, value in values.items():
+        set_committed_value(obj, key, value)
+    buffer = _buffer(session)
+    tag = session.get_nested_transaction() or session.get_transaction()
+    buffer.touched.append((tag, obj))
+
+
+def kept_rows(session: Session, table: Table, column: str, value: Any) -> list[dict[str, Any]]:
+    """The rows of `table` whose `column` is `value`, added with `kept=True` in `session`'s
+    current outermost transaction, inserted yet or not, in the order added, without those of
+    rolled back savepoints (copies of their values). Lets a caller that knows every row of
+    some key was added in this transaction (a case created in it) skip the query."""
+    buffer = session.info.get(_KEY)
+    if buffer is None or buffer.kept_root is None:
+        return []
+    if buffer.kept_root is not session.get_transaction():
+        buffer.kept, buffer.kept_root = [], None
+        return []
+    return [dict(v) for _, t, v in buffer.kept if t is table and v.get(column) == value]
 
 
 def pending(session: Session, table: Table) -> list[dict[str, Any]]:
@@ -77,10 +143,14 @@ def flush_rows(session: Session) -> int:
     if savepoint is not None:
         buffer.inserted += [(savepoint, row) for row in rows]
     buffer.flushing = True
-    try:  # the rows refer only to rows already in the database: no ORM flush first
-        with session.no_autoflush:
-            for table, batch in _runs(rows):
-                session.execute(insert(table), batch)
+    try:  # the rows refer only to rows already in the database: no ORM flush first, and
+        # nothing of the ORM's statement handling (straight on the transaction's connection)
+        connection = session.connection()
+        for table, batch in _runs(rows):
+            statement = buffer.inserts.get(table.name)
+            if statement is None:
+                statement = buffer.inserts[table.name] = insert(table)
+            connection.execute(statement, batch)
     finally:
         buffer.flushing = False
     return len(rows)
@@ -121,6 +191,18 @@ def _before_statement(state: ORMExecuteState) -> None:
     if not isinstance(statement, ClauseElement) or isinstance(statement, TextClause):
         flush_rows(state.session)  # SQL text or an unknown shape: insert the rows first
         return
+    if not buffer.tables.isdisjoint(_tables_of(buffer, statement)):
+        flush_rows(state.session)
+
+
+def _tables_of(buffer: _Buffer, statement: ClauseElement) -> frozenset[str]:
+    """The names of the tables `statement` reads or writes, remembered per statement shape
+    (its cache key, which the execution computes anyway) for the session's life."""
+    cache_key = statement._generate_cache_key()
+    if cache_key is not None:
+        known = buffer.shapes.get(cache_key.key)
+        if known is not None:
+            return known
     touched = find_tables(
         statement,
         check_columns=True,
@@ -128,8 +210,10 @@ def _before_statement(state: ORMExecuteState) -> None:
         include_joins=True,
         include_crud=True,
     )
-    if any(getattr(t, "name", None) in buffer.tables for t in touched):
-        flush_rows(state.session)
+    names = frozenset(str(name) for t in touched if (name := getattr(t, "name", None)))
+    if cache_key is not None:
+        buffer.shapes[cache_key.key] = names
+    return names
 
 
 def _before_flush(session: Session, _ctx: UOWTransaction, _instances: object) -> None:
@@ -147,6 +231,9 @@ def _before_commit(session: Session) -> None:
         buffer = session.info.get(_KEY)
         if buffer is not None:
             buffer.inserted = []
+            buffer.kept, buffer.kept_root = [], None
+            buffer.adopted = []
+            buffer.touched = []
 
 
 def _after_rollback(session: Session, previous: SessionTransaction) -> None:
@@ -160,6 +247,23 @@ def _after_rollback(session: Session, previous: SessionTransaction) -> None:
     again = [row for row in undone if not _within(row[0], previous)]
     buffer.rows = again + [row for row in buffer.rows if not _within(row[0], previous)]
     buffer.tables = {table.name for _, table, _ in buffer.rows}
+    buffer.kept = [row for row in buffer.kept if not _within(row[0], previous)]
+    gone = [obj for tag, obj in buffer.adopted if _within(tag, previous)]
+    buffer.adopted = [(tag, obj) for tag, obj in buffer.adopted if not _within(tag, previous)]
+    for obj in gone:
+        if obj in session:
+            session.expunge(obj)
+    stale = [obj for tag, obj in buffer.touched if _within(tag, previous)]
+    buffer.touched = [(tag, obj) for tag, obj in buffer.touched if not _within(tag, previous)]
+    for obj in stale:
+        if obj in session:
+            session.expire(obj)
+
+
+def within(tag: SessionTransaction | None, ended: SessionTransaction) -> bool:
+    """Whether something tagged with transaction `tag` (the innermost one open when it was
+    done; None: before any began) happened inside transaction `ended` or one nested in it."""
+    return _within(tag, ended)
 
 
 def _within(tag: SessionTransaction | None, ended: SessionTransaction) -> bool:

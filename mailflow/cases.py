@@ -5,25 +5,37 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from mailflow import deadlines
 from mailflow.audit import SYSTEM, record, record_now
+from mailflow.bulkrows import adopt
 from mailflow.decision import SIGNED_DOCUMENT, SIGNED_DOCUMENT_LABEL, Decision
 from mailflow.documents import ReceivedFile
-from mailflow.effects import EffectInput, add_flags, run_effects
+from mailflow.effects import EffectInput, add_flags, fresh_thread, run_effects
 from mailflow.errors import MailflowError
 from mailflow.machines import GuardContext, IllegalTransition, TransitionResult
 from mailflow.models import Case, InboxMessage
 from mailflow.numbering import format_expediente, next_number
+from mailflow.search import search_text
 
 if TYPE_CHECKING:
     from mailflow.app import App
     from mailflow.dias_habiles import Calendario
 
 EXPEDIENTE_COUNTER = "expediente"
+_CASES = cast(Table, Case.__table__)
+_CASE_COLUMNS = frozenset(c.key for c in _CASES.columns if c.key != "id")
+# what an insert through the ORM writes for columns `open_case` leaves unset
+_CASE_DEFAULTS: dict[str, Any] = {
+    "machine_version": 1, "assignee_id": None, "priority": 0, "due_date": None,
+    "closed_at": None, "sla": {}, "fields": {}, "flags": [], "mailbox": None, "office": None,
+    "applicant_email": None, "applicant_name": None, "applicant_document": None,
+}  # fmt: skip
+_INSERT_CASE = insert(_CASES).returning(_CASES.c.id)
 STAFF_PREFIX = "usuario:"
 
 
@@ -89,9 +101,9 @@ def open_case(
     add_flags(case, decision.flags)
     if office != app.calendarios.default_office:
         recheck_extemporaneo(app, case, app_cal)
-    session.add(case)
-    session.flush()
+    _insert_case(session, case)
     deadlines.fresh_case_timers(session, case.id)
+    fresh_thread(session, case)
     record(
         session,
         "intake",
@@ -104,6 +116,41 @@ def open_case(
     )
     route_new_case(session, app, case, now, inbox_message_id, new_case=True)
     return case
+
+
+def _insert_case(session: Session, case: Case) -> None:
+    """Insert a new case with one INSERT … RETURNING id (no unit of work) and attach it to
+    `session` as persistent (mailflow.bulkrows.adopt), with the row the ORM would have
+    written: the same defaults, `search_text` and first `lock_version`."""
+    values = {
+        **_CASE_DEFAULTS,
+        **{k: v for k, v in vars(case).items() if k in _CASE_COLUMNS},
+        "lock_version": 1,  # the version_id_col's first value (SQLAlchemy's default counter)
+    }
+    values["search_text"] = search_text(
+        values["number"],
+        values["applicant_name"],
+        values["applicant_document"],
+        values["applicant_email"],
+        values["fields"],
+    )  # fmt: skip (as models._fold_search_text does before an ORM insert)
+    for key in ("sla", "fields", "flags"):
+        values[key] = _plain(values[key])
+    case.id = int(session.connection().execute(_INSERT_CASE, values).scalar_one())
+    for key, value in values.items():
+        if key not in vars(case):
+            setattr(case, key, value)
+    case.search_text = values["search_text"]
+    adopt(session, case)
+
+
+def _plain(value: Any) -> Any:
+    """A JSON column's value as plain dicts and lists (the Mutable wrappers are subclasses)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def route_new_case(
@@ -217,6 +264,7 @@ def apply_event(
     received_files: Sequence[ReceivedFile] = (),
     inbox_message_id: int | None = None,
     data: Mapping[str, Any] | None = None,
+    flush: bool = True,
 ) -> TransitionResult:
     """Fire `event` on `case` as `actor` ("sistema" or "usuario:<name>") and run its effects.
 
@@ -225,6 +273,8 @@ def apply_event(
     before anything is written, and so does MailflowError when the transition declares
     `reason: required` and `reason` is blank. A concurrent change of the same case makes the flush fail
     (optimistic lock on Case.lock_version), so the caller's transaction rolls back whole.
+    `flush=False` leaves the last flush to the caller's next one (the mail pipeline's, at the
+    end of the message's savepoint, with the inbox row's own update).
     """
     lifecycle = app.lifecycles[case.machine]
     if not reason.strip() and app.machines[case.machine].needs_reason(case.state, event):
@@ -254,7 +304,8 @@ def apply_event(
         session.flush()
     given = EffectInput(actor, reason, tuple(missing), tuple(received_files), inbox_message_id)
     run_effects(session, app, case, result, row, now, given)
-    session.flush()
+    if flush:
+        session.flush()
     return result
 
 

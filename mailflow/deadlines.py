@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, event, insert, select
+from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, make_transient
 
+from mailflow.bulkrows import adopt, within
 from mailflow.dias_habiles import Calendario
 from mailflow.models import Case, Timer
 from mailflow.sla import Pausa, SlaClock
@@ -19,6 +20,11 @@ ESCALATION = "escalation"
 REMINDER_HOUR = dt.time(8, 0)
 SNAPSHOT_MARGIN_DAYS = 45  # calendar days after the due date kept in a case's snapshot
 _FRESH = "deadlines.fresh_case_timers"
+_HELD = "deadlines.held_timers"
+_INSERTED = "deadlines.inserted_timers"
+_TIMERS = cast(Table, Timer.__table__)
+_TIMER_COLUMNS = ("case_id", "kind", "due_at", "fired_at", "fired_by", "cancelled_at")
+_INSERT_TIMER = insert(_TIMERS).returning(_TIMERS.c.id)
 
 
 def fresh_case_timers(session: Session, case_id: int) -> None:
@@ -29,12 +35,79 @@ def fresh_case_timers(session: Session, case_id: int) -> None:
 
 
 def _fresh(session: Session, case: Case) -> list[Timer] | None:
-    """All the timers of a case created in this transaction (those still in the session),
-    or None when the case may have timers in the database."""
+    """All the timers of a case created in this transaction (those still in the session or
+    waiting to be inserted), or None when the case may have timers in the database."""
     known: list[Timer] | None = tx_info(session).get(_FRESH, {}).get(case.id)
     if known is None:
         return None
-    return [t for t in known if t in session]  # a rolled back savepoint's timers are gone
+    held = {id(t) for _, t in _held(session)}
+    # a rolled back savepoint's timers are gone from both
+    return [t for t in known if t in session or id(t) in held]
+
+
+def _held(session: Session) -> list[tuple[SessionTransaction | None, Timer]]:
+    """The new timers of fresh cases not inserted yet, with the innermost transaction open
+    when each was scheduled (in session.info, for this session's life)."""
+    held: list[tuple[SessionTransaction | None, Timer]] | None = session.info.get(_HELD)
+    if held is None:
+        held = session.info[_HELD] = []
+        event.listen(session, "do_orm_execute", _insert_held_on_statement)
+        event.listen(session, "before_flush", _insert_held_on_flush)
+        event.listen(session, "before_commit", _insert_held_on_commit)
+        event.listen(session, "after_soft_rollback", _drop_held)
+    return held
+
+
+def insert_held_timers(session: Session) -> None:
+    """Insert the new timers of fresh cases scheduled in this transaction and not inserted yet:
+    one INSERT … RETURNING id each on the connection (no unit of work), then attached as
+    persistent (mailflow.bulkrows.adopt), so later changes to them are ordinary updates. Runs
+    before every flush and the commit; the pipeline calls it at the end of each message."""
+    held = session.info.get(_HELD)
+    if not held:
+        return
+    connection = session.connection()
+    inserted = session.info.setdefault(_INSERTED, [])
+    while held:
+        tag, timer = held.pop(0)
+        values = {key: getattr(timer, key) for key in _TIMER_COLUMNS}
+        timer.id = int(connection.execute(_INSERT_TIMER, values).scalar_one())
+        adopt(session, timer)
+        inserted.append((tag, session.get_nested_transaction() or session.get_transaction(), timer))
+
+
+def _insert_held_on_statement(state: ORMExecuteState) -> None:
+    if state.session.info.get(_HELD):  # as the ORM's autoflush would: queries see them
+        insert_held_timers(state.session)
+
+
+def _insert_held_on_flush(session: Session, _ctx: object, _instances: object) -> None:
+    insert_held_timers(session)
+
+
+def _insert_held_on_commit(session: Session) -> None:
+    if session.get_nested_transaction() is None:
+        insert_held_timers(session)
+        session.info[_INSERTED] = []
+
+
+def _drop_held(session: Session, previous: SessionTransaction) -> None:
+    """A rolled back (sub)transaction takes its scheduled timers with it; a timer of an outer
+    transaction inserted inside it (the database undid the insert; adopt expunged it) waits
+    to be inserted again."""
+    held = session.info.get(_HELD, [])
+    held[:] = [(tag, t) for tag, t in held if not within(tag, previous)]
+    inserted = session.info.get(_INSERTED, [])
+    again = [
+        (tag, t) for tag, at, t in inserted if within(at, previous) and not within(tag, previous)
+    ]
+    inserted[:] = [(tag, at, t) for tag, at, t in inserted if not within(at, previous)]
+    for _, timer in again:
+        if timer in session:
+            session.expunge(timer)
+        make_transient(timer)
+        del timer.id
+    held[:0] = again
 
 
 def clock_to_json(clock: SlaClock) -> dict[str, Any]:
@@ -155,10 +228,16 @@ def schedule(session: Session, case: Case, kind: str, due_at: dt.datetime) -> Ti
         if existing.fired_at is None:
             existing.cancelled_at = None
         return existing
+    if fresh is not None:  # inserted without the unit of work before the next flush
+        timer = Timer(case_id=case.id, kind=kind, due_at=due_at)
+        timer.fired_at = timer.fired_by = timer.cancelled_at = None
+        _held(session).append(
+            (session.get_nested_transaction() or session.get_transaction(), timer)
+        )
+        tx_info(session)[_FRESH][case.id] = [*fresh, timer]
+        return timer
     timer = Timer(case_id=case.id, kind=kind, due_at=due_at)
     session.add(timer)
-    if fresh is not None:
-        tx_info(session)[_FRESH][case.id] = [*fresh, timer]
     return timer
 
 

@@ -8,12 +8,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, event, func, insert, select
 from sqlalchemy.orm import Session
 
 from mailflow import deadlines, sla
 from mailflow.audit import SYSTEM, record
-from mailflow.bulkrows import SEES_PENDING, add_row, pending
+from mailflow.bulkrows import SEES_PENDING, add_row, kept_rows, pending
 from mailflow.dias_habiles import fecha_en_letras
 from mailflow.documents import CaseData, ReceivedFile
 from mailflow.models import Case, CaseEvent, CaseMessage, Document, OutboxMessage
@@ -25,6 +25,7 @@ from mailflow.outgoing import (
     render_text,
     sender_address,
 )
+from mailflow.txcache import tx_info
 
 if TYPE_CHECKING:
     from mailflow.app import App
@@ -46,6 +47,8 @@ FILING_ROLES = ("new_request", "to_review", "inform")  # engine roles (the machi
 FILING_TEMPLATES = frozenset({"acuse_recibo", "cargo_enviado", "subsanacion_recibida"})
 _OUTBOX = cast(Table, OutboxMessage.__table__)
 _CASE_MESSAGES = cast(Table, CaseMessage.__table__)
+_FRESH_THREADS = "effects.fresh_threads"
+_INSERT_OUTBOX = insert(_OUTBOX).returning(_OUTBOX.c.id)
 
 
 @dataclass(frozen=True)
@@ -254,8 +257,32 @@ def replies_today(
     return int(session.scalar(stmt) or 0)
 
 
+def fresh_thread(session: Session, case: Case) -> None:
+    """Note that `case` was created in `session`'s transaction: every entry of its thread is
+    then one `add_case_message` added in this transaction, so `thread_of` reads them from
+    memory (mailflow.bulkrows.kept_rows) instead of the database. A CaseMessage added through
+    the ORM for it takes the note back (the query is then needed)."""
+    fresh = tx_info(session).setdefault(_FRESH_THREADS, {})
+    fresh[case.id] = case
+    if not session.info.get(_FRESH_THREADS):
+        session.info[_FRESH_THREADS] = True
+        event.listen(session, "transient_to_pending", _orm_thread_entry)
+
+
+def _orm_thread_entry(session: Session, instance: object) -> None:
+    if isinstance(instance, CaseMessage):
+        tx_info(session).get(_FRESH_THREADS, {}).pop(instance.case_id, None)
+
+
 def thread_of(session: Session, case: Case) -> Thread:
     """Answer the applicant's latest message and reference the case's whole thread."""
+    if tx_info(session).get(_FRESH_THREADS, {}).get(case.id) is case:
+        rows = [
+            (r["direction"], r["message_id"])
+            for r in kept_rows(session, _CASE_MESSAGES, "case_id", case.id)
+        ]
+        inbound = [message_id for direction, message_id in rows if direction == "in"]
+        return Thread(inbound[-1] if inbound else None, tuple(m for _, m in rows))
     stored = session.execute(
         select(CaseMessage.direction, CaseMessage.message_id)
         .where(CaseMessage.case_id == case.id)
@@ -285,7 +312,7 @@ def add_case_message(
     add_row(session, _CASE_MESSAGES, {
         "case_id": case_id, "direction": direction, "inbox_message_id": inbox_message_id,
         "outbox_id": outbox_id, "message_id": message_id, "at": at,
-    })  # fmt: skip
+    }, kept=True)  # fmt: skip
 
 
 def _attachments(run: EffectRun, template: str) -> list[Attachment]:
@@ -404,7 +431,9 @@ def _send_reply(run: EffectRun, effect: Effect) -> None:
     }
     # one INSERT … RETURNING id, without the ORM's unit of work (the row is not kept in
     # the session; `run.outbox` gets a detached copy carrying the id)
-    new_id = session.execute(insert(_OUTBOX).returning(_OUTBOX.c.id), values).scalar_one()
+    # straight on the connection: no autoflush (the case's pending changes reach the
+    # database with the transition's own flush) and none of the ORM's statement overhead
+    new_id = session.connection().execute(_INSERT_OUTBOX, values).scalar_one()
     row = OutboxMessage(id=int(new_id), **values)
     add_case_message(
         session, case_id=case.id, direction="out", outbox_id=row.id,

@@ -7,7 +7,7 @@ import datetime as dt
 import re
 from typing import TYPE_CHECKING
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from mailflow import answers, deadlines
@@ -44,11 +44,27 @@ def open_cases_of(session: Session, address: str, tramite: str | None = None) ->
     """The sender's open cases (newest first), optionally of one procedure, locked for update."""
     if not address:
         return []
-    stmt = select(Case).where(Case.applicant_email == address.lower(), Case.closed_at.is_(None))
-    if tramite is not None:
-        stmt = stmt.where(Case.tramite == tramite)
-    stmt = stmt.order_by(Case.received_at.desc(), Case.id.desc()).with_for_update()
-    return list(session.scalars(stmt.execution_options(populate_existing=True)).all())
+    if tramite is None:
+        found = session.scalars(_OPEN_CASES, {"address": address.lower()})
+    else:
+        params = {"address": address.lower(), "tramite": tramite}
+        found = session.scalars(_OPEN_CASES_OF, params)
+    return list(found.all())
+
+
+def _open_cases(*where: ColumnElement[bool]) -> Select[Case]:
+    """The statement of `open_cases_of` (built once; values bound per call)."""
+    return (
+        select(Case)
+        .where(Case.applicant_email == bindparam("address"), Case.closed_at.is_(None), *where)
+        .order_by(Case.received_at.desc(), Case.id.desc())
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+
+
+_OPEN_CASES = _open_cases()
+_OPEN_CASES_OF = _open_cases(Case.tramite == bindparam("tramite"))
 
 
 def answer_status(

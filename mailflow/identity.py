@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 from mailflow.catalogue import Tramite
 from mailflow.findings import IdentityLookup
-from mailflow.models import Applicant
-from mailflow.registry import cross_check, find_applicant, is_registered_sender
-from mailflow.txcache import tx_info
-
-_HAS_PEOPLE = "identity.registry_has_people"
+from mailflow.registry import (
+    cross_check,
+    find_applicant,
+    is_registered_sender,
+    registry_has_people,
+)
 
 
 def registry_lookup(session: Session) -> IdentityLookup:
@@ -23,20 +23,6 @@ def registry_lookup(session: Session) -> IdentityLookup:
         return identity_concerns(session, tramite, fields, sender)
 
     return lookup
-
-
-def registry_has_people(session: Session) -> bool:
-    """Whether the applicant registry holds anyone. A yes is remembered while the
-    (sub)transaction that saw it is open (a rolled back savepoint may take people with it);
-    a no is asked again, since an effect may add someone."""
-    info = tx_info(session)
-    seen_in = info.get(_HAS_PEOPLE)
-    if seen_in is not None and seen_in.is_active:
-        return True
-    if session.scalar(select(exists().where(Applicant.id.is_not(None)))):
-        info[_HAS_PEOPLE] = session.get_nested_transaction() or session.get_transaction()
-        return True
-    return False
 
 
 def identity_concerns(

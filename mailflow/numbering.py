@@ -22,16 +22,26 @@ def next_number(session: Session, name: str, year: int) -> int:
     back transaction takes its increment with it: no gaps, no duplicates. Call it as late as
     possible in the transaction, since it serialises every other taker of the same counter.
     """
-    key = [_COUNTERS.c.name, _COUNTERS.c.year]
-    bump = {"value": _COUNTERS.c.value + 1}
-    stmt: Insert
-    if session.get_bind().dialect.name == "postgresql":
-        pg = postgresql.insert(_COUNTERS).values(name=name, year=year, value=1)
-        stmt = pg.on_conflict_do_update(index_elements=key, set_=bump)
-    else:
-        lite = sqlite.insert(_COUNTERS).values(name=name, year=year, value=1)
-        stmt = lite.on_conflict_do_update(index_elements=key, set_=bump)
-    return int(session.execute(stmt.returning(_COUNTERS.c.value)).scalar_one())
+    lite = session.get_bind().dialect.name != "postgresql"
+    values = {"name": name, "year": year, "value": 1}
+    # straight on the connection: the counter is no ORM object, nothing pending concerns it
+    return int(
+        session.connection().execute(_BUMP_SQLITE if lite else _BUMP_PG, values).scalar_one()
+    )
+
+
+def _bump(insert_: type[sqlite.Insert] | type[postgresql.Insert]) -> Insert:
+    """INSERT (name, year, value) ON CONFLICT (name, year) DO UPDATE SET value = value + 1
+    RETURNING value, for one dialect (the values are bound at execution)."""
+    stmt = insert_(_COUNTERS).on_conflict_do_update(
+        index_elements=[_COUNTERS.c.name, _COUNTERS.c.year],
+        set_={"value": _COUNTERS.c.value + 1},
+    )
+    return stmt.returning(_COUNTERS.c.value)
+
+
+_BUMP_SQLITE = _bump(sqlite.Insert)
+_BUMP_PG = _bump(postgresql.Insert)
 
 
 def format_expediente(year: int, seq: int) -> str:

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, inspect, select, update
 from sqlalchemy.orm import Session
 
 from mailflow import answers, followup
@@ -19,10 +19,10 @@ from mailflow.authentication import (
 )
 from mailflow.automatic import detect_automatic
 from mailflow.bounces import is_bounce, returned_delivery
-from mailflow.bulkrows import SEES_PENDING, pending
+from mailflow.bulkrows import SEES_PENDING, pending, updated_without_orm
 from mailflow.case_reference import referenced_case_id
 from mailflow.cases import apply_event, disposition_of, engine_event, missing_labels, open_case
-from mailflow.deadlines import subsanacion_expired
+from mailflow.deadlines import insert_held_timers, subsanacion_expired
 from mailflow.decision import Decision, SignatureSummary
 from mailflow.documents import ReceivedFile
 from mailflow.effects import add_case_message, add_flags
@@ -166,11 +166,23 @@ def link_to_case(
 
 
 def _finish(session: Session, row: InboxMessage, outcome: Outcome, now: dt.datetime) -> None:
-    row.status = "done"
-    row.disposition = outcome.disposition
-    row.tramite = outcome.tramite
-    row.case_id = outcome.case_id
-    row.processed_at = now
+    values = {
+        "status": "done",
+        "disposition": outcome.disposition,
+        "tramite": outcome.tramite,
+        "case_id": outcome.case_id,
+        "processed_at": now,
+    }
+    if inspect(row).persistent:  # one UPDATE on the connection, not the unit of work's
+        session.connection().execute(_FINISH, {"row_id": row.id, **values})
+        updated_without_orm(session, row, values)
+    else:
+        for key, value in values.items():
+            setattr(row, key, value)
+    # the message's last writes (its case's transition, timers: apply_event(flush=False))
+    # reach the database here, in one flush, as before the caller goes on
+    insert_held_timers(session)
+    session.flush()
 
 
 def _route(
@@ -271,6 +283,33 @@ def _event(
     record(session, kind, reason, at=now, case_id=case_id, inbox_message_id=row.id, data=data)
 
 
+# statements built once (their SQL cache key is then computed once too); values bound per call
+_INBOX = cast(Table, InboxMessage.__table__)
+_FINISH = (
+    update(_INBOX)
+    .where(_INBOX.c.id == bindparam("row_id"))
+    .values(
+        {k: bindparam(k) for k in ("status", "disposition", "tramite", "case_id", "processed_at")}
+    )
+)
+_EARLIER = (
+    select(InboxMessage.id, InboxMessage.sha256, InboxMessage.tramite, InboxMessage.case_id)
+    .where(
+        InboxMessage.message_id.in_([bindparam("bare"), bindparam("angled")]),
+        InboxMessage.status == "done",
+        InboxMessage.id != bindparam("row"),
+    )
+    .limit(1)
+)  # the columns only: the raw message is read when it is needed
+_KNOWN_CASE = (
+    select(CaseMessage.case_id)
+    .where(CaseMessage.message_id == bindparam("message_id"), CaseMessage.direction == "in")
+    .order_by(CaseMessage.id)
+    .limit(1)
+    .execution_options(**{SEES_PENDING: True})
+)
+
+
 def _duplicate(
     session: Session, row: InboxMessage, msg: ParsedMessage, now: dt.datetime
 ) -> Outcome | None:
@@ -283,16 +322,8 @@ def _duplicate(
     """
     if not msg.message_id:
         return None
-    ids = (msg.message_id, f"<{msg.message_id}>")
-    earlier = session.scalar(
-        select(InboxMessage)
-        .where(
-            InboxMessage.message_id.in_(ids),
-            InboxMessage.status == "done",
-            InboxMessage.id != row.id,
-        )
-        .limit(1)
-    )
+    params = {"bare": msg.message_id, "angled": f"<{msg.message_id}>", "row": row.id}
+    earlier = session.execute(_EARLIER, params).first()
     if earlier is None:
         known = _known_case_of(session, msg.message_id)
         if known is None:
@@ -303,8 +334,10 @@ def _duplicate(
         reason = f"Mensaje repetido (Message-ID {msg.message_id}): ya está en el expediente"
         _event(session, row, now, "duplicate", reason, case_id=known)
         return Outcome("ignore", None, known)
-    if earlier.sha256 != row.sha256 and header_sender(earlier.raw) != msg.sender.lower():
-        return _foreign_duplicate(session, row, msg, now)
+    if earlier.sha256 != row.sha256:
+        raw = session.scalar(select(InboxMessage.raw).where(InboxMessage.id == earlier.id))
+        if header_sender(raw or b"") != msg.sender.lower():
+            return _foreign_duplicate(session, row, msg, now)
     reason = f"Mensaje repetido (Message-ID {msg.message_id}): ya procesado (entrada {earlier.id})"
     _event(session, row, now, "duplicate", reason, case_id=earlier.case_id)
     return Outcome("ignore", earlier.tramite, earlier.case_id)
@@ -313,13 +346,7 @@ def _duplicate(
 def _known_case_of(session: Session, message_id: str) -> int | None:
     """The case whose thread holds an inbound message with this Message-ID (the first
     recorded), looking at the entries still queued in this transaction too."""
-    stored = session.scalar(
-        select(CaseMessage.case_id)
-        .where(CaseMessage.message_id == message_id, CaseMessage.direction == "in")
-        .order_by(CaseMessage.id)
-        .limit(1)
-        .execution_options(**{SEES_PENDING: True})
-    )
+    stored = session.scalar(_KNOWN_CASE, {"message_id": message_id})
     if stored is not None:
         return int(stored)
     queued = (
@@ -523,6 +550,7 @@ def _subsanar(
             received_files=_received_files(msg),
             inbox_message_id=row.id,
             data={"sender_authenticated": sender_auth.authenticated},
+            flush=False,  # the case's update reaches the database with the inbox row's
         )
     except IllegalTransition as exc:
         _event(session, row, now, "exception", str(exc), case_id=case.id)
@@ -595,6 +623,7 @@ def _new_request(
         "inbox_message_id": row.id,
         "received_files": _received_files(msg),
         "data": {"sender_authenticated": sender_auth.authenticated},  # its own reply cap
+        "flush": False,  # the case's update reaches the database with the inbox row's
     }
     if decision.disposition == "inform":
         tramite = app.catalogue.get(case.tramite)

@@ -10,13 +10,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import event, exists, or_, select
 from sqlalchemy.orm import Session
 
 from mailflow.audit import record
 from mailflow.errors import MailflowError
 from mailflow.models import Applicant, Case
 from mailflow.textnorm import fold
+from mailflow.txcache import tx_info
 from mailflow.values import normalise
 from mailflow.vocabulary import AuditKind
 
@@ -167,6 +168,59 @@ def import_plan(session: Session, plan: Plan) -> ImportReport:
     return report
 
 
+_HAS_PEOPLE = "registry.has_people"  # the transaction in which a yes holds
+_NOBODY = "registry.empty"
+_CHANGED = "registry.changed"  # this session added or deleted an Applicant in the transaction
+_WATCHED = "registry.watched"
+
+
+def registry_has_people(session: Session) -> bool:
+    """Whether the applicant registry holds anyone, remembered per transaction (txcache).
+
+    A yes holds for the whole transaction when this session has added nobody in it, else
+    only while the (sub)transaction that saw it is open (a rolled back savepoint may take
+    people with it); a no holds until this session adds someone. Adding or deleting an
+    Applicant through the session forgets both.
+    """
+    info = tx_info(session)
+    seen_in = info.get(_HAS_PEOPLE)
+    if seen_in is not None and seen_in.is_active:
+        return True
+    if info.get(_NOBODY):
+        return False
+    _watch(session)
+    stmt = select(exists().where(Applicant.id.is_not(None)))
+    if any(isinstance(o, Applicant) for o in (*session.new, *session.deleted)):
+        found = session.scalar(stmt)
+    else:
+        with session.no_autoflush:  # nothing pending changes who is registered
+            found = session.scalar(stmt)
+    if found:
+        held = session.get_transaction()
+        if info.get(_CHANGED):
+            held = session.get_nested_transaction() or held
+        info[_HAS_PEOPLE] = held
+        return True
+    info[_NOBODY] = True
+    return False
+
+
+def _watch(session: Session) -> None:
+    if session.info.get(_WATCHED):
+        return
+    session.info[_WATCHED] = True
+    event.listen(session, "transient_to_pending", _changed)
+    event.listen(session, "persistent_to_deleted", _changed)
+
+
+def _changed(session: Session, instance: object) -> None:
+    if isinstance(instance, Applicant):
+        info = tx_info(session)
+        info[_CHANGED] = True
+        info.pop(_NOBODY, None)
+        info.pop(_HAS_PEOPLE, None)
+
+
 def find_applicant(
     session: Session,
     email: str | None = None,
@@ -184,13 +238,14 @@ def find_applicant(
         value = normalise(kind, raw)[0] if raw else None
         if value:
             keys.append((column, value))
-    if not keys:
+    if not keys or not registry_has_people(session):
         return None
-    found = list(
-        session.scalars(
-            select(Applicant).where(or_(*(c == v for c, v in keys))).order_by(Applicant.id)
-        )
-    )
+    stmt = select(Applicant).where(or_(*(c == v for c, v in keys))).order_by(Applicant.id)
+    if any(isinstance(o, Applicant) for o in (*session.new, *session.dirty, *session.deleted)):
+        found = list(session.scalars(stmt))
+    else:
+        with session.no_autoflush:  # no Applicant pending: nothing to write first
+            found = list(session.scalars(stmt))
     for column, value in keys:
         match = next((a for a in found if getattr(a, column.key) == value), None)
         if match is not None:

@@ -278,3 +278,36 @@ def test_rows_queued_in_a_rolled_back_savepoint_are_dropped(sqlite_db: Database)
         pass
     with sqlite_db.session(readonly=True) as s:
         assert kinds(s) == ["a", "b", "e", "f"]
+
+
+def test_a_rolled_back_savepoint_forgets_what_it_wrote_without_the_orm(
+    tmp_path: Path, sqlite_db: Database
+) -> None:
+    """The case inserted without the unit of work is expunged, the inbox row finished with a
+    plain UPDATE is expired (it reads its stored status again), and the case's held timers are gone."""
+    app = make_app(tmp_path, sqlite_db)
+    with app.database.session() as s:
+        row_id = store(s, mail("Actualización de datos", DATOS), MONDAY).id
+    with app.database.session() as s:
+        row = s.get(InboxMessage, row_id)
+        assert row is not None
+        before = row.status
+        try:
+            with s.begin_nested():
+                process_inbox_message(app, s, row, MONDAY)
+                assert row.status == "done" and row.case_id is not None
+                case = s.get(Case, row.case_id)
+                assert case is not None
+                raise Boom
+        except Boom:
+            pass
+        assert case not in s
+        assert row.status == before != "done" and row.case_id is None
+        assert s.scalars(select(Timer)).all() == []
+        process_inbox_message(app, s, row, MONDAY)  # the same message again, now for good
+        again = s.get(Case, row.case_id)
+        assert again is not None and again is not case
+    with app.database.session(readonly=True) as s:
+        assert s.scalar(select(InboxMessage.status).where(InboxMessage.id == row_id)) == "done"
+        assert len(s.scalars(select(Case)).all()) == 1
+        assert {t.case_id for t in s.scalars(select(Timer))} <= {again.id}

@@ -256,3 +256,16 @@ def test_forged_requests_cannot_use_up_the_authenticated_senders_reply_cap(
     with app.database.session(readonly=True) as s:
         mine = [o for o in outbox(s) if o.inbox_message_id == row.id]
     assert len(mine) == 1 and mine[0].sender_authenticated  # the real applicant is answered
+
+
+def test_a_plain_from_reads_as_the_header_parser_reads_it() -> None:
+    """Plain words and one dot-atom address skip the header parser: same verdicts as the
+    parser gives for the same mailbox with a quoted name (which it must parse)."""
+    from mailflow.authentication import raw_from_problem
+
+    for address in ("ana.ruiz+1@mail.example.org", "a_b-c@x-y.example.pe", "ANA@EXAMPLE.ORG"):
+        for shown in ("", "Ana Ruiz", "otro@evil.example", f"Ana ({address})"):
+            plain = raw_from_problem(f"From: Ana Ruiz <{address}>\r\n\r\nx".encode(), shown)
+            quoted = raw_from_problem(f'From: "Ana Ruiz" <{address}>\r\n\r\nx'.encode(), shown)
+            bare = raw_from_problem(f"From: {address}\r\n\r\nx".encode(), shown)
+            assert plain == quoted == bare
