@@ -17,7 +17,8 @@ from typing import IO, TYPE_CHECKING, Any
 from mailflow.engine import Engine
 from mailflow.imap import ImapPoller, drain_once, imap_targets
 from mailflow.inbox import Processor, release_all_claims
-from mailflow.sender import SendStats, SentJournal, drain_outbox, release_sending
+from mailflow.journal import SentJournal
+from mailflow.sender import SendStats, drain_outbox, release_sending
 from mailflow.smtpd import inbound_server
 
 if TYPE_CHECKING:
