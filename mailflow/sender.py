@@ -40,6 +40,9 @@ Clock = Callable[[], dt.datetime]
 
 @dataclass
 class SendStats:
+    """What one drain did: replies accepted (`sent`), put back for a later try (`retried`),
+    given up (`failed`), and the error text of every failed try."""
+
     sent: int = 0
     retried: int = 0
     failed: int = 0

@@ -55,9 +55,14 @@ def parse_smtp_url(url: str, timeout: float = 30.0) -> SmtpTarget:
 class Transport(Protocol):
     """Hands one message to the next hop; returns the server's answer or raises."""
 
-    def send(self, row: OutboxMessage) -> str: ...
+    def send(self, row: OutboxMessage) -> str:
+        """Hand `row` (its raw bytes, from_addr, to_addr) to the next hop; returns the answer as
+        text. Raises on any failure (`is_permanent` tells a 5xx refusal from the rest)."""
+        ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the connection (if any); the next `send` opens a new one. Never raises."""
+        ...
 
 
 class SmtpTransport:
@@ -101,6 +106,9 @@ class SmtpTransport:
             raise
 
     def send(self, row: OutboxMessage) -> str:
+        """Send `row` in one MAIL/RCPT/DATA transaction (connecting and logging in first when
+        needed; line ends made CRLF); returns "250 aceptado". Raises smtplib.SMTPException or
+        OSError (SMTPRecipientsRefused when the recipient is refused)."""
         if self.conn is None:
             self.conn = self._connect()
         wire = CRLF.sub(b"\r\n", row.raw)  # smtplib sends bytes as is; SMTP needs CRLF lines
@@ -110,6 +118,7 @@ class SmtpTransport:
         return "250 aceptado"
 
     def close(self) -> None:
+        """QUIT the connection (or just drop it when that fails); never raises."""
         conn, self.conn = self.conn, None
         if conn is not None:
             try:
@@ -125,6 +134,9 @@ class FolderTransport:
         self.folder = folder
 
     def send(self, row: OutboxMessage) -> str:
+        """Write `row.raw` to `<folder>/<id:08d>-<message-id>.eml` atomically (fsynced, then
+        renamed; the same file again for the same row); returns "guardado en <path>". Raises
+        OSError when the folder cannot be written."""
         self.folder.mkdir(parents=True, exist_ok=True)
         name = re.sub(r"[^A-Za-z0-9._-]", "_", row.message_id.strip("<>"))[:120]
         path = self.folder / f"{row.id:08d}-{name}.eml"
@@ -137,6 +149,7 @@ class FolderTransport:
         return f"guardado en {path}"
 
     def close(self) -> None:
+        """Nothing to release."""
         return None
 
 

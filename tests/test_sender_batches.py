@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from mailflow import sender
 from mailflow.db import Database
-from mailflow.models import DeliveryAttempt, OutboxMessage
 from mailflow.journal import JOURNALED, SentJournal
+from mailflow.models import DeliveryAttempt, OutboxMessage
 from mailflow.sender import drain_outbox, release_sending
 from mailflow.transport import SmtpTransport, parse_smtp_url
 from tests.smtp_sink import SmtpSink
