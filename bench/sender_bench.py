@@ -21,9 +21,10 @@ sys.path.insert(0, str(ROOT))
 from mailflow import outgoing  # noqa: E402
 from mailflow.config import Settings  # noqa: E402
 from mailflow.db import Database  # noqa: E402
+from mailflow.journal import SentJournal  # noqa: E402
 from mailflow.models import OutboxMessage  # noqa: E402
 from mailflow.outgoing import Reply, Thread  # noqa: E402
-from mailflow.sender import SentJournal, drain_outbox  # noqa: E402
+from mailflow.sender import drain_outbox  # noqa: E402
 from tests.dovecot import free_port  # noqa: E402
 from tests.smtp_sink import SmtpSink, serving  # noqa: E402
 

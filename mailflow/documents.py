@@ -28,6 +28,10 @@ class _Spec(BaseModel):
 
 
 class Column(_Spec):
+    """One column of a document's table: its `header`, the jinja2 `value` rendered per row
+    (with `item` and `indice` in the context), its relative `width` (a share of the table's
+    width, not points) and whether the cells are set in a small monospaced font (`mono`)."""
+
     header: str
     value: str
     width: float = 1.0
@@ -35,6 +39,9 @@ class Column(_Spec):
 
 
 class TableSpec(_Spec):
+    """A table in a document: an optional `title`, one row per item of the context list named
+    `rows`, its `columns`, and the text shown instead when the list is empty (`empty`)."""
+
     title: str = ""
     rows: str  # name of a list in the context, e.g. "documentos"
     columns: tuple[Column, ...]
@@ -42,6 +49,9 @@ class TableSpec(_Spec):
 
 
 class SignatureSpec(_Spec):
+    """The signature block: its `align`ment, the visible signature's `width` and `height` in
+    points, and the jinja2 `lines` printed under it (name, post)."""
+
     align: Literal["left", "center", "right"] = "center"
     width: float = 230
     height: float = 58

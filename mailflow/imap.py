@@ -107,6 +107,11 @@ class ImapPoller:
         self.uidvalidity = 0
 
     def connect(self) -> IMAPClient:
+        """Open a connection to the target, log in (password or XOAUTH2), create the processed
+        folder when messages are moved there, select the folder and remember its UIDVALIDITY;
+        returns the client (also kept in `self.client`). Raises IMAPClientError or OSError when
+        the server cannot be reached or refuses the login (a refused XOAUTH2 token is dropped,
+        so the next try fetches a fresh one)."""
         t = self.target
         client = IMAPClient(t.host, port=t.port, ssl=t.ssl, timeout=self.timeout)
         if t.tokens is not None:
@@ -128,6 +133,8 @@ class ImapPoller:
         return client
 
     def close(self) -> None:
+        """Log out and forget the connection (nothing to do without one); a dead connection
+        is just dropped. Never raises."""
         client, self.client = self.client, None
         if client is None:
             return

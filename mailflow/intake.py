@@ -1,4 +1,8 @@
-"""Intake: from a parsed message to a Decision, the way an experienced clerk would decide."""
+"""Intake: from a parsed message to a Decision, the way an experienced clerk would decide.
+
+The Intake class classifies and decides; reading the message's evidence (fields, documents,
+signatures) is in `mailflow.evidence`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import dataclasses
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from asn1crypto import x509
 
@@ -17,36 +20,23 @@ from mailflow.classify import Classification, Classifier
 from mailflow.decision import SIGNED_DOCUMENT, SIGNED_DOCUMENT_LABEL, Decision, SignatureSummary
 from mailflow.defects import Defect
 from mailflow.dias_habiles import Calendario
-from mailflow.escrito import Document, looks_like_escrito, pick_escrito, signer_is
-from mailflow.fields import (
-    FieldValue,
-    FieldVocabulary,
-    detect_refugiado,
-    extract_fields,
-    extract_pdf_form_fields,
+from mailflow.escrito import pick_escrito
+from mailflow.evidence import (
+    Evidence,
+    escrito_signature,
+    missing_items,
+    rank_escritos,
+    read_evidence,
 )
+from mailflow.fields import FieldVocabulary
 from mailflow.findings import Facts, IdentityLookup
 from mailflow.firma import signature_accepted
 from mailflow.forwards import request_body
-from mailflow.message import Attachment, ParsedMessage
+from mailflow.message import ParsedMessage
 from mailflow.pdfactive import active_content
-from mailflow.pdftext import PdfContent, read_pdf
-from mailflow.signature import verify_attachments, verify_each
-from mailflow.values import normalise
 from mailflow.vocabulary import Disposition, SignatureStatus
 
-MAX_PDFS_READ = 10  # PDFs read (text, form fields, signatures) per message; the rest go to staff
-_TOO_MANY_PDFS = f"no se leyó: el mensaje trae más de {MAX_PDFS_READ} PDF"
 _FORWARDED_SUBJECT = re.compile(r"^Asunto: (.{1,300})$", re.MULTILINE)  # forwards.request_body
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """What was read from the message: field values by id and where they came from."""
-
-    values: dict[str, FieldValue]
-    documents: tuple[Document, ...]
-    refugiado: bool
 
 
 class Intake:
@@ -187,9 +177,9 @@ class Intake:
             {k: v.value for k, v in values.items() if v.value is not None and v.error is None}
         )
         invalid = {k: v.error for k, v in values.items() if v.error is not None and k not in fields}
-        missing = self._missing(tramite, fields, evidence.refugiado)
-        escrito = pick_escrito(_rank_escritos(evidence.documents, fields, msg.sender_name))
-        signature = self._signature(tramite, evidence.documents, escrito)
+        missing = missing_items(tramite, fields, evidence.refugiado)
+        escrito = pick_escrito(rank_escritos(evidence.documents, fields, msg.sender_name))
+        signature = escrito_signature(tramite, evidence.documents, escrito, self.trust_roots)
         presented = escrito is not None
         if (
             not presented
@@ -295,126 +285,17 @@ class Intake:
         return self._decision(tramite, found, facts, run_table(facts), evidence)
 
     def _read(self, tramite: Tramite, msg: ParsedMessage, body: str) -> Evidence:
-        wanted = set(tramite.all_fields())
-        merged: dict[str, FieldValue] = {}
-        texts = [body]
-        _merge(merged, extract_fields(body, self.vocabulary, wanted, source="cuerpo"))
-        for index, enclosed in enumerate(msg.enclosed, 1):
-            inner = request_body(enclosed, msg.sender, msg.sender_name)
-            texts.append(inner)
-            source = f"mensaje-adjunto-{index}"
-            _merge(merged, extract_fields(inner, self.vocabulary, wanted, source=source))
-        documents: list[Document] = []
-        pdfs_read = 0
-        for att in msg.attachments:
-            if att.is_pdf and pdfs_read >= MAX_PDFS_READ:
-                content: PdfContent | None = PdfContent(error=_TOO_MANY_PDFS)
-            elif att.is_pdf:
-                pdfs_read += 1
-                content = self._read_pdf(att)
-            else:
-                content = None
-            if content is not None and not content.error:
-                texts.append(content.text)
-                source = f"pdf:{att.filename}"
-                found = extract_fields(content.text, self.vocabulary, wanted, source=source)
-                _merge(merged, found)
-                if content.form_fields:
-                    form = extract_pdf_form_fields(
-                        content.form_fields, self.vocabulary, f"formulario:{att.filename}"
-                    )
-                    _merge(merged, {k: v for k, v in form.items() if k in wanted})
-            documents.append(Document(att, content, None, self._kind(tramite, att, content)))
-        pdfs = [d for d in documents if d.content is not None and d.content.error != _TOO_MANY_PDFS]
-        if tramite.signature_required and pdfs:
-            reports = verify_each(
-                [(d.attachment.filename, d.attachment.data) for d in pdfs], self.trust_roots
-            )
-            checked = {id(d): r for d, r in zip(pdfs, reports, strict=True)}
-            documents = [dataclasses.replace(d, report=checked.get(id(d))) for d in documents]
-        if "correo" in wanted and "correo" not in merged and msg.sender:
-            value, error = normalise("email", msg.sender)
-            merged["correo"] = FieldValue(msg.sender, value, error, "remitente")
-        for att_field in tramite.required_attachments:
-            hit = next((d for d in documents if d.kind == att_field), None)
-            if hit is not None:
-                name = hit.attachment.filename
-                merged[att_field] = FieldValue(name, name, None, "adjunto")
-        refugiado = "carne_extranjeria" in merged or any(detect_refugiado(t) for t in texts)
-        return Evidence(merged, tuple(documents), refugiado)
-
-    def _read_pdf(self, att: Attachment) -> PdfContent:
-        return read_pdf(att.data, max_pages=self.max_pdf_pages, seconds=self.pdf_seconds)
-
-    def _kind(self, tramite: Tramite, att: Attachment, content: PdfContent | None) -> str:
-        """What an attachment is: a required attachment (by name, then by its text), the
-        escrito, or "otro"."""
-        text = content.text if content is not None and not content.error else ""
-        for field_id in tramite.required_attachments:
-            if self.vocabulary.matches_attachment(field_id, att.filename, text):
-                return field_id
-        readable = content is not None and (content.error is None or content.encrypted)
-        if readable and looks_like_escrito(tramite, content, att.filename, att.data):
-            return "escrito"
-        return "otro"
-
-    def _missing(self, tramite: Tramite, fields: dict[str, str], refugiado: bool) -> list[str]:
-        required = list(tramite.required_fields)
-        required += [c.field for c in tramite.conditional_fields if refugiado]
-        required += list(tramite.required_attachments)
-        return [f for f in dict.fromkeys(required) if f not in fields]
-
-    def _signature(
-        self, tramite: Tramite, documents: tuple[Document, ...], escrito: Document | None
-    ) -> SignatureSummary:
-        """The escrito's signature when the procedure requires one (every PDF is verified, the
-        escrito's counts); otherwise the worst signature among the PDFs, as before."""
-        pdfs = [d for d in documents if d.attachment.is_pdf]
-        if not pdfs:
-            return SignatureSummary(
-                SignatureStatus.ABSENT, reason="No se adjuntó ningún documento PDF"
-            )
-        if tramite.signature_required and escrito is not None and escrito.report is not None:
-            report = escrito.report
-        elif tramite.signature_required and escrito is None:
-            signed = [d for d in pdfs if d.report and d.report.status != SignatureStatus.UNSIGNED]
-            if not signed:
-                names = ", ".join(d.name for d in pdfs)
-                return SignatureSummary(
-                    SignatureStatus.UNSIGNED,
-                    reason=f"ningún PDF adjunto es el escrito firmado ({names})",
-                )
-            report = signed[0].report  # type: ignore[assignment]
-        else:
-            report = verify_attachments(
-                [(d.attachment.filename, d.attachment.data) for d in pdfs], self.trust_roots
-            )
-        assert report is not None
-        return SignatureSummary(report.status, report.signer, report.reason, report.filename)
+        return read_evidence(
+            tramite,
+            msg,
+            body,
+            vocabulary=self.vocabulary,
+            trust_roots=self.trust_roots,
+            max_pdf_pages=self.max_pdf_pages,
+            pdf_seconds=self.pdf_seconds,
+        )
 
     def _label(self, item: str) -> str:
         if item == SIGNED_DOCUMENT:
             return SIGNED_DOCUMENT_LABEL
         return self.vocabulary.label(item)
-
-
-def _rank_escritos(
-    documents: tuple[Document, ...], fields: Mapping[str, str], sender_name: str
-) -> tuple[Document, ...]:
-    """Escritos signed by the applicant first (co-signed ones included), then the rest."""
-    name = fields.get("nombres_apellidos") or sender_name or None
-    numbers = [fields.get(k, "") for k in ("documento_identidad", "carne_extranjeria")]
-
-    def own(doc: Document) -> int:
-        signers = doc.report.signers if doc.report else ()
-        return 0 if any(signer_is(s, name, numbers) for s in signers) else 1
-
-    return tuple(sorted(documents, key=own))
-
-
-def _merge(into: dict[str, FieldValue], new: dict[str, FieldValue]) -> None:
-    """Keep the first valid value per field; a valid value replaces an invalid one."""
-    for key, value in new.items():
-        prior = into.get(key)
-        if prior is None or (prior.error is not None and value.error is None):
-            into[key] = value

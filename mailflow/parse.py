@@ -1,9 +1,12 @@
-"""Turn raw email bytes into a ParsedMessage without ever raising: flanker first, then fallbacks."""
+"""Turn raw email bytes into a ParsedMessage without ever raising: flanker first, then fallbacks.
+
+This module walks the MIME tree and assembles the message; decoding text (charsets, header
+words, parameters, addresses, dates) is in `mailflow.decoding`.
+"""
 
 from __future__ import annotations
 
 import binascii
-import datetime as dt
 import email
 import email.message
 import email.policy
@@ -20,8 +23,19 @@ for _name in ("flanker.addresslib._parser.parser", "flanker.addresslib", "flanke
 
 from flanker import mime as flanker_mime  # noqa: E402  (loggers must be quiet first)
 
-from mailflow.charsets import decode_unlabelled  # noqa: E402
 from mailflow.containers import MAX_CONTAINER_DEPTH, kind_of, open_container  # noqa: E402
+from mailflow.decoding import (  # noqa: E402
+    address,
+    addresses,
+    declared_charset,
+    decode_bytes,
+    decode_header,
+    header_date,
+    header_params,
+    lenient,
+    message_ids,
+    param_text,
+)
 from mailflow.defects import Defect, DefectCode, defect  # noqa: E402
 from mailflow.headerblock import repair_header_block  # noqa: E402
 from mailflow.headerguard import cap_parts, guard_headers  # noqa: E402
@@ -32,14 +46,6 @@ from mailflow.reasons import quote  # noqa: E402
 MAX_DEPTH = 30
 MAX_DETECTIONS = 4  # unlabelled text parts per message whose charset is detected (~20 ms each)
 _HEADER_NAME = re.compile(r"[!-9;-~]+[ \t]*:")
-_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([qQbB])\?([^?]*?)\?=")
-_MSG_ID = re.compile(r"<([^<>\s]+)>")
-_CHARSET_OK = re.compile(r"[a-z0-9_\-.:]{1,40}")
-_UTF8 = frozenset({"utf-8", "utf8", "unicode-1-1-utf-8"})
-_LATIN = frozenset(
-    {"iso-8859-1", "latin-1", "latin1", "us-ascii", "ascii", "cp1252", "windows-1252"}
-)
-_ALIASES = {"utf8": "utf-8", "ks_c_5601-1987": "cp949", "x-sjis": "shift_jis", "gb2312": "gbk"}
 
 
 @dataclass
@@ -78,7 +84,7 @@ def parse_message(
         return _build(raw, pairs, leaves, defects, limits)
     except Exception as exc:  # last resort: never lose the message
         defects.append(defect(DefectCode.UNREADABLE, why=_why(exc)))
-        body = _normalise(_lenient(raw[: max_text_chars * 4]), max_text_chars, defects)
+        body = _normalise(lenient(raw[: max_text_chars * 4]), max_text_chars, defects)
         return ParsedMessage(raw=raw, text=body, defects=tuple(defects))
 
 
@@ -185,10 +191,10 @@ def _build(
     detections = 0  # unlabelled text parts handed to charset detection (bounded per message)
     decoded: dict[str, list[str]] = {}
     for name, value in pairs:
-        decoded.setdefault(name, []).append(_decode_header(value, defects, hint))
+        decoded.setdefault(name, []).append(decode_header(value, defects, hint))
     headers = {k: tuple(v) for k, v in decoded.items()}
     top = dict(reversed(pairs))
-    sender_name, sender = _address(top.get("from", ""), defects, hint)
+    sender_name, sender = address(top.get("from", ""), defects, hint)
     plain: list[str] = []
     html: list[str] = []
     inner_plain: list[str] = []
@@ -200,9 +206,9 @@ def _build(
             inner_plain.append(heading)
         if leaf.ctype == "message/rfc822":
             heading = _enclosed_heading(leaf.body, defects, hint)
-        disposition, dparams = _params(leaf.headers.get("content-disposition", ""))
-        _, cparams = _params(leaf.headers.get("content-type", ""))
-        filename = _param_text(dparams.get("filename") or cparams.get("name"), defects)
+        disposition, dparams = header_params(leaf.headers.get("content-disposition", ""))
+        _, cparams = header_params(leaf.headers.get("content-type", ""))
+        filename = param_text(dparams.get("filename") or cparams.get("name"), defects)
         is_body = leaf.ctype in ("text/plain", "text/html") and not filename
         is_body = is_body and disposition.lower() != "attachment"
         name = leaf.ctype if is_body else _filename(filename, leaf.ctype, len(attachments) + 1)
@@ -216,7 +222,7 @@ def _build(
         if is_body:
             label = str(cparams.get("charset") or "")
             detections += not label
-            body = _decode_bytes(data, label, defects, detect=detections <= MAX_DETECTIONS)
+            body = decode_bytes(data, label, defects, detect=detections <= MAX_DETECTIONS)
             if leaf.enclosed and leaf.ctype == "text/html":
                 inner_html.append(body)
             elif leaf.enclosed:
@@ -244,17 +250,17 @@ def _build(
         text = html_to_text(html_text)
     if not text and inner_plain:
         text, inner_plain = "\n\n".join(inner_plain), []
-    root_ctype = _params(top.get("content-type", "text/plain"))[0].lower() or "text/plain"
+    root_ctype = header_params(top.get("content-type", "text/plain"))[0].lower() or "text/plain"
     return ParsedMessage(
         raw=raw,
-        message_id=next(iter(_ids(top.get("message-id", ""))), None),
+        message_id=next(iter(message_ids(top.get("message-id", ""))), None),
         subject=" ".join(headers.get("subject", ("",))[0].split()),
         sender=sender,
         sender_name=sender_name,
-        to=tuple(a for _, a in _addresses(top.get("to", ""))),
-        date=_date(top.get("date", ""), defects),
-        in_reply_to=_ids(top.get("in-reply-to", "")),
-        references=_ids(top.get("references", "")),
+        to=tuple(a for _, a in addresses(top.get("to", ""))),
+        date=header_date(top.get("date", ""), defects),
+        in_reply_to=message_ids(top.get("in-reply-to", "")),
+        references=message_ids(top.get("references", "")),
         headers=headers,
         content_type=root_ctype if "/" in root_ctype else "text/plain",
         text=_normalise(text, max_chars, defects),
@@ -269,7 +275,7 @@ def _enclosed_heading(body: str, defects: list[Defect], hint: str | None) -> str
     """ "Asunto: …" of an attached message (its own Subject header), or ""."""
     pairs, _ = _read_headers(body, 0, min(len(body), 64 * 1024))
     subject = next((v for n, v in pairs if n == "subject"), "")
-    subject = " ".join(_decode_header(subject, defects, hint).split())[:300]
+    subject = " ".join(decode_header(subject, defects, hint).split())[:300]
     return f"Asunto: {subject}" if subject else ""
 
 
@@ -322,47 +328,11 @@ def _body_charset(leaves: list[_Leaf]) -> str | None:
     """The first non-Latin, non-UTF-8 charset declared by a text part: raw 8-bit headers of
     the same message are most likely in it (a Shift_JIS body, a Shift_JIS subject)."""
     for leaf in leaves[:8]:
-        if not leaf.ctype.startswith("text/"):
-            continue
-        _, params = _params(leaf.headers.get("content-type", ""))
-        label = str(params.get("charset") or "").strip().strip("\"'").lower()
-        label = _ALIASES.get(label, label)
-        if label and label not in _LATIN and label not in _UTF8 and _CHARSET_OK.fullmatch(label):
-            return label
+        if leaf.ctype.startswith("text/"):
+            label = declared_charset(leaf.headers.get("content-type", ""))
+            if label is not None:
+                return label
     return None
-
-
-def _decode_bytes(
-    data: bytes, label: str | None, defects: list[Defect], *, detect: bool = True
-) -> str:
-    """Decode with the declared charset; fall back to utf-8, then windows-1252, then latin-1.
-    Unlabelled text is detected (`charsets.decode_unlabelled`) when `detect`."""
-    charset = (label or "").strip().strip("\"'").lower()
-    charset = _ALIASES.get(charset, charset)
-    if not charset:
-        return decode_unlabelled(data) if detect else _lenient(data)
-    if charset in _LATIN:
-        return _lenient(data)  # ascii/latin-1 labels often hide utf-8 or windows-1252
-    if charset in _UTF8:
-        try:
-            return data.decode("utf-8")
-        except UnicodeDecodeError:
-            defects.append(defect(DefectCode.NOT_UTF8))
-            return _cp1252(data)
-    try:
-        if not _CHARSET_OK.fullmatch(charset):
-            raise LookupError(charset)
-        return data.decode(charset)
-    except LookupError:
-        try:
-            text, used = data.decode("utf-8"), "utf-8"
-        except UnicodeDecodeError:
-            text, used = _cp1252(data), "latin-1"
-        defects.append(defect(DefectCode.CHARSET_UNKNOWN, label=quote(str(label), 40), used=used))
-        return text
-    except UnicodeDecodeError:
-        defects.append(defect(DefectCode.CHARSET_INVALID_TEXT, label=quote(str(label), 40)))
-        return data.decode(charset, "replace")
 
 
 def _why(exc: BaseException) -> str:
@@ -377,74 +347,6 @@ def _why(exc: BaseException) -> str:
     if isinstance(exc, MemoryError):
         return "demasiado grande para leerlo"
     return "estructura no reconocida"
-
-
-def _cp1252(data: bytes) -> str:
-    try:
-        return data.decode("cp1252")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
-
-
-def _lenient(data: bytes) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return _cp1252(data)
-
-
-def _decode_header(value: str, defects: list[Defect], hint: str | None = None) -> str:
-    """RFC 2047 words decoded; raw 8-bit bytes read as UTF-8, else in the body's declared
-    charset (`hint`), else detected (`charsets.decode_unlabelled`)."""
-    if "=?" not in value:
-        return value if value.isascii() else decode_unlabelled(value.encode("latin-1"), hint)
-    chunks: list[tuple[bytes, str | None]] = []
-    pos = 0
-    for match in _ENCODED_WORD.finditer(value):
-        between = value[pos : match.start()]
-        if between and not (between.isspace() and chunks and chunks[-1][1] is not None):
-            chunks.append((between.encode("latin-1"), None))
-        charset, kind, payload = match.groups()
-        charset = charset.split("*")[0].lower()
-        try:
-            if kind in "qQ":
-                data = binascii.a2b_qp(payload.encode("latin-1"), header=True)
-            else:
-                data = payload.encode("latin-1")
-                data = binascii.a2b_base64(data + b"=" * (-len(data) % 4), strict_mode=True)
-        except (binascii.Error, ValueError):
-            word = quote(match.group(0), 60)
-            defects.append(defect(DefectCode.ENCODED_WORD_INVALID, word=word))
-            data, charset = match.group(0).encode("latin-1"), ""
-        if chunks and chunks[-1][1] == charset:
-            chunks[-1] = (chunks[-1][0] + data, charset)
-        else:
-            chunks.append((data, charset))
-        pos = match.end()
-    if pos < len(value):
-        chunks.append((value[pos:].encode("latin-1"), None))
-    return "".join(
-        decode_unlabelled(d, hint) if c is None else _decode_bytes(d, c, defects) for d, c in chunks
-    )
-
-
-def _params(value: str) -> tuple[str, dict[str, Any]]:
-    if not value:
-        return "", {}
-    holder = email.message.Message()
-    holder["x"] = value
-    try:
-        items = holder.get_params(header="x") or []
-    except Exception:
-        return value.split(";")[0].strip(), {}
-    main = str(items[0][0]) if items else ""
-    return main.strip(), {str(k).lower(): v for k, v in items[1:]}
-
-
-def _param_text(value: Any, defects: list[Defect]) -> str:
-    if isinstance(value, tuple) and len(value) == 3:
-        return _decode_bytes(str(value[2]).encode("latin-1", "replace"), value[0], defects)
-    return _decode_header(str(value), defects) if value else ""
 
 
 def _filename(name: str, ctype: str, index: int) -> str:
@@ -475,40 +377,6 @@ def _transfer_decode(leaf: _Leaf, name: str, defects: list[Defect]) -> bytes:
             data = data[: len(data) // 4 * 4 + (len(data) % 4 > 1) * (len(data) % 4)]
             return binascii.a2b_base64(data + b"=" * (-len(data) % 4))
     return binascii.a2b_qp(data) if encoding == "quoted-printable" else data
-
-
-def _addresses(value: str) -> list[tuple[str, str]]:
-    try:
-        found = email.utils.getaddresses([value])
-    except Exception:
-        return []
-    return [(n, a.strip().lower()) for n, a in found if "@" in a and " " not in a.strip()]
-
-
-def _address(value: str, defects: list[Defect], hint: str | None = None) -> tuple[str, str]:
-    found = _addresses(value)
-    if not found:
-        return _decode_header(value, defects, hint).strip() if "@" not in value else "", ""
-    name, address = found[0]
-    return " ".join(_decode_header(name, defects, hint).split()), address
-
-
-def _ids(value: str) -> tuple[str, ...]:
-    found = _MSG_ID.findall(value)
-    return tuple(found) if found else tuple(value.split()[:1])
-
-
-def _date(value: str, defects: list[Defect]) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        defects.append(defect(DefectCode.DATE_UNREADABLE, value=quote(value, 60)))
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed
 
 
 def _normalise(text: str, max_chars: int, defects: list[Defect]) -> str:

@@ -82,6 +82,9 @@ class SignatureBox:
 
 @dataclass(frozen=True)
 class RenderedPdf:
+    """A rendered document: the PDF bytes (unsigned), where its visible signature goes, and
+    its number of pages."""
+
     pdf: bytes
     signature: SignatureBox
     pages: int

@@ -100,6 +100,8 @@ class SandboxPool:
 
     @contextmanager
     def borrow(self) -> Iterator[Sandbox]:
+        """Context manager yielding an idle sandbox (or a new one, its child forked on first
+        use) for this caller alone; it goes back to the idle list on exit, even after an error."""
         with self._lock:
             box = self._idle.pop() if self._idle else Sandbox(self.work, self.budget)
         try:

@@ -1,19 +1,17 @@
-"""The sender: drains the outbox over SMTP (or into a folder) with retries, backoff and an audit."""
+"""The sender: drains the outbox over a transport with retries, backoff, a sent-journal and an audit.
+
+The next hop is in `mailflow.transport`, the crash-safe record of accepted replies in
+`mailflow.journal`; this module claims due rows, sends them in batches and records the results.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import re
-import smtplib
-import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
-from urllib.parse import unquote, urlsplit
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -24,8 +22,9 @@ from mailflow.audit import record
 from mailflow.config import Settings
 from mailflow.db import Database, claim_rows
 from mailflow.delivery_events import on_accepted, on_bounced
-from mailflow.errors import ConfigError
+from mailflow.journal import JOURNALED, SentJournal
 from mailflow.models import DeliveryAttempt, OutboxMessage
+from mailflow.transport import Transport, is_permanent, transport_for
 
 if TYPE_CHECKING:
     from mailflow.oauth import TokenSource
@@ -36,226 +35,14 @@ MAX_BACKOFF_SECONDS = 3600.0
 ERROR_CHARS = 2000
 RECORD_TRIES = 5
 RECORD_PAUSE_SECONDS = 0.2
-CRLF = re.compile(rb"\r?\n")
 Clock = Callable[[], dt.datetime]
-
-
-@dataclass(frozen=True)
-class SmtpTarget:
-    """Where replies go: host, port, security (plain, ssl, starttls) and optional login."""
-
-    host: str
-    port: int
-    security: str
-    user: str | None
-    password: str | None
-    timeout: float = 30.0
-    tokens: TokenSource | None = field(default=None, compare=False)
-    """Set when smtp.auth is xoauth2: AUTH XOAUTH2 with a bearer token instead of a password."""
-
-
-def parse_smtp_url(url: str, timeout: float = 30.0) -> SmtpTarget:
-    """Read smtp://, smtps:// or smtp+starttls:// URLs (user:pass@ optional)."""
-    parts = urlsplit(url)
-    security = {"smtp": "plain", "smtps": "ssl", "smtp+starttls": "starttls"}.get(parts.scheme)
-    if security is None:
-        raise ConfigError(f"smtp.url: el esquema {parts.scheme!r} no es válido en {url!r}")
-    default_port = {"plain": 25, "ssl": 465, "starttls": 587}[security]
-    return SmtpTarget(
-        host=parts.hostname or "localhost",
-        port=parts.port or default_port,
-        security=security,
-        user=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
-        timeout=timeout,
-    )
-
-
-class Transport(Protocol):
-    """Hands one message to the next hop; returns the server's answer or raises."""
-
-    def send(self, row: OutboxMessage) -> str: ...
-
-    def close(self) -> None: ...
-
-
-class SmtpTransport:
-    """One SMTP connection reused for a batch; reconnects when the server dropped it."""
-
-    def __init__(self, target: SmtpTarget) -> None:
-        self.target = target
-        self.conn: smtplib.SMTP | None = None
-
-    def _connect(self) -> smtplib.SMTP:
-        t = self.target
-        conn: smtplib.SMTP
-        if t.security == "ssl":
-            conn = smtplib.SMTP_SSL(
-                t.host, t.port, timeout=t.timeout, context=ssl.create_default_context()
-            )
-        else:
-            conn = smtplib.SMTP(t.host, t.port, timeout=t.timeout)
-            if t.security == "starttls":
-                conn.starttls(context=ssl.create_default_context())
-                conn.ehlo()
-        if t.tokens is not None:
-            self._xoauth2(conn, t.user or "", t.tokens)
-        elif t.user:
-            conn.login(t.user, t.password or "")
-        return conn
-
-    @staticmethod
-    def _xoauth2(conn: smtplib.SMTP, user: str, tokens: TokenSource) -> None:
-        """AUTH XOAUTH2 with the initial response (Google/Microsoft SMTP OAuth2 profile)."""
-        from mailflow.oauth import xoauth2_string
-
-        conn.ehlo_or_helo_if_needed()
-        if not conn.has_extn("auth") or "XOAUTH2" not in conn.esmtp_features["auth"].upper():
-            raise smtplib.SMTPNotSupportedError("el servidor SMTP no ofrece AUTH XOAUTH2")
-        response = xoauth2_string(user, tokens.token())
-        try:
-            conn.auth("XOAUTH2", lambda challenge=None: response, initial_response_ok=True)
-        except smtplib.SMTPAuthenticationError:
-            tokens.invalidate()  # revoked early: fetch a fresh token on the next try
-            raise
-
-    def send(self, row: OutboxMessage) -> str:
-        if self.conn is None:
-            self.conn = self._connect()
-        wire = CRLF.sub(b"\r\n", row.raw)  # smtplib sends bytes as is; SMTP needs CRLF lines
-        refused = self.conn.sendmail(row.from_addr, [row.to_addr], wire)
-        if refused:
-            raise smtplib.SMTPRecipientsRefused(refused)
-        return "250 aceptado"
-
-    def close(self) -> None:
-        conn, self.conn = self.conn, None
-        if conn is not None:
-            try:
-                conn.quit()
-            except (smtplib.SMTPException, OSError):
-                conn.close()
-
-
-class FolderTransport:
-    """Writes each message as an .eml file (the demo's captured mail); idempotent per row."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-
-    def send(self, row: OutboxMessage) -> str:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        name = re.sub(r"[^A-Za-z0-9._-]", "_", row.message_id.strip("<>"))[:120]
-        path = self.folder / f"{row.id:08d}-{name}.eml"
-        tmp = path.with_suffix(".tmp")
-        with tmp.open("wb") as f:
-            f.write(row.raw)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.replace(path)
-        return f"guardado en {path}"
-
-    def close(self) -> None:
-        return None
-
-
-def transport_for(settings: Settings, tokens: TokenSource | None = None) -> Transport | None:
-    """SMTP when smtp.url is set, else the outbox folder when outbox_dir is set, else None.
-
-    `tokens` is used for AUTH XOAUTH2 when smtp.auth is xoauth2 (see mailflow.oauth).
-    """
-    if settings.smtp.url:
-        target = parse_smtp_url(settings.smtp.url, settings.smtp.timeout_seconds)
-        if settings.smtp.auth == "xoauth2":
-            if tokens is None:
-                raise ConfigError("smtp.auth es xoauth2 pero falta la sección oauth2")
-            target = replace(target, tokens=tokens)
-        return SmtpTransport(target)
-    if settings.outbox_dir is not None:
-        return FolderTransport(settings.outbox_dir)
-    return None
-
-
-class SentJournal:
-    """An append-only list of outbox ids the server accepted, written the moment it answers
-    250: a crash before the database records "sent" (e.g. while waiting for SQLite's write lock)
-    then no longer sends the reply twice; `replay` applies it at start-up.
-
-    Group commit: `mark` writes the line with one `write(2)` to a file opened O_APPEND — in the
-    kernel's page cache at once, so a killed process (SIGKILL) loses nothing — and `sync`
-    fsyncs every line written since the last sync with one `fsync(2)` (power loss). The sender
-    syncs before it records a batch, so one fsync (~0.3–5 ms on this disk) serves a batch,
-    not each message."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._marked: set[int] = set()  # accepted by the server in this process's lifetime
-        self._fd = -1
-        self._dirty = False
-
-    def mark(self, row_id: int) -> None:
-        """Append `row_id` (one write, kill-safe before returning; durable at `sync`).
-        Called on the server's 250. Raises OSError when the journal cannot be written."""
-        if self._fd < 0:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        os.write(self._fd, f"{row_id}\n".encode("ascii"))
-        self._dirty = True
-        self._marked.add(row_id)
-
-    def sync(self) -> None:
-        """fsync what `mark` wrote since the last sync (nothing to do when nothing was)."""
-        if self._dirty and self._fd >= 0:
-            os.fsync(self._fd)
-            self._dirty = False
-
-    def close(self) -> None:
-        """Sync and close the journal file (it is reopened by the next `mark`)."""
-        if self._fd >= 0:
-            self.sync()
-            os.close(self._fd)
-            self._fd = -1
-
-    def __del__(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-
-    def accepted(self, row_id: int) -> bool:
-        """Whether this process already had `row_id` accepted by the server (its recording in
-        the database failed, and its lease ran out): it must be recorded, never sent again."""
-        return row_id in self._marked
-
-    def replay(self, db: Database, now: dt.datetime, settings: Settings | None = None) -> int:
-        """Mark every journaled row sent (only while no other sender runs), then clear it;
-        with `settings`, the acceptance reactions (delivery_events.on_accepted) run too."""
-        self.close()
-        if not self.path.exists():
-            return 0
-        ids = {int(x) for x in self.path.read_text(encoding="ascii").split() if x.isdigit()}
-        fixed = 0
-        with db.session() as session:
-            for row_id in sorted(ids):
-                row = session.get(OutboxMessage, row_id)
-                if row is None or row.status in ("sent", "failed"):
-                    continue
-                row.status, row.sent_at, row.attempts = "sent", now, row.attempts + 1
-                session.add(
-                    DeliveryAttempt(
-                        outbox_id=row.id,
-                        at=now,
-                        ok=True,
-                        smtp_response=JOURNALED,
-                    )
-                )
-                if settings is not None:
-                    on_accepted(session, settings, row, now)
-                fixed += 1
-        self.path.unlink()
-        return fixed
 
 
 @dataclass
 class SendStats:
+    """What one drain did: replies accepted (`sent`), put back for a later try (`retried`),
+    given up (`failed`), and the error text of every failed try."""
+
     sent: int = 0
     retried: int = 0
     failed: int = 0
@@ -384,9 +171,6 @@ def _try(transport: Transport, row: OutboxMessage, journal: SentJournal | None) 
     return _Outcome(row.id, answer)
 
 
-JOURNALED = "aceptado (registrado en el diario)"
-
-
 def _record_batch(
     settings: Settings,
     db: Database,
@@ -427,17 +211,6 @@ def _record_batch(
         stats.failed += done.failed
         stats.errors += done.errors
         return
-
-
-def is_permanent(exc: BaseException) -> bool:
-    """Whether the next hop refused for good: a 5xx reply (RFC 5321 §4.2.1), for the sender,
-    the data or every recipient. Connection failures, timeouts and 4xx replies are temporary."""
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        codes = [code for code, _ in exc.recipients.values()]
-        return bool(codes) and all(500 <= code < 600 for code in codes)
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return 500 <= exc.smtp_code < 600
-    return False
 
 
 def _apply(

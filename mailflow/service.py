@@ -17,7 +17,8 @@ from typing import IO, TYPE_CHECKING, Any
 from mailflow.engine import Engine
 from mailflow.imap import ImapPoller, drain_once, imap_targets
 from mailflow.inbox import Processor, release_all_claims
-from mailflow.sender import SendStats, SentJournal, drain_outbox, release_sending
+from mailflow.journal import SentJournal
+from mailflow.sender import SendStats, drain_outbox, release_sending
 from mailflow.smtpd import inbound_server
 
 if TYPE_CHECKING:
@@ -33,10 +34,12 @@ DELIVERY_ROUNDS = 3  # oficio accepted → copy queued → copy accepted (rounds
 
 
 def utc_now() -> dt.datetime:
+    """The current time as an aware UTC datetime (the service's default clock)."""
     return dt.datetime.now(dt.UTC)
 
 
 def new_worker_id() -> str:
+    """A worker id for claims: "host:pid:6 hex digits", unique per call."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
@@ -81,12 +84,14 @@ class RunLock:
         return alone
 
     def release(self) -> None:
+        """Drop the lock (closing its file); nothing to do when it is not held."""
         if self.file is not None:
             self.file.close()
             self.file = None
 
 
 def sent_journal(app: App) -> SentJournal:
+    """The sent-journal of this data directory (`data_dir/sent.journal`; not opened yet)."""
     return SentJournal(app.settings.data_dir / "sent.journal")
 
 
@@ -115,6 +120,8 @@ def process_waiting(
 
 
 def default_sweep(app: App, now: dt.datetime, worker_id: str) -> Any:
+    """Fire every timer due at `now` (aware datetime) as `worker_id`: `sweep.run_sweep`, whose
+    result it returns."""
     from mailflow.sweep import run_sweep
 
     return run_sweep(app, now, worker_id)

@@ -16,7 +16,7 @@ from mailflow.delivery_events import on_accepted
 from mailflow.keys import keys_demo
 from mailflow.models import Case, CaseEvent, InboxMessage, OutboxMessage, Timer
 from mailflow.sweep import run_sweep
-from mailflow.web.desk import ignore
+from mailflow.web.actions import ignore
 from mailflow.web.queue import load_rows
 from tests.cases_support import APPLICANT, DATOS, MONDAY, mail, make_app, outbox, parse_out
 from tests.cases_support import load_case as _case

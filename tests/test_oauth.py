@@ -28,9 +28,9 @@ from mailflow.errors import ConfigError
 from mailflow.imap import drain_once, imap_targets
 from mailflow.models import OutboxMessage
 from mailflow.oauth import REFRESH_MARGIN_SECONDS, TokenSource
-from mailflow.sender import SmtpTransport, parse_smtp_url
 from mailflow.service import run_once, utc_now
 from mailflow.startup import MailboxUrls
+from mailflow.transport import SmtpTransport, parse_smtp_url
 from tests.dovecot import Dovecot, free_port, running_dovecot
 from tests.mail_requests import request
 from tests.mailservice import write_config

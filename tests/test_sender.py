@@ -10,7 +10,8 @@ from sqlalchemy import select
 from mailflow.config import Settings
 from mailflow.db import Database
 from mailflow.models import CaseEvent, DeliveryAttempt, OutboxMessage
-from mailflow.sender import drain_outbox, parse_smtp_url
+from mailflow.sender import drain_outbox
+from mailflow.transport import parse_smtp_url
 from tests.smtp_sink import SmtpSink
 
 NOW = dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)

@@ -16,15 +16,10 @@ from sqlalchemy import select
 
 from mailflow import sender
 from mailflow.db import Database
+from mailflow.journal import JOURNALED, SentJournal
 from mailflow.models import DeliveryAttempt, OutboxMessage
-from mailflow.sender import (
-    JOURNALED,
-    SentJournal,
-    SmtpTransport,
-    drain_outbox,
-    parse_smtp_url,
-    release_sending,
-)
+from mailflow.sender import drain_outbox, release_sending
+from mailflow.transport import SmtpTransport, parse_smtp_url
 from tests.smtp_sink import SmtpSink
 from tests.test_sender import NOW, _outbox, _settings
 from tests.waiting import GENEROUS_SECONDS

@@ -1,4 +1,7 @@
-"""The exception queue: what the machine could not decide, with its reason and the staff actions."""
+"""The exception queue: what the machine could not decide, with its reason and the staff actions.
+
+The routes and the queue page are here; the actions they run are in `mailflow.web.actions`.
+"""
 
 from __future__ import annotations
 
@@ -8,27 +11,30 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from mailflow.app import App
-from mailflow.audit import record
 from mailflow.errors import MailflowError
 from mailflow.models import Case, InboxMessage
 from mailflow.outbox import resend, undelivered
-from mailflow.vocabulary import AuditKind
 from mailflow.web import WebContext, workload
 from mailflow.web import reply as replies
+from mailflow.web.actions import (
+    act_on_cases,
+    act_on_messages,
+    back_url,
+    link_message,
+    queue_states,
+)
 from mailflow.web.auth import SessionUser, require_role
 from mailflow.web.casefile import inline_attachment
 from mailflow.web.confirm import transition_summary
 from mailflow.web.csrf import checked_form
-from mailflow.web.engine import app_of, fire, process, read_for_desk
+from mailflow.web.engine import app_of
 from mailflow.web.message_view import add_note, headline, in_queue, labels_of, message_data
 from mailflow.web.pages import flash, now, redirect, render
 from mailflow.web.queue import (
@@ -43,11 +49,6 @@ from mailflow.web.queue import (
 )
 
 DESK_ROLES = ("staff", "manager", "admin")
-MESSAGE_ACTIONS = {
-    "clasificar": "clasificado",
-    "reprocesar": "reprocesado",
-    "ignorar": "marcado como spam / ignorado",
-}
 
 
 def routes(context: WebContext) -> Sequence[BaseRoute]:
@@ -91,7 +92,7 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
                 text = replies.template_text(app, template, data["parsed"].sender_name)
             except KeyError:
                 flash(request, "Esa plantilla de respuesta no existe.", "error")
-        back = _back(request.query_params.get("volver", ""))
+        back = back_url(request.query_params.get("volver", ""))
         return message_view(request, app, data, text, template, back)
 
     async def message_attachment(request: Request) -> Response:
@@ -108,7 +109,7 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
         user = require_role(request, *DESK_ROLES)
         form = await checked_form(request)
         ids = [int(str(request.path_params["id"]))]
-        return await run_in_threadpool(_act, request, context, ids, form, user.actor)
+        return await run_in_threadpool(act_on_messages, request, context, ids, form, user.actor)
 
     async def answer(request: Request) -> Response:
         user = require_role(request, *DESK_ROLES)
@@ -116,7 +117,7 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
         app = app_of(request)
         message_id = int(request.path_params["id"])
         text = str(form.get("text", ""))
-        back = _back(str(form.get("back", "")))
+        back = back_url(str(form.get("back", "")))
         data = await run_in_threadpool(message_data, context, app, message_id)
         if form.get("paso") == "editar":
             return message_view(request, app, data, text, "", back)
@@ -165,7 +166,7 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
         number = str(form.get("expediente", "")).strip().upper()
         try:
             linked = await run_in_threadpool(
-                _link, context, app_of(request), message_id, number, user.actor, now(request)
+                link_message, context, app_of(request), message_id, number, user.actor, now(request)
             )
         except MailflowError as exc:
             flash(request, f"No se pudo vincular: {exc}.", "error")
@@ -176,20 +177,20 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
     async def bulk(request: Request) -> Response:
         user = require_role(request, *DESK_ROLES)
         form = await checked_form(request)
-        back = _back(str(form.get("back", "")))
+        back = back_url(str(form.get("back", "")))
         if form.get("event"):
             cases = [int(str(v)) for v in form.getlist("casos") if str(v).isdigit()]
             if not cases:
                 flash(request, "Seleccione al menos un expediente de la bandeja.", "error")
                 return redirect(back)
             return await run_in_threadpool(
-                _bulk_cases, request, context, cases, form, user.actor, back
+                act_on_cases, request, context, cases, form, user.actor, back
             )
         ids = [int(str(v)) for v in form.getlist("ids") if str(v).isdigit()]
         if not ids:
             flash(request, "Seleccione al menos un mensaje de la bandeja.", "error")
             return redirect(back)
-        return await run_in_threadpool(_act, request, context, ids, form, user.actor)
+        return await run_in_threadpool(act_on_messages, request, context, ids, form, user.actor)
 
     async def resend_reply(request: Request) -> Response:
         user = require_role(request, *DESK_ROLES)
@@ -215,11 +216,6 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
         Route("/bandeja/mensajes/{id:int}/vincular", link, methods=["POST"]),
         Route("/bandeja/lote", bulk, methods=["POST"]),
     ]
-
-
-def _back(url: str) -> str:
-    """Where to go after an action: a queue URL (filters kept), never another site."""
-    return url if url.startswith("/bandeja") and "//" not in url and "\\" not in url else "/bandeja"
 
 
 def _queue_page(
@@ -288,128 +284,4 @@ def _queue_page(
     }
 
 
-def _act(
-    request: Request, context: WebContext, ids: list[int], form: FormData, actor: str
-) -> Response:
-    action = str(form.get("action", ""))
-    back = _back(str(form.get("back", "")))
-    if action not in MESSAGE_ACTIONS:
-        flash(request, "Elija una acción.", "error")
-        return redirect(back)
-    tramite = str(form.get("tramite", "")) or None
-    reason = str(form.get("reason", "")).strip()
-    app = app_of(request)
-    if action == "clasificar" and (tramite is None or tramite not in app.catalogue.tramites):
-        flash(request, "Elija el trámite con el que se clasifica el mensaje.", "error")
-        return redirect(back)
-    done, failed = 0, []
-    at = now(request)
-    forced = tramite if action == "clasificar" else None
-    for message_id in ids:
-        try:
-            reading = None
-            if action != "ignorar":  # parse and decide before the write transaction
-                with context.db.session(readonly=True) as session:
-                    found = session.get(InboxMessage, message_id)
-                    queued_now = found is not None and in_queue(found, session)
-                if found is not None and queued_now:
-                    reading = read_for_desk(app, found, at, forced)
-            with context.db.session() as session:
-                message = session.get(InboxMessage, message_id)
-                if message is None or not in_queue(message, session):
-                    raise MailflowError("ya no está en la bandeja")
-                if action == "ignorar":
-                    ignore(session, message, actor=actor, now=at, reason=reason)
-                else:
-                    process(
-                        session, app, message, actor=actor, now=at, tramite=forced, reading=reading
-                    )
-            done += 1
-        except MailflowError as exc:
-            failed.append(f"mensaje {message_id}: {exc}")
-    if done:
-        plural = "mensaje" if done == 1 else "mensajes"
-        flash(request, f"{done} {plural} {MESSAGE_ACTIONS[action]}.")
-    for problem in failed[:3]:
-        flash(request, f"No se pudo procesar el {problem}", "error")
-    return redirect(back)
-
-
-def _bulk_cases(
-    request: Request,
-    context: WebContext,
-    ids: list[int],
-    form: FormData,
-    actor: str,
-    back: str,
-) -> Response:
-    """Fire one staff event on each selected case in review (each in its own transaction)."""
-    app = app_of(request)
-    event = str(form.get("event", ""))
-    reason = str(form.get("reason", "")).strip()
-    if event in ("rechazar", "declarar_improcedente", "observar") and not reason:
-        flash(request, "Indique el motivo: se incluye en la respuesta a cada solicitante.", "error")
-        return redirect(back)
-    done, failed = 0, []
-    for case_id in ids:
-        try:
-            with context.db.session() as session:
-                case = session.get(Case, case_id)
-                if case is None or case.state not in queue_states(app):
-                    raise MailflowError("ya no está en la bandeja")
-                fire(session, app, case, event, actor=actor, now=now(request), reason=reason)
-            done += 1
-        except MailflowError as exc:
-            failed.append(f"expediente {case_id}: {exc}")
-    if done:
-        flash(
-            request,
-            f"{done} expediente{'' if done == 1 else 's'} atendido{'' if done == 1 else 's'}.",
-        )
-    for problem in failed[:3]:
-        flash(request, f"No se pudo atender el {problem}", "error")
-    return redirect(back)
-
-
-def _link(
-    context: WebContext, app: App, message_id: int, number: str, actor: str, at: dt.datetime
-) -> str:
-    """Join a queued message to the case numbered `number`; its number. MailflowError when the
-    message left the queue or no such case exists."""
-    from mailflow.pipeline import link_to_case
-
-    with context.db.session() as session:
-        message = session.get(InboxMessage, message_id)
-        if message is None or not in_queue(message, session):
-            raise MailflowError("el mensaje ya no está en la bandeja")
-        case = session.scalars(select(Case).where(Case.number == number)).first()
-        if case is None:
-            raise MailflowError(f"no existe el expediente «{number or 'sin número'}»")
-        link_to_case(app, session, message, case, actor=actor, now=at)
-        return case.number
-
-
-def queue_states(app: App) -> frozenset[str]:
-    """States whose cases wait in the staff queue (`queue: true` in any machine's YAML)."""
-    return frozenset(s for m in app.machines.values() for s in m.queue_states)
-
-
-def ignore(
-    session: Session, message: InboxMessage, *, actor: str, now: dt.datetime, reason: str
-) -> None:
-    """Take a message out of the queue as spam / not a request, leaving an audit event."""
-    message.status = "done"
-    message.disposition = "ignore"
-    message.processed_at = now
-    record(
-        session,
-        AuditKind.IGNORADO,
-        reason or "Marcado como spam o sin solicitud por el personal.",
-        at=now,
-        actor=actor,
-        case_id=message.case_id,
-        inbox_message_id=message.id,
-    )
-
-
-__all__ = ["QUEUED", "add_note", "ignore", "in_queue", "labels_of", "routes"]
+__all__ = ["QUEUED", "add_note", "in_queue", "labels_of", "routes"]
