@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from mailflow import effects as core
 from mailflow import product_effects as product
 from mailflow.effects import EffectRun
-from mailflow.machines import Effect
+from mailflow.machine_terms import Effect
 
 
 @dataclass(frozen=True)

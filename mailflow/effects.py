@@ -29,7 +29,7 @@ from mailflow.txcache import tx_info
 
 if TYPE_CHECKING:
     from mailflow.app import App
-    from mailflow.machines import Effect, TransitionResult
+    from mailflow.machine_terms import Effect, TransitionResult
 
 REPLY_DOCUMENTS: dict[str, tuple[str, ...]] = {
     "cargo_enviado": ("cargo",),

@@ -7,7 +7,7 @@ from typing import Any
 
 from mailflow.effect_registry import EFFECTS
 from mailflow.errors import DefinitionError
-from mailflow.machines import (
+from mailflow.machine_terms import (
     ACTORS,
     DISPOSITIONS,
     ENGINE_EVENTS,

@@ -9,7 +9,7 @@ from mailflow.effects import EffectRun, add_flag, audit, case_documents, reply_c
 from mailflow.vocabulary import AuditKind
 
 if TYPE_CHECKING:
-    from mailflow.machines import Effect
+    from mailflow.machine_terms import Effect
 
 
 def deliver(run: EffectRun, effect: Effect) -> None:
