@@ -1,4 +1,8 @@
-"""Typed, validated settings loaded from config.yaml and MAILFLOW_* environment overrides."""
+"""Typed, validated settings loaded from config.yaml and MAILFLOW_* environment overrides.
+
+The settings classes and `load_settings` live here; reading the file and applying the
+environment overrides is mailflow.config_sources.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +13,11 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from mailflow.config_sources import DEFAULT_CONFIG as DEFAULT_CONFIG  # importable from here
+from mailflow.config_sources import describe_invalid, env_overrides, read_config
 from mailflow.errors import ConfigError
-
-DEFAULT_CONFIG = "config.yaml"
-
-
-class _Loader(yaml.SafeLoader):
-    """Safe YAML without implicit timestamps: dates stay text so validation can name the key."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [r for r in resolvers if r[0] != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
 
 
 class _Strict(BaseModel):
@@ -277,74 +270,6 @@ class Settings(_Strict):
         return f"sqlite:///{self.data_dir / 'mailflow.db'}"
 
 
-_ENV_URL_SCHEMES = {
-    "MAILFLOW_IMAP_URL": ("imap", "imaps"),
-    "MAILFLOW_SMTP_URL": ("smtp", "smtps", "smtp+starttls"),
-}
-
-
-_ENV_OAUTH2 = {  # XOAUTH2 mailboxes configured by environment alone (secrets: see mailflow.oauth)
-    "MAILFLOW_IMAP_AUTH": ("imap", "auth"),
-    "MAILFLOW_SMTP_AUTH": ("smtp", "auth"),
-    "MAILFLOW_OAUTH2_TOKEN_URL": ("oauth2", "token_url"),
-    "MAILFLOW_OAUTH2_CLIENT_ID": ("oauth2", "client_id"),
-    "MAILFLOW_OAUTH2_SCOPE": ("oauth2", "scope"),
-}
-
-
-def _check_url(var: str, value: str) -> str:
-    scheme = urlsplit(value).scheme
-    allowed = _ENV_URL_SCHEMES[var]
-    if scheme not in allowed:
-        raise ConfigError(f"{var}: el esquema {scheme!r} no es válido; use {', '.join(allowed)}")
-    return value
-
-
-def _env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
-    out = dict(data)
-
-    def section(name: str) -> dict[str, Any]:
-        current = out.get(name) or {}
-        if not isinstance(current, dict):
-            raise ConfigError(f"config: la clave {name!r} debe ser una sección (mapa)")
-        out[name] = dict(current)
-        return out[name]
-
-    if env.get("MAILFLOW_DATABASE_URL"):
-        out["database_url"] = env["MAILFLOW_DATABASE_URL"]
-    if env.get("MAILFLOW_DATA_DIR"):
-        out["data_dir"] = env["MAILFLOW_DATA_DIR"]
-    if env.get("MAILFLOW_IMAP_URL"):
-        section("imap")["url"] = _check_url("MAILFLOW_IMAP_URL", env["MAILFLOW_IMAP_URL"])
-    if env.get("MAILFLOW_SMTP_URL"):
-        section("smtp")["url"] = _check_url("MAILFLOW_SMTP_URL", env["MAILFLOW_SMTP_URL"])
-    for var, (name, key) in _ENV_OAUTH2.items():
-        if env.get(var):
-            section(name)[key] = env[var]
-    if env.get("MAILFLOW_SIGNING_PKCS12"):
-        section("signing")["pkcs12"] = env["MAILFLOW_SIGNING_PKCS12"]
-    if env.get("MAILFLOW_TRUST_ROOTS"):
-        paths = [p for p in env["MAILFLOW_TRUST_ROOTS"].split(":") if p]
-        section("signatures")["trust_roots"] = paths
-    if env.get("MAILFLOW_MIGRACIONES_ADDRESS"):
-        section("migraciones")["address"] = env["MAILFLOW_MIGRACIONES_ADDRESS"].strip()
-    if env.get("MAILFLOW_EXTRA_NON_WORKING_DAYS"):
-        days = [d.strip() for d in env["MAILFLOW_EXTRA_NON_WORKING_DAYS"].split(",") if d.strip()]
-        section("calendar")["extra_non_working_days"] = days
-    return out
-
-
-def _describe(exc: ValidationError, source: str) -> str:
-    lines = [f"{source}: configuración inválida"]
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(raíz)"
-        if err["type"] == "extra_forbidden":
-            lines.append(f"  - {where}: clave desconocida")
-        else:
-            lines.append(f"  - {where}: {err['msg']} (valor: {err.get('input')!r})")
-    return "\n".join(lines)
-
-
 def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
     """Read config.yaml (or MAILFLOW_CONFIG), apply env overrides, validate, resolve paths.
 
@@ -353,25 +278,12 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
     shipped with the package when the configuration does not name them.
     """
     env = os.environ if env is None else env
-    explicit = path is not None or bool(env.get("MAILFLOW_CONFIG"))
-    config_path = Path(path or env.get("MAILFLOW_CONFIG") or DEFAULT_CONFIG)
-    data: Any = {}
-    if config_path.exists():
-        try:
-            data = yaml.load(config_path.read_text(encoding="utf-8"), Loader=_Loader) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{config_path}: YAML inválido: {exc}") from exc
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{config_path}: no se pudo leer: {exc}") from exc
-        if not isinstance(data, dict):
-            raise ConfigError(f"{config_path}: el archivo debe contener un mapa de claves")
-    elif explicit:
-        raise ConfigError(f"{config_path}: el archivo de configuración no existe")
-    data = _env_overrides(data, env)
+    config_path, data = read_config(path, env)
+    data = env_overrides(data, env)
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, str(config_path))) from exc
+        raise ConfigError(describe_invalid(exc, str(config_path))) from exc
     return _resolve_paths(settings, config_path.resolve().parent)
 
 
