@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mailflow import effects as core
+from mailflow import clock_effects, reply_effects, staff_effects
 from mailflow import product_effects as product
-from mailflow.effects import EffectRun
+from mailflow.effect_run import EffectRun
 from mailflow.machine_terms import Effect
 
 
@@ -25,25 +25,22 @@ class EffectSpec:
     description: str
 
 
+_CORE = {**clock_effects.HANDLERS, **reply_effects.HANDLERS, **staff_effects.HANDLERS}
 DOCUMENT_KINDS = ("cargo", "oficio", "autorizacion_viaje", "constancia")
 STAFF_ROLES = ("staff", "manager")
 DELIVERY_TARGETS = ("migraciones",)
 EFFECTS: dict[str, EffectSpec] = {
-    "start_clock": EffectSpec(
-        core.HANDLERS["start_clock"], None, "inicia el plazo en días hábiles"
-    ),
-    "pause_clock": EffectSpec(core.HANDLERS["pause_clock"], None, "suspende el plazo"),
-    "resume_clock": EffectSpec(core.HANDLERS["resume_clock"], None, "reanuda el plazo"),
-    "stop_clock": EffectSpec(core.HANDLERS["stop_clock"], None, "concluye el plazo"),
+    "start_clock": EffectSpec(_CORE["start_clock"], None, "inicia el plazo en días hábiles"),
+    "pause_clock": EffectSpec(_CORE["pause_clock"], None, "suspende el plazo"),
+    "resume_clock": EffectSpec(_CORE["resume_clock"], None, "reanuda el plazo"),
+    "stop_clock": EffectSpec(_CORE["stop_clock"], None, "concluye el plazo"),
     "open_subsanacion_window": EffectSpec(
-        core.HANDLERS["open_subsanacion_window"], None, "abre el plazo de subsanación"
+        _CORE["open_subsanacion_window"], None, "abre el plazo de subsanación"
     ),
     "issue_document": EffectSpec(
-        core.HANDLERS["issue_document"], DOCUMENT_KINDS, "emite y firma un documento"
+        _CORE["issue_document"], DOCUMENT_KINDS, "emite y firma un documento"
     ),
-    "send_reply": EffectSpec(
-        core.HANDLERS["send_reply"], "reply_template", "responde al solicitante"
-    ),
+    "send_reply": EffectSpec(_CORE["send_reply"], "reply_template", "responde al solicitante"),
     "deliver": EffectSpec(
         product.deliver, DELIVERY_TARGETS, "envía los documentos a otra autoridad"
     ),
@@ -51,8 +48,8 @@ EFFECTS: dict[str, EffectSpec] = {
     "apply_registry_update": EffectSpec(
         product.apply_registry_update, None, "escribe en el registro los datos del trámite"
     ),
-    "flag": EffectSpec(core.HANDLERS["flag"], "name", "marca el expediente"),
-    "assign": EffectSpec(core.HANDLERS["assign"], STAFF_ROLES, "asigna el expediente"),
-    "notify": EffectSpec(core.HANDLERS["notify"], STAFF_ROLES, "avisa al personal"),
+    "flag": EffectSpec(_CORE["flag"], "name", "marca el expediente"),
+    "assign": EffectSpec(_CORE["assign"], STAFF_ROLES, "asigna el expediente"),
+    "notify": EffectSpec(_CORE["notify"], STAFF_ROLES, "avisa al personal"),
 }
 """The one registry of effect names: handler and argument check (machine_check uses it)."""

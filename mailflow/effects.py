@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from mailflow import clock_effects, reply_effects, staff_effects
 from mailflow.case_thread import add_case_message, fresh_thread, thread_of
 from mailflow.clock_effects import CLOCK_TIMERS
+from mailflow.effect_registry import EFFECTS
 from mailflow.effect_run import EffectInput, EffectRun, audit
 from mailflow.models import Case, CaseEvent
 from mailflow.reply_effects import (
@@ -67,8 +68,6 @@ def run_effects(
     given: EffectInput,
 ) -> EffectRun:
     """Run every effect of `result` in order, in the caller's transaction."""
-    from mailflow.effect_registry import EFFECTS
-
     run = EffectRun(session, app, case, event_row, now, given)
     for effect in result.effects:
         EFFECTS[effect.kind].handler(run, effect)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mailflow.effects import EffectRun, add_flag, audit, case_documents, reply_context
+from mailflow.effect_run import EffectRun, audit
+from mailflow.reply_effects import case_documents, reply_context
+from mailflow.staff_effects import add_flag
 from mailflow.vocabulary import AuditKind
 
 if TYPE_CHECKING:
