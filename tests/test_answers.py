@@ -263,7 +263,7 @@ def test_status_question_recognition(subject: str, body: str, status: bool) -> N
 def test_linked_third_party_message_counts_from_its_own_receipt(
     app: App, arrived: dt.datetime, state: str
 ) -> None:
-    from mailflow.pipeline import link_to_case
+    from mailflow.staff import link_to_case
 
     first = _process(app, mail("Actualización de datos", SIN_TELEFONO))
     _accept_all(app, MONDAY)

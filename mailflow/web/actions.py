@@ -126,7 +126,7 @@ def link_message(
 ) -> str:
     """Join a queued message to the case numbered `number`; its number. MailflowError when the
     message left the queue or no such case exists."""
-    from mailflow.pipeline import link_to_case
+    from mailflow.staff import link_to_case
 
     with context.db.session() as session:
         message = session.get(InboxMessage, message_id)

@@ -11,7 +11,7 @@ from mailflow.app import App
 from mailflow.audit import record
 from mailflow.models import Case, InboxMessage
 from mailflow.reading import Reading
-from mailflow.vocabulary import AuditKind, InboxStatus
+from mailflow.vocabulary import AuditKind
 
 
 def app_of(request: Request) -> App:
@@ -43,7 +43,8 @@ def read_for_desk(
 ) -> Reading:
     """Parse and decide `message` for a desk action, outside any write transaction (in the
     sandbox, under the per-message budget)."""
-    from mailflow.pipeline import read_as, read_inbox_message
+    from mailflow.pipeline import read_inbox_message
+    from mailflow.staff import read_as
 
     if tramite is None:
         return read_inbox_message(app, message, now)
@@ -66,14 +67,11 @@ def process(
     fields, requirements and signature are assessed exactly as for a well-titled request.
     `reading` (from `read_for_desk`, made before the write transaction) saves reading it here.
     """
-    from mailflow.pipeline import classify_as, process_inbox_message
+    from mailflow.pipeline import reprocess
+    from mailflow.staff import classify_as
 
-    # `process_inbox_message` returns at once for a row already "done"; until pipeline.py has a
-    # named `reprocess` (issue 19: it cannot be edited here), the desk moves the row out of
-    # "done" in this same transaction, which `_finish` sets back to "done" (or rolls back).
-    message.status = InboxStatus.PROCESSING
     if tramite is None:
-        process_inbox_message(app, session, message, now, reading)
+        reprocess(app, session, message, now, reading)
     else:
         classify_as(app, session, message, tramite, now, reading)
     what = f"Clasificado como {app.catalogue.get(tramite).name}" if tramite else "Reprocesado"
