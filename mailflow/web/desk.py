@@ -159,7 +159,7 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
 
     async def link(request: Request) -> Response:
         """Staff decided a message naming a case from another address belongs to it: it joins
-        the case and counts from its own receipt (pipeline.link_to_case)."""
+        the case and counts from its own receipt (staff.link_to_case)."""
         user = require_role(request, *DESK_ROLES)
         form = await checked_form(request)
         message_id = int(request.path_params["id"])
