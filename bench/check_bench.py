@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mailflow.app import App  # noqa: E402
-from mailflow.checking import check_bytes  # noqa: E402
 from mailflow.config import load_settings  # noqa: E402
+from mailflow.ops.checking import check_bytes  # noqa: E402
 from tests.corpus.cases import REQS  # noqa: E402
 from tests.corpus.compose import Kit, Req, make_kit, render  # noqa: E402
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from tests.corpus.cases import REQS
 from tests.corpus.compose import Kit, Req, expect, make_kit, render
-from tests.mail_requests import auto_reply, bounce
-from tests.mail_requests import request as simple_request
+from tests.support.mail_requests import auto_reply, bounce
+from tests.support.mail_requests import request as simple_request
 
 KINDS = ("sin_pdf", "cargo", "pdf", "automatico")
 # The default burst: most mail is plain text, some carries a PDF, some is automatic.

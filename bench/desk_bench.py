@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python bench/desk_bench.py [--sizes 10000 100000] [--db sqlite postgresql]
        [--repeat 7]
-Seeds each database in bulk (tests/desk_seed.py: 2,000 queued messages plus the cases, 2 % of
+Seeds each database in bulk (tests/support/desk_seed.py: 2,000 queued messages plus the cases, 2 % of
 them in review, 4 audit events per case), then times GET requests in-process (Starlette TestClient, full middleware and
 templates, no network). Prints a table and writes bench/results/desk.json. PostgreSQL needs
 MAILFLOW_TEST_PG (default postgresql+psycopg://postgres@127.0.0.1:5432).
@@ -27,9 +27,9 @@ sys.path.insert(0, str(ROOT))
 
 from starlette.testclient import TestClient  # noqa: E402
 
-from mailflow.db import Database  # noqa: E402
-from tests.desk_seed import seed_volume  # noqa: E402
-from tests.web_seed import NOW, PASSWORD, build, seed_users, settings_for  # noqa: E402
+from mailflow.store.db import Database  # noqa: E402
+from tests.support.desk_seed import seed_volume  # noqa: E402
+from tests.support.web_seed import NOW, PASSWORD, build, seed_users, settings_for  # noqa: E402
 
 MESSAGES = 2000
 REVIEW_SHARE = 0.02
@@ -55,7 +55,7 @@ def database(kind: str, tmp: Path) -> Iterator[Database]:
         yield db
         db.dispose()
         return
-    from tests.fixtures_db import fresh_pg_database
+    from tests.support.fixtures_db import fresh_pg_database
 
     with fresh_pg_database("mailflow_desk_bench") as url:
         db = Database(url)
@@ -89,7 +89,7 @@ def measure(kind: str, size: int, repeat: int) -> dict[str, object]:
         with db.session(readonly=True) as session:
             from sqlalchemy import select
 
-            from mailflow.models import Case
+            from mailflow.store.models import Case
 
             document = session.scalar(select(Case.applicant_document).limit(1).offset(size // 2))
         rows: dict[str, object] = {}

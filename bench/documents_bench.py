@@ -12,12 +12,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: tests/ helpers
 
 from mailflow.config import Settings
-from mailflow.documents import CaseData, ReceivedFile, build_context, fill, load_templates
-from mailflow.pki import create_demo_pki
-from mailflow.qr import new_code, verification_url
-from mailflow.render import render_pdf
-from mailflow.signing import DocumentSigner, SignatureField
-from tests.documents_helpers import CAMPOS
+from mailflow.documents.pki import create_demo_pki
+from mailflow.documents.qr import new_code, verification_url
+from mailflow.documents.render import render_pdf
+from mailflow.documents.signing import DocumentSigner, SignatureField
+from mailflow.documents.templates import CaseData, ReceivedFile, build_context, fill, load_templates
+from tests.support.documents_helpers import CAMPOS
 
 KINDS = ("cargo", "oficio", "autorizacion_viaje")
 

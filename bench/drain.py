@@ -1,6 +1,6 @@
 """Memory while draining a large mailbox: `mailflow run --once` over N/10 and N messages.
 
-Each message is a request with ~20 KB of quoted history (tests/test_memory.py's `_padded`), so
+Each message is a request with ~20 KB of quoted history (tests/runners/test_memory.py's `_padded`), so
 holding them would show. Peak RSS is the engine process's own high-water mark (VmHWM), polled
 while it runs; it should not grow with the size of the mailbox.
 """
@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.servers import TimedSink, append_all, engine_config, start_engine, wait_all
-from tests.dovecot import Dovecot
-from tests.test_memory import _padded
+from tests.runners.test_memory import _padded
+from tests.support.dovecot import Dovecot
 
 MIB = 1 << 20
 

@@ -20,11 +20,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aiosmtpd.controller import Controller
 
 from mailflow.config import load_settings
-from mailflow.runcmd import prepare
-from mailflow.service import run_forever
-from tests.dovecot import _start, free_port
-from tests.mail_requests import request
-from tests.mailservice import write_config
+from mailflow.ops.runcmd import prepare
+from mailflow.runners.service import run_forever
+from tests.support.dovecot import _start, free_port
+from tests.support.mail_requests import request
+from tests.support.mailservice import write_config
 
 
 class Arrivals:

@@ -10,10 +10,10 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from mailflow.db import Database
-from mailflow.models import Document, InboxMessage, OutboxMessage
-from mailflow.parse import parse_message
-from tests.dovecot import DovecotAccount
+from mailflow.mail.parse import parse_message
+from mailflow.store.db import Database
+from mailflow.store.models import Document, InboxMessage, OutboxMessage
+from tests.support.dovecot import DovecotAccount
 
 FETCH_BATCH = 200
 

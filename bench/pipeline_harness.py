@@ -27,9 +27,9 @@ from sqlalchemy.orm import Session  # noqa: E402
 from bench.corpus import build, new_kit  # noqa: E402
 from mailflow.app import App  # noqa: E402
 from mailflow.config import load_settings  # noqa: E402
-from mailflow.inbox import store_raw  # noqa: E402
-from mailflow.models import InboxMessage  # noqa: E402
-from mailflow.pipeline import process_inbox_message, read_inbox_message  # noqa: E402
+from mailflow.pipeline.route import process_inbox_message, read_inbox_message  # noqa: E402
+from mailflow.runners.inbox import store_raw  # noqa: E402
+from mailflow.store.models import InboxMessage  # noqa: E402
 
 
 def main() -> None:

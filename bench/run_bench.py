@@ -40,8 +40,8 @@ from bench.servers import (  # noqa: E402
     wait_all,
     wait_rusage,
 )
-from mailflow.db import Database  # noqa: E402
-from tests.dovecot import Dovecot  # noqa: E402
+from mailflow.store.db import Database  # noqa: E402
+from tests.support.dovecot import Dovecot  # noqa: E402
 
 CORPORA: dict[str, dict[str, float]] = {
     "sin_pdf": {"sin_pdf": 1.0},

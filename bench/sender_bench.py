@@ -18,15 +18,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mailflow import outgoing  # noqa: E402
 from mailflow.config import Settings  # noqa: E402
-from mailflow.db import Database  # noqa: E402
-from mailflow.journal import SentJournal  # noqa: E402
-from mailflow.models import OutboxMessage  # noqa: E402
-from mailflow.outgoing import Reply, Thread  # noqa: E402
-from mailflow.sender import drain_outbox  # noqa: E402
-from tests.dovecot import free_port  # noqa: E402
-from tests.smtp_sink import SmtpSink, serving  # noqa: E402
+from mailflow.mail import outgoing  # noqa: E402
+from mailflow.mail.outgoing import Reply, Thread  # noqa: E402
+from mailflow.runners.journal import SentJournal  # noqa: E402
+from mailflow.runners.sender import drain_outbox  # noqa: E402
+from mailflow.store.db import Database  # noqa: E402
+from mailflow.store.models import OutboxMessage  # noqa: E402
+from tests.support.dovecot import free_port  # noqa: E402
+from tests.support.smtp_sink import SmtpSink, serving  # noqa: E402
 
 NOW = dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)
 NAMES = ["Juan Pérez", "María Ñúñez", "Ana López Quispe", "Luis Huamán"]

@@ -15,11 +15,11 @@ from typing import Any
 import yaml
 
 from mailflow.config import load_settings
-from mailflow.keys import keys_demo
-from tests.dovecot import Dovecot, DovecotAccount, free_port, running_dovecot
-from tests.fixtures_db import fresh_pg_database
-from tests.mailservice import write_config
-from tests.smtp_sink import SmtpSink, serving
+from mailflow.ops.keys import keys_demo
+from tests.support.dovecot import Dovecot, DovecotAccount, free_port, running_dovecot
+from tests.support.fixtures_db import fresh_pg_database
+from tests.support.mailservice import write_config
+from tests.support.smtp_sink import SmtpSink, serving
 
 REPO = Path(__file__).resolve().parent.parent
 APPEND_CHUNK = 100  # messages per MULTIAPPEND command
@@ -41,7 +41,7 @@ class TimedSink(SmtpSink):
 
 @contextlib.contextmanager
 def dovecot() -> Iterator[Dovecot]:
-    """A private Dovecot instance for the duration of the block (tests/dovecot.py's setup)."""
+    """A private Dovecot instance for the duration of the block (tests/support/dovecot.py's setup)."""
     with running_dovecot("mailflow-bench-dovecot-") as server:
         yield server
 

@@ -12,21 +12,21 @@ from mailflow.errors import DefinitionError
 if TYPE_CHECKING:  # the heavy modules load on first use, so light commands start fast
     import jinja2
 
-    from mailflow.assignment import AssignmentRules
-    from mailflow.calendar_rules import CalendarRules
-    from mailflow.calendarios import Calendarios
-    from mailflow.catalogue import Catalogue
-    from mailflow.classify import Classifier
-    from mailflow.db import Database
-    from mailflow.dias_habiles import Calendario
-    from mailflow.documents import DocumentTemplate
-    from mailflow.fields import FieldVocabulary
-    from mailflow.intake import Intake
-    from mailflow.machines import Lifecycle, MachineDefinition
-    from mailflow.oauth import TokenSource
-    from mailflow.priority import Vocabulary
-    from mailflow.reading import Reader
-    from mailflow.signing import DocumentSigner, SignerSource
+    from mailflow.cases.assignment import AssignmentRules
+    from mailflow.cases.machines import Lifecycle, MachineDefinition
+    from mailflow.cases.priority import Vocabulary
+    from mailflow.clock.calendar_rules import CalendarRules
+    from mailflow.clock.calendarios import Calendarios
+    from mailflow.clock.dias_habiles import Calendario
+    from mailflow.documents.signing import DocumentSigner, SignerSource
+    from mailflow.documents.templates import DocumentTemplate
+    from mailflow.intake.catalogue import Catalogue
+    from mailflow.intake.classify import Classifier
+    from mailflow.intake.clerk import Intake
+    from mailflow.intake.fields import FieldVocabulary
+    from mailflow.mail.oauth import TokenSource
+    from mailflow.runners.reading import Reader
+    from mailflow.store.db import Database
 
 FIELDS_FILE = "fields.yaml"
 
@@ -42,7 +42,7 @@ class App:
         """The field vocabulary of rules/fields.yaml (ids, labels, kinds, aliases); loaded once.
         Raises DefinitionError when the file is invalid.
         """
-        from mailflow.fields import load_field_vocabulary
+        from mailflow.intake.fields import load_field_vocabulary
 
         return load_field_vocabulary(self.settings.rules_dir / FIELDS_FILE)
 
@@ -51,21 +51,21 @@ class App:
         """The procedures (rules/tramites/*.yaml) and off-catalogue topics, checked against the
         field vocabulary; loaded once. Raises DefinitionError on an invalid definition.
         """
-        from mailflow.catalogue import load_catalogue
+        from mailflow.intake.catalogue import load_catalogue
 
         return load_catalogue(self.settings.rules_dir, self.vocabulary.ids())
 
     @cached_property
     def calendar_rules(self) -> CalendarRules:
         """rules/calendar.yaml: offices, días no laborables, regional holidays, suspensions."""
-        from mailflow.calendar_rules import CALENDAR_FILE, load_calendar_rules
+        from mailflow.clock.calendar_rules import CALENDAR_FILE, load_calendar_rules
 
         return load_calendar_rules(self.settings.rules_dir / CALENDAR_FILE)
 
     @cached_property
     def calendarios(self) -> Calendarios:
         """The legal calendar of every office (the receiving unit's calendar applies)."""
-        from mailflow.calendarios import Calendarios
+        from mailflow.clock.calendarios import Calendarios
 
         return Calendarios.from_settings(self.settings, self.calendar_rules)
 
@@ -81,7 +81,7 @@ class App:
     @cached_property
     def assignment_rules(self) -> AssignmentRules:
         """rules/assignment.yaml: who receives new cases (validated against procedures, offices)."""
-        from mailflow.assignment import ASSIGNMENT_FILE, load_assignment_rules
+        from mailflow.cases.assignment import ASSIGNMENT_FILE, load_assignment_rules
 
         return load_assignment_rules(
             self.settings.rules_dir / ASSIGNMENT_FILE,
@@ -92,7 +92,7 @@ class App:
     @cached_property
     def vulnerability(self) -> Vocabulary:
         """rules/vulnerabilidad.yaml: categories, signal words, weights and who sees details."""
-        from mailflow.priority import VOCABULARY_FILE, load_vocabulary
+        from mailflow.cases.priority import VOCABULARY_FILE, load_vocabulary
 
         return load_vocabulary(self.settings.rules_dir / VOCABULARY_FILE)
 
@@ -101,7 +101,7 @@ class App:
         """The subject/body Classifier over the catalogue, with settings.classification's threshold
         and tie margin (fractions 0–1).
         """
-        from mailflow.classify import Classifier
+        from mailflow.intake.classify import Classifier
 
         c = self.settings.classification
         return Classifier(self.catalogue, c.threshold, c.tie_margin)
@@ -112,8 +112,8 @@ class App:
         calendar, the trust roots of settings.signatures, our own mailboxes (never answered) and
         the PDF limits of settings.limits (pages, seconds).
         """
-        from mailflow.intake import Intake
-        from mailflow.signature import load_trust_roots
+        from mailflow.intake.clerk import Intake
+        from mailflow.intake.signatures import load_trust_roots
 
         s = self.settings
         return Intake(
@@ -133,14 +133,14 @@ class App:
         """The state machines of state_machines_dir by name, their reply templates checked against
         templates_dir. Raises DefinitionError on an invalid machine.
         """
-        from mailflow.machines import load_machines
+        from mailflow.cases.machines import load_machines
 
         return load_machines(self.settings.state_machines_dir, self.settings.templates_dir)
 
     @cached_property
     def lifecycles(self) -> dict[str, Lifecycle]:
         """The Lifecycle (transitions, effects, timers) built from each machine, by machine name."""
-        from mailflow.machines import build_lifecycles
+        from mailflow.cases.machines import build_lifecycles
 
         return build_lifecycles(self.machines)
 
@@ -159,7 +159,7 @@ class App:
     @cached_property
     def signer_source(self) -> SignerSource:
         """Loads the institution's signer once and again only when its key file changes."""
-        from mailflow.signing import SignerSource
+        from mailflow.documents.signing import SignerSource
 
         return SignerSource(self.settings)
 
@@ -172,7 +172,7 @@ class App:
     @cached_property
     def document_templates(self) -> dict[str, DocumentTemplate]:
         """The document templates of templates/documents (oficios, constancias …) by kind."""
-        from mailflow.documents import load_templates
+        from mailflow.documents.templates import load_templates
 
         return load_templates(self.settings.templates_dir / "documents")
 
@@ -181,7 +181,7 @@ class App:
         """The Database on settings.effective_database_url (SQLite file or PostgreSQL), created on
         first use; the web may set it to the web's own Database instead.
         """
-        from mailflow.db import Database
+        from mailflow.store.db import Database
 
         return Database(self.settings.effective_database_url)
 
@@ -190,14 +190,14 @@ class App:
         """The OAuth2 token source shared by IMAP and SMTP logins (None: password logins)."""
         import os
 
-        from mailflow.oauth import token_source
+        from mailflow.mail.oauth import token_source
 
         return token_source(self.settings, os.environ)
 
     @cached_property
     def reader(self) -> Reader:
         """Parses and decides messages in sandboxed children under the per-message budget."""
-        from mailflow.reading import Reader
+        from mailflow.runners.reading import Reader
 
         return Reader(self)
 
@@ -225,7 +225,7 @@ class App:
     def validate_templates(self) -> None:
         """Every reply a machine names and every channel text renders with the variables the
         engine provides; DefinitionError `file:line: message` otherwise."""
-        from mailflow.template_check import check_templates
+        from mailflow.ops.template_check import check_templates
 
         names = {
             f"replies/{e.arg}.txt.j2"

@@ -46,7 +46,7 @@ def check(
     ctx: click.Context, as_json: bool, trust_roots: tuple[Path, ...], files: tuple[Path, ...]
 ) -> None:
     """Muestra lo que mailflow decidiría para cada mensaje, sin efectos."""
-    from mailflow.checking import check_files, render_table
+    from mailflow.ops.checking import check_files, render_table
 
     settings = settings_of(ctx)
     if trust_roots:
@@ -78,7 +78,7 @@ def check(
 @click.pass_context
 def run(ctx: click.Context, once: bool, workers: int, no_web: bool) -> None:
     """El servicio: ingreso de correo, proceso, plazos, envío y web."""
-    from mailflow.runcmd import run as run_service
+    from mailflow.ops.runcmd import run as run_service
 
     settings = settings_of(ctx)
     if no_web:
@@ -96,7 +96,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Solo la mesa de partes web."""
     import uvicorn
 
-    from mailflow.runcmd import start
+    from mailflow.ops.runcmd import start
     from mailflow.web import create_app
 
     try:
@@ -124,7 +124,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
 @click.pass_context
 def demo(ctx: click.Context, smtp_port: int, web_port: int, exit_after_samples: bool) -> None:
     """Todo integrado: SQLite, SMTP local, correo capturado en carpeta, web y ejemplos."""
-    from mailflow.demo import run_demo
+    from mailflow.ops.demo import run_demo
 
     sys.exit(
         run_demo(
@@ -140,7 +140,7 @@ def demo(ctx: click.Context, smtp_port: int, web_port: int, exit_after_samples: 
 @click.pass_context
 def health(ctx: click.Context) -> None:
     """Estado operativo en JSON; código de salida 1 si algo requiere atención."""
-    from mailflow.health import health as report
+    from mailflow.ops.health import health as report
 
     app = App(settings_of(ctx))
     result = report(app, dt.datetime.now(dt.UTC))
@@ -171,7 +171,7 @@ for _group in GROUPS:
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors print a clear message and exit 2, never a traceback."""
-    from mailflow.filemodes import restrict_new_files
+    from mailflow.store.filemodes import restrict_new_files
 
     restrict_new_files()  # every data file this command creates is owner-only
     try:

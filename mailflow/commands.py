@@ -91,8 +91,8 @@ def calendar_check(ctx: click.Context) -> None:
 def calendar_apply(ctx: click.Context) -> None:
     """Recalcula los expedientes afectados por un cambio del calendario legal e informa qué
     se movió (también se hace al iniciar el servicio)."""
-    from mailflow.recalculo import apply_calendar
-    from mailflow.runcmd import prepare
+    from mailflow.cases.recalculo import apply_calendar
+    from mailflow.ops.runcmd import prepare
 
     try:
         app = prepare(settings_of(ctx))
@@ -114,7 +114,7 @@ def keys() -> None:
 @click.pass_context
 def keys_demo_cmd(ctx: click.Context) -> None:
     """Crea una CA local de prueba y el certificado de firma de la institución (demo y pruebas)."""
-    from mailflow.keys import keys_demo
+    from mailflow.ops.keys import keys_demo
 
     click.echo(keys_demo(settings_of(ctx)))
 
@@ -140,8 +140,8 @@ def registry_import(
     ctx: click.Context, file: Path, options: tuple[str, ...], dry_run: bool
 ) -> None:
     """Importa un CSV o XLSX (misma asignación, validación y filas rechazadas que la web)."""
-    from mailflow.registry_command import import_file
-    from mailflow.runcmd import prepare
+    from mailflow.ops.runcmd import prepare
+    from mailflow.registry.command import import_file
 
     try:
         app = prepare(settings_of(ctx))
@@ -167,8 +167,8 @@ def users() -> None:
 @click.pass_context
 def users_add(ctx: click.Context, username: str, full_name: str, role: str, password: str) -> None:
     """Crea una cuenta."""
-    from mailflow.runcmd import prepare
-    from mailflow.users import add_user
+    from mailflow.ops.runcmd import prepare
+    from mailflow.web.users import add_user
 
     app = prepare(settings_of(ctx))
     with app.database.session() as session:
@@ -182,8 +182,8 @@ def users_add(ctx: click.Context, username: str, full_name: str, role: str, pass
 @click.pass_context
 def users_passwd(ctx: click.Context, username: str, password: str) -> None:
     """Cambia la contraseña (y desbloquea la cuenta)."""
-    from mailflow.runcmd import prepare
-    from mailflow.users import set_password
+    from mailflow.ops.runcmd import prepare
+    from mailflow.web.users import set_password
 
     app = prepare(settings_of(ctx))
     with app.database.session() as session:
@@ -195,8 +195,8 @@ def users_passwd(ctx: click.Context, username: str, password: str) -> None:
 @click.pass_context
 def users_list(ctx: click.Context) -> None:
     """Lista las cuentas."""
-    from mailflow.runcmd import open_existing
-    from mailflow.users import list_users
+    from mailflow.ops.runcmd import open_existing
+    from mailflow.web.users import list_users
 
     app = open_existing(settings_of(ctx))
     with app.database.session(readonly=True) as session:
@@ -214,8 +214,8 @@ def outbox() -> None:
 @click.pass_context
 def outbox_list(ctx: click.Context) -> None:
     """Lista las respuestas que fallaron o esperan reintento."""
-    from mailflow.outbox import undelivered
-    from mailflow.runcmd import prepare
+    from mailflow.ops.runcmd import prepare
+    from mailflow.runners.outbox import undelivered
 
     app = prepare(settings_of(ctx))
     with app.database.session(readonly=True) as session:
@@ -236,8 +236,8 @@ def outbox_list(ctx: click.Context) -> None:
 @click.pass_context
 def outbox_retry(ctx: click.Context, retry_all: bool, ids: tuple[int, ...]) -> None:
     """Vuelve a poner en cola las respuestas IDS (o --all las fallidas); las envía `run`."""
-    from mailflow.outbox import resend
-    from mailflow.runcmd import prepare
+    from mailflow.ops.runcmd import prepare
+    from mailflow.runners.outbox import resend
 
     if retry_all == bool(ids):
         raise click.UsageError("indique los números de las respuestas o --all (no ambos)")
@@ -263,7 +263,7 @@ def policy() -> None:
 @click.pass_context
 def policy_check(ctx: click.Context, directory: Path | None) -> None:
     """Valida la política de DIR (o la configurada); cada problema como `archivo:línea: mensaje`."""
-    from mailflow.policy_check import check_policy, policy_settings
+    from mailflow.ops.policy_check import check_policy, policy_settings
 
     settings = settings_of(ctx)
     if directory is not None:

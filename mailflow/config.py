@@ -1,7 +1,7 @@
 """Typed, validated settings loaded from config.yaml and MAILFLOW_* environment overrides.
 
 The settings classes and `load_settings` live here; reading the file and applying the
-environment overrides is mailflow.config_sources.
+environment overrides is mailflow.ops.config_sources.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mailflow.config_sources import DEFAULT_CONFIG as DEFAULT_CONFIG  # importable from here
-from mailflow.config_sources import describe_invalid, env_overrides, read_config
 from mailflow.errors import ConfigError
+from mailflow.ops.config_sources import DEFAULT_CONFIG as DEFAULT_CONFIG  # importable from here
+from mailflow.ops.config_sources import describe_invalid, env_overrides, read_config
 
 
 class _Strict(BaseModel):

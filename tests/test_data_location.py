@@ -37,7 +37,7 @@ def test_health_and_users_on_a_missing_database_create_nothing(tmp_path: Path) -
     users = mailflow("users", "list", cwd=tmp_path)
     assert users.returncode == 2 and "Traceback" not in users.stderr
     assert "no existe la base de datos" in users.stderr and "mailflow run --once" in users.stderr
-    assert list(tmp_path.iterdir()) == []  # no data/, no empty mailflow.db
+    assert list(tmp_path.iterdir()) == []  # no data/, no empty mailflow.store.db
 
 
 def test_demo_writes_its_config_and_other_commands_use_it(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from mailflow.config import load_settings
 from mailflow.errors import ConfigError
-from mailflow.policy_check import check_policy, policy_settings
+from mailflow.ops.policy_check import check_policy, policy_settings
 from mailflow.policy_files import POLICY_DIRS, default_policy_dir, init_directory
 
 

@@ -1,4 +1,4 @@
-"""Closed vocabularies (mailflow.vocabulary, mailflow.defects): StrEnum members are their strings,
+"""Closed vocabularies (mailflow.vocabulary, mailflow.mail.defects): StrEnum members are their strings,
 every value has its Spanish label, and the code writes no audit kind outside the vocabulary."""
 
 from __future__ import annotations
@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from mailflow.decision import DISPOSITIONS, Decision, SignatureSummary
-from mailflow.defects import DESCRIPTIONS, SOFT, DefectCode, defect
-from mailflow.labels import EVENTS, SIGNATURE
-from mailflow.machines import DISPOSITIONS as MACHINE_DISPOSITIONS
-from mailflow.models import INBOX_STATUSES
+from mailflow.cases.machines import DISPOSITIONS as MACHINE_DISPOSITIONS
+from mailflow.intake.decision import DISPOSITIONS, Decision, SignatureSummary
+from mailflow.mail.defects import DESCRIPTIONS, SOFT, DefectCode, defect
+from mailflow.store.models import INBOX_STATUSES
 from mailflow.vocabulary import (
     STATE_DISPOSITIONS,
     AuditKind,
@@ -21,6 +20,7 @@ from mailflow.vocabulary import (
     InboxStatus,
     SignatureStatus,
 )
+from mailflow.web.labels import EVENTS, SIGNATURE
 
 ROOT = Path(__file__).resolve().parent.parent / "mailflow"
 

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from mailflow.pki import create_demo_pki
-from tests.dovecot import DovecotAccount, free_port
-from tests.mail_requests import request
-from tests.smtp_sink import SmtpSink
+from mailflow.documents.pki import create_demo_pki
+from tests.support.dovecot import DovecotAccount, free_port
+from tests.support.mail_requests import request
+from tests.support.smtp_sink import SmtpSink
 
 ROOT = Path(__file__).resolve().parent.parent
 SKIP = shutil.ignore_patterns(
@@ -90,7 +90,7 @@ def test_wheel_carries_the_policy_and_imports_from_the_venv(
                  "templates/web/login.html", "samples/04_apelacion.eml", "config.yaml"):  # fmt: skip
         assert (Path(policy) / name).is_file(), name
     package = Path(module).parent
-    for name in ("web/static/desk.css", "web/static/desk.js", "migrations/script.py.mako"):
+    for name in ("web/static/desk.css", "web/static/desk.js", "store/migrations/script.py.mako"):
         assert (package / name).is_file(), name
 
 

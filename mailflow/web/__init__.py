@@ -11,7 +11,7 @@ from starlette.routing import BaseRoute
 
 from mailflow.app import App
 from mailflow.config import Settings
-from mailflow.db import Database
+from mailflow.store.db import Database
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mailflow.models import ROLES, User
-from mailflow.users import UserError, add_user, list_users, set_active
+from mailflow.store.models import ROLES, User
 from mailflow.web import WebContext
 from mailflow.web.auth import ROLE_NAMES, require_role
 from mailflow.web.csrf import checked_form
 from mailflow.web.pages import flash, redirect, render
+from mailflow.web.users import UserError, add_user, list_users, set_active
 
 
 def routes(context: WebContext) -> Sequence[BaseRoute]:

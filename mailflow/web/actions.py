@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mailflow.app import App
-from mailflow.audit import record
 from mailflow.errors import MailflowError
-from mailflow.models import Case, InboxMessage
+from mailflow.store.audit import record
+from mailflow.store.models import Case, InboxMessage
 from mailflow.vocabulary import AuditKind
 from mailflow.web import WebContext
 from mailflow.web.engine import app_of, fire, process, read_for_desk
@@ -126,7 +126,7 @@ def link_message(
 ) -> str:
     """Join a queued message to the case numbered `number`; its number. MailflowError when the
     message left the queue or no such case exists."""
-    from mailflow.staff import link_to_case
+    from mailflow.pipeline.desk import link_to_case
 
     with context.db.session() as session:
         message = session.get(InboxMessage, message_id)

@@ -20,9 +20,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mailflow.db import Database
-from mailflow.models import User
-from mailflow.users import (
+from mailflow.store.db import Database
+from mailflow.store.models import User
+from mailflow.web import WebContext
+from mailflow.web.csrf import checked_form, rotate
+from mailflow.web.pages import context_of, flash, now, redirect, render
+from mailflow.web.throttle import LoginThrottle, Refusal
+from mailflow.web.users import (
     UserError,
     find_user,
     hash_password,
@@ -30,10 +34,6 @@ from mailflow.users import (
     revoke_sessions,
     verify_password,
 )
-from mailflow.web import WebContext
-from mailflow.web.csrf import checked_form, rotate
-from mailflow.web.pages import context_of, flash, now, redirect, render
-from mailflow.web.throttle import LoginThrottle, Refusal
 
 MAX_FAILURES = 20  # consecutive failures (kept in the database) before a short lock
 LOCK_MINUTES = 15

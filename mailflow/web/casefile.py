@@ -14,15 +14,22 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from mailflow.app import App
-from mailflow.explain import explain_deadline
-from mailflow.labels import EVENTS, WARNING_FLAGS, Labels
-from mailflow.models import Case, CaseEvent, CaseMessage, Document, InboxMessage, OutboxMessage
-from mailflow.parse import parse_message
+from mailflow.clock.explain import explain_deadline
+from mailflow.mail.parse import parse_message
+from mailflow.store.models import (
+    Case,
+    CaseEvent,
+    CaseMessage,
+    Document,
+    InboxMessage,
+    OutboxMessage,
+)
 from mailflow.vocabulary import AuditKind
 from mailflow.web.confirm import transition_summary
+from mailflow.web.labels import EVENTS, WARNING_FLAGS, Labels
 from mailflow.web.plazo import left_text, plazo
 
-KIND_NAMES = EVENTS  # one vocabulary: mailflow.labels
+KIND_NAMES = EVENTS  # one vocabulary: mailflow.web.labels
 
 
 def case_file(

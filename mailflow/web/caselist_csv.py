@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import Select
 
 from mailflow.app import App
-from mailflow.db import Database
-from mailflow.labels import Labels, dmy
-from mailflow.models import Case
+from mailflow.store.db import Database
+from mailflow.store.models import Case
+from mailflow.web.labels import Labels, dmy
 from mailflow.web.plazo import plazo
 
 HEADER = (

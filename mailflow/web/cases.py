@@ -15,17 +15,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from mailflow.documents.revocation import RevocationError, revoke
 from mailflow.errors import MailflowError
-from mailflow.labels import Labels
-from mailflow.models import Case
-from mailflow.revocation import RevocationError, revoke
-from mailflow.search import case_number, matches
+from mailflow.store.models import Case
+from mailflow.store.search import case_number, matches
 from mailflow.web import WebContext, workload
 from mailflow.web.auth import SessionUser, require_role
 from mailflow.web.casefile import case_file, download_attachment, download_document
 from mailflow.web.caselist_csv import case_list_csv
 from mailflow.web.csrf import checked_form
 from mailflow.web.engine import app_of, fire
+from mailflow.web.labels import Labels
 from mailflow.web.message_view import add_note, labels_of
 from mailflow.web.pages import flash, now, redirect, render
 from mailflow.web.plazo import left_text, plazo
@@ -37,7 +37,7 @@ SORTS = {
     "vence": Case.due_date,
     "numero": Case.number,
     "estado": Case.state,
-    "prioridad": Case.priority,  # vulnerability points (mailflow.priority)
+    "prioridad": Case.priority,  # vulnerability points (mailflow.cases.priority)
 }
 SLA_NAMES = {
     "on_time": "En plazo",

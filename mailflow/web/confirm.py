@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from mailflow.labels import Labels
-from mailflow.machines import TransitionDef
-from mailflow.outgoing import SUBJECT_WHAT
+from mailflow.cases.machines import TransitionDef
+from mailflow.mail.outgoing import SUBJECT_WHAT
+from mailflow.web.labels import Labels
 
 SERIOUS_EFFECTS = frozenset({"issue_document", "send_reply"})
 SERIOUS_EVENTS = frozenset({"rechazar", "declarar_improcedente", "observar"})

@@ -12,15 +12,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mailflow import metrics
-from mailflow.calendarios import default_calendar
-from mailflow.catalogue import load_catalogue
+from mailflow.cases.machines import load_machines
+from mailflow.clock.calendarios import default_calendar
 from mailflow.config import Settings
-from mailflow.fields import load_field_vocabulary
-from mailflow.machines import load_machines
-from mailflow.metrics import AGE_BUCKETS, Summary
-from mailflow.pdf_charts import month_label
-from mailflow.reports import Labels, percent, sla_csv, sla_pdf
+from mailflow.intake.catalogue import load_catalogue
+from mailflow.intake.fields import load_field_vocabulary
+from mailflow.reports import metrics
+from mailflow.reports.export import Labels, percent, sla_csv, sla_pdf
+from mailflow.reports.metrics import AGE_BUCKETS, Summary
+from mailflow.reports.pdf_charts import month_label
 from mailflow.web import WebContext
 from mailflow.web.auth import require_role
 from mailflow.web.charts import Series, legend, stacked_bars

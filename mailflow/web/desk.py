@@ -19,8 +19,8 @@ from starlette.routing import BaseRoute, Route
 
 from mailflow.app import App
 from mailflow.errors import MailflowError
-from mailflow.models import Case, InboxMessage
-from mailflow.outbox import resend, undelivered
+from mailflow.runners.outbox import resend, undelivered
+from mailflow.store.models import Case, InboxMessage
 from mailflow.web import WebContext, workload
 from mailflow.web import reply as replies
 from mailflow.web.actions import (

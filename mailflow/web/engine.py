@@ -8,9 +8,9 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from mailflow.app import App
-from mailflow.audit import record
-from mailflow.models import Case, InboxMessage
-from mailflow.reading import Reading
+from mailflow.runners.reading import Reading
+from mailflow.store.audit import record
+from mailflow.store.models import Case, InboxMessage
 from mailflow.vocabulary import AuditKind
 
 
@@ -33,7 +33,7 @@ def fire(
     reason: str,
 ) -> None:
     """Fire a staff event on a case (IllegalTransition and other MailflowError propagate)."""
-    from mailflow.cases import apply_event
+    from mailflow.cases.core import apply_event
 
     apply_event(session, app, case, event, actor=actor, now=now, reason=reason)
 
@@ -43,8 +43,8 @@ def read_for_desk(
 ) -> Reading:
     """Parse and decide `message` for a desk action, outside any write transaction (in the
     sandbox, under the per-message budget)."""
-    from mailflow.pipeline import read_inbox_message
-    from mailflow.staff import read_as
+    from mailflow.pipeline.desk import read_as
+    from mailflow.pipeline.route import read_inbox_message
 
     if tramite is None:
         return read_inbox_message(app, message, now)
@@ -67,8 +67,8 @@ def process(
     fields, requirements and signature are assessed exactly as for a well-titled request.
     `reading` (from `read_for_desk`, made before the write transaction) saves reading it here.
     """
-    from mailflow.pipeline import reprocess
-    from mailflow.staff import classify_as
+    from mailflow.pipeline.desk import classify_as
+    from mailflow.pipeline.route import reprocess
 
     if tramite is None:
         reprocess(app, session, message, now, reading)

@@ -13,14 +13,14 @@ from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException
 
 from mailflow.app import App
-from mailflow.audit import record
-from mailflow.labels import Labels
-from mailflow.message import ParsedMessage
-from mailflow.models import Case, CaseEvent, InboxMessage, OutboxMessage, User
-from mailflow.parse import parse_message
+from mailflow.mail.message import ParsedMessage
+from mailflow.mail.parse import parse_message
+from mailflow.store.audit import record
+from mailflow.store.models import Case, CaseEvent, InboxMessage, OutboxMessage, User
 from mailflow.vocabulary import AuditKind
 from mailflow.web import WebContext
 from mailflow.web.casefile import KIND_NAMES
+from mailflow.web.labels import Labels
 from mailflow.web.queue import HELD
 
 NOTE_KIND = AuditKind.NOTA

@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mailflow import panel_figures as pf
-from mailflow.models import Case, InboxMessage, User
+from mailflow.reports import panel_figures as pf
+from mailflow.store.models import Case, InboxMessage, User
 from mailflow.web import WebContext
 from mailflow.web.auth import require_role
 from mailflow.web.charts import Series, stacked_bars
@@ -144,7 +144,7 @@ def routes(context: WebContext) -> Sequence[BaseRoute]:
 
     async def pdf_report(request: Request) -> Response:
         require_role(request, *MANAGERS)
-        from mailflow.panel_pdf import panel_pdf
+        from mailflow.reports.panel_pdf import panel_pdf
 
         g = gather(request)
         local = app_of(request).calendario.local(now(request))

@@ -6,8 +6,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from mailflow.dias_habiles import Calendario
-from mailflow.models import Case
+from mailflow.clock.dias_habiles import Calendario
+from mailflow.store.models import Case
 
 
 @dataclass(frozen=True)

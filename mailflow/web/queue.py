@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from mailflow.labels import reason_group
-from mailflow.models import Case, CaseEvent, InboxMessage
-from mailflow.search import all_terms
+from mailflow.store.models import Case, CaseEvent, InboxMessage
+from mailflow.store.search import all_terms
+from mailflow.web.labels import reason_group
 
 REVIEW_STATE = "en_revision"
 PAGE_SIZE = 25
@@ -74,7 +74,7 @@ class Row:
     assignee_id: int | None = None  # cases only (rules/assignment.yaml)
     office: str | None = None
     clock_runs: bool = True  # False: a paused or closed case (no deadline bonus)
-    score: int = 0  # priority points (mailflow.priority), set by `with_scores`
+    score: int = 0  # priority points (mailflow.cases.priority), set by `with_scores`
 
 
 @dataclass

@@ -13,8 +13,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mailflow import registry
-from mailflow.models import Applicant
+from mailflow.registry import applicants as registry
+from mailflow.store.models import Applicant
 from mailflow.web import WebContext
 from mailflow.web.auth import require_role
 from mailflow.web.csrf import checked_form

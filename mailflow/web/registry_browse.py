@@ -12,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mailflow.audit import record
-from mailflow.models import Applicant, Case
+from mailflow.store.audit import record
+from mailflow.store.models import Applicant, Case
 from mailflow.vocabulary import AuditKind
 from mailflow.web import WebContext
 from mailflow.web.auth import require_role

@@ -13,10 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailflow.app import App
-from mailflow.audit import record
-from mailflow.message import ParsedMessage
-from mailflow.models import Case, CaseMessage, InboxMessage, OutboxMessage
-from mailflow.outgoing import Reply, Thread, compose, sender_address
+from mailflow.mail.message import ParsedMessage
+from mailflow.mail.outgoing import Reply, Thread, compose, sender_address
+from mailflow.store.audit import record
+from mailflow.store.models import Case, CaseMessage, InboxMessage, OutboxMessage
 from mailflow.vocabulary import AuditKind
 
 DESK_DIR = "desk"

@@ -9,9 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mailflow import users
-from mailflow.passwords import MIN_LENGTH
-from mailflow.web import WebContext
+from mailflow.web import WebContext, users
 from mailflow.web.auth import (
     PASSWORD_CHANGE_URL,
     ROLE_NAMES,
@@ -21,6 +19,7 @@ from mailflow.web.auth import (
 )
 from mailflow.web.csrf import checked_form
 from mailflow.web.pages import flash, redirect, render
+from mailflow.web.passwords import MIN_LENGTH
 
 
 def routes(context: WebContext) -> Sequence[BaseRoute]:

@@ -12,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from mailflow.qr import normalize_code
-from mailflow.verification import Constancia, verify_code
+from mailflow.documents.qr import normalize_code
+from mailflow.documents.verification import Constancia, verify_code
 from mailflow.web import WebContext
 
 

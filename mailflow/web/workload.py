@@ -14,12 +14,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mailflow import priority
 from mailflow.app import App
-from mailflow.assignment import AssignmentError, assignee_names, reassign
-from mailflow.audit import record
-from mailflow.models import Case, CaseSignal, User
-from mailflow.registry import cross_check, find_applicant
+from mailflow.cases import priority
+from mailflow.cases.assignment import AssignmentError, assignee_names, reassign
+from mailflow.registry.applicants import cross_check, find_applicant
+from mailflow.store.audit import record
+from mailflow.store.models import Case, CaseSignal, User
 from mailflow.vocabulary import AuditKind
 from mailflow.web import WebContext
 from mailflow.web.auth import SessionUser, require_role

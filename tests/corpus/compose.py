@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mailflow.pki import Identity, create_ca, issue_person_certificate
+from mailflow.documents.pki import Identity, create_ca, issue_person_certificate
 from tests.corpus.build import Mail, Part
 from tests.corpus.people import (
     MAILERS,
@@ -22,7 +22,7 @@ from tests.corpus.people import (
     label,
     render_rows,
 )
-from tests.pdfs import make_pdf, sign_pdf, tamper_signed_range
+from tests.support.pdfs import make_pdf, sign_pdf, tamper_signed_range
 
 LIMA = dt.timezone(dt.timedelta(hours=-5))
 SIGNED = ("reconsideracion", "apelacion", "renuncia", "autorizacion_viaje")

@@ -1,0 +1,1 @@
+"""Issued documents: wording, PDF layout, numbering, signature, QR verification, revocation."""

@@ -1,1 +1,0 @@
-"""Alembic migrations of the mailflow schema (run them with mailflow.db.Database.migrate)."""

@@ -1,0 +1,1 @@
+"""Operating it: `run`, start-up and template checks, health, `check`, `policy check`, demo, keys."""

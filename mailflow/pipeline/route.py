@@ -1,0 +1,251 @@
+"""Process one stored inbox message: triage, thread to its case or open one, apply events.
+
+The route: `pipeline` sends a message to `replies` (a case already open) or `request` (a new
+one); both write through `outcome`. Staff's decisions from the desk are in `staff`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, cast
+
+from sqlalchemy import Table, bindparam, select
+from sqlalchemy.orm import Session
+
+from mailflow.cases.priority import remember_text
+from mailflow.mail.authentication import from_problem, header_sender
+from mailflow.mail.message import ParsedMessage
+from mailflow.pipeline.followups import follow_up, on_file
+from mailflow.pipeline.new_request import new_request
+from mailflow.pipeline.outcome import Outcome, finish, record_event
+from mailflow.runners.reading import DecideAs, Reading, decide_within, read_message, thread_keys
+from mailflow.store.bulkrows import SEES_PENDING, pending
+from mailflow.store.models import Case, CaseMessage, InboxMessage
+from mailflow.triage.automatic import detect_automatic
+from mailflow.triage.bounces import is_bounce, returned_delivery
+from mailflow.triage.case_reference import referenced_case_id
+from mailflow.triage.migraciones_inbound import from_migraciones, join_migraciones_reply
+
+if TYPE_CHECKING:
+    from mailflow.app import App
+
+
+def read_inbox_message(
+    app: App, row: InboxMessage, now: dt.datetime, session: Session | None = None
+) -> Reading:
+    """Parse `row` and make the intake decision it will need, within the per-message budget.
+
+    Call it outside any write transaction: it only reads (which case the message answers,
+    from its threading headers, in `session` or in a short read-only one of its own), then
+    parses and decides in one child process. Returns the Reading that
+    `process_inbox_message` consumes; a message over budget carries `exceeded`.
+    """
+    ids, subject = thread_keys(row.raw)
+    if session is None:
+        with app.database.session(readonly=True) as own:
+            threaded = _threaded_case(own, ids, subject)
+    else:
+        threaded = _threaded_case(session, ids, subject)
+    if threaded is None:
+        return read_message(app, row.raw, DecideAs(received=row.arrived_at))
+    tramite, state = threaded
+    if state != "observado" or tramite not in app.catalogue.tramites:
+        return read_message(app, row.raw)  # a follow-up outside an observation: no decision
+    official = app.catalogue.get(tramite).subject
+    return read_message(app, row.raw, DecideAs(subject=official, received=now))
+
+
+def process_inbox_message(
+    app: App,
+    session: Session,
+    row: InboxMessage,
+    now: dt.datetime,
+    reading: Reading | None = None,
+) -> None:
+    """Decide `row` and do everything that follows, in `session`'s transaction; idempotent.
+
+    `reading` is the result of `read_inbox_message`, made before the transaction began so
+    that the write transaction holds only the writes; without it the message is read here.
+    A row already "done" is left as it is (`reprocess` runs it again).
+    """
+    if row.status == "done":
+        return
+    reprocess(app, session, row, now, reading)
+
+
+def reprocess(
+    app: App,
+    session: Session,
+    row: InboxMessage,
+    now: dt.datetime,
+    reading: Reading | None = None,
+) -> None:
+    """Staff asked to run `row` through the pipeline again, whatever its status.
+
+    In `session`'s transaction, as `process_inbox_message` (which calls it for a row not yet
+    done): `reading` is `read_inbox_message`'s result made before the transaction, else the
+    message is read here. The row ends "done" with its new outcome. Returns nothing.
+    """
+    if reading is None:
+        reading = read_inbox_message(app, row, now, session)
+    if reading.msg is not None:  # priority signals read it from here, not by parsing again
+        remember_text(session, row.id, reading.msg.subject, reading.msg.text)
+    finish(session, row, _route(app, session, row, reading, now), now)
+
+
+def _route(
+    app: App, session: Session, row: InboxMessage, reading: Reading, now: dt.datetime
+) -> Outcome:
+    msg = reading.msg
+    if msg is None:
+        record_event(
+            session, row, now, "exception", reading.exceeded or "", seconds=reading.seconds
+        )
+        return Outcome("review")
+    seen = _duplicate(session, row, msg, now)
+    if seen is not None:
+        return seen
+    intake = app.intake
+    hits = detect_automatic(msg, own_addresses=intake.own_addresses, own_domain=intake.own_domain)
+    reasons = "; ".join(h.reason for h in hits)
+    if hits and is_bounce(hits, msg):
+        record_event(session, row, now, "rule", reasons, rules=[h.rule for h in hits])
+        returned = returned_delivery(session, app.settings, msg, reasons, now)
+        if returned is None or returned.case_id is None:
+            return Outcome("ignore")
+        number = session.scalar(select(Case.number).where(Case.id == returned.case_id))
+        reason = (
+            f"Rebote: «{returned.subject}» no llegó a {returned.to_addr} (expediente {number}); "
+            "no cuenta como notificación. Revise la dirección y vuelva a comunicarse."
+        )
+        record_event(session, row, now, "exception", reason, outbox_id=returned.id)
+        return Outcome("review")  # to the staff queue; never answered
+    if from_migraciones(app.settings, msg):  # never acknowledged, whatever it looks like
+        case_id = join_migraciones_reply(session, app, row, msg, now)
+        return Outcome("review", None, case_id)
+    if hits:
+        record_event(session, row, now, "rule", reasons, rules=[h.rule for h in hits])
+        return Outcome("ignore")
+    ambiguous = from_problem(msg)
+    if ambiguous is not None:  # From: is the only identity: it must name exactly one mailbox
+        record_event(session, row, now, "exception", ambiguous, sender=msg.sender)
+        return Outcome("review")
+    case = _thread_case(session, msg)
+    if case is not None:
+        return follow_up(app, session, row, reading, case, now)
+    if reading.exceeded:
+        record_event(session, row, now, "exception", reading.exceeded, seconds=reading.seconds)
+        return Outcome("review")
+    decision = reading.decision_for(None)
+    if decision is None:  # threading headers and the full parse disagreed: decide now
+        reading = decide_within(app, reading, row.arrived_at)
+        if reading.decision is None:
+            record_event(
+                session, row, now, "exception", reading.exceeded or "", seconds=reading.seconds
+            )
+            return Outcome("review")
+        decision = reading.decision
+    joined = on_file(app, session, row, reading, decision, now)
+    if joined is not None:
+        return joined
+    return new_request(app, session, row, msg, decision, now)
+
+
+# statements built once (their SQL cache key is then computed once too); values bound per call
+_EARLIER = (
+    select(InboxMessage.id, InboxMessage.sha256, InboxMessage.tramite, InboxMessage.case_id)
+    .where(
+        InboxMessage.message_id.in_([bindparam("bare"), bindparam("angled")]),
+        InboxMessage.status == "done",
+        InboxMessage.id != bindparam("row"),
+    )
+    .limit(1)
+)  # the columns only: the raw message is read when it is needed
+_KNOWN_CASE = (
+    select(CaseMessage.case_id)
+    .where(CaseMessage.message_id == bindparam("message_id"), CaseMessage.direction == "in")
+    .order_by(CaseMessage.id)
+    .limit(1)
+    .execution_options(**{SEES_PENDING: True})
+)
+
+
+def _duplicate(
+    session: Session, row: InboxMessage, msg: ParsedMessage, now: dt.datetime
+) -> Outcome | None:
+    """The same message (by Message-ID) already processed from another inbox row.
+
+    A Message-ID is chosen by the sender, so a stranger can reuse one: a message whose
+    Message-ID is known but whose sender is not the original's (another From: than the earlier
+    copy's, or than the applicant of the case that holds it) is never attached to that case;
+    it goes to staff unattached.
+    """
+    if not msg.message_id:
+        return None
+    params = {"bare": msg.message_id, "angled": f"<{msg.message_id}>", "row": row.id}
+    earlier = session.execute(_EARLIER, params).first()
+    if earlier is None:
+        known = _known_case_of(session, msg.message_id)
+        if known is None:
+            return None
+        owner = session.scalar(select(Case.applicant_email).where(Case.id == known))
+        if (owner or "").lower() != msg.sender.lower():
+            return _foreign_duplicate(session, row, msg, now)
+        reason = f"Mensaje repetido (Message-ID {msg.message_id}): ya está en el expediente"
+        record_event(session, row, now, "duplicate", reason, case_id=known)
+        return Outcome("ignore", None, known)
+    if earlier.sha256 != row.sha256:
+        raw = session.scalar(select(InboxMessage.raw).where(InboxMessage.id == earlier.id))
+        if header_sender(raw or b"") != msg.sender.lower():
+            return _foreign_duplicate(session, row, msg, now)
+    reason = f"Mensaje repetido (Message-ID {msg.message_id}): ya procesado (entrada {earlier.id})"
+    record_event(session, row, now, "duplicate", reason, case_id=earlier.case_id)
+    return Outcome("ignore", earlier.tramite, earlier.case_id)
+
+
+def _known_case_of(session: Session, message_id: str) -> int | None:
+    """The case whose thread holds an inbound message with this Message-ID (the first
+    recorded), looking at the entries still queued in this transaction too."""
+    stored = session.scalar(_KNOWN_CASE, {"message_id": message_id})
+    if stored is not None:
+        return int(stored)
+    queued = (
+        r["case_id"]
+        for r in pending(session, cast(Table, CaseMessage.__table__))
+        if r["message_id"] == message_id and r["direction"] == "in"
+    )
+    return next(queued, None)
+
+
+def _foreign_duplicate(
+    session: Session, row: InboxMessage, msg: ParsedMessage, now: dt.datetime
+) -> Outcome:
+    reason = (
+        f"Message-ID {msg.message_id} ya usado por otro remitente; este mensaje de "
+        f"{msg.sender or 'un remitente desconocido'} no se agregó a ningún expediente"
+    )
+    record_event(session, row, now, "exception", reason, sender=msg.sender)
+    return Outcome("review")
+
+
+def _threaded_case(session: Session, ids: tuple[str, ...], subject: str) -> tuple[str, str] | None:
+    """(tramite, state) of the case these threading keys point to, read without locking."""
+    case_id = _thread_case_id(session, ids, subject)
+    if case_id is None:
+        return None
+    found = session.execute(select(Case.tramite, Case.state).where(Case.id == case_id)).first()
+    return None if found is None else (str(found[0]), str(found[1]))
+
+
+def _thread_case(session: Session, msg: ParsedMessage) -> Case | None:
+    """The case this message answers, locked for update; None when it answers none."""
+    case_id = _thread_case_id(session, (*msg.in_reply_to, *msg.references), msg.subject)
+    if case_id is None:
+        return None
+    stmt = select(Case).where(Case.id == case_id).with_for_update()
+    return session.scalars(stmt.execution_options(populate_existing=True)).one()
+
+
+def _thread_case_id(session: Session, keys: tuple[str, ...], subject: str) -> int | None:
+    """The case a message answers: by our Message-IDs, else by the number in the subject."""
+    return referenced_case_id(session, keys, subject)

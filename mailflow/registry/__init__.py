@@ -1,0 +1,1 @@
+"""The applicant registry: spreadsheet import, status vocabulary, matching, identity changes."""

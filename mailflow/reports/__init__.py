@@ -1,0 +1,1 @@
+"""Managers' figures: metrics, the SLA report (CSV, PDF, weekly email), the period panel."""

@@ -1,0 +1,159 @@
+"""Reading one message before any write: parse and intake decision under a per-message budget."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.header
+import re
+from dataclasses import dataclass, replace
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from typing import TYPE_CHECKING, Any
+
+from mailflow.intake.decision import Decision
+from mailflow.mail.headerguard import guard_headers
+from mailflow.mail.message import ParsedMessage
+from mailflow.mail.parse import parse_message
+from mailflow.runners.budget import Budget
+from mailflow.runners.sandbox import SandboxPool
+
+if TYPE_CHECKING:
+    from mailflow.app import App
+
+_MSG_ID = re.compile(r"<([^<>\s]+)>")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What reading a message found, computed outside any database transaction.
+
+    `msg` is the parsed message (None when the budget ran out); `decision` is intake's
+    decision for it read as `subject` (the message's own subject when None), or None when no
+    decision was asked for; `exceeded` says in Spanish why the message must go to staff.
+    """
+
+    msg: ParsedMessage | None
+    decision: Decision | None = None
+    subject: str | None = None
+    exceeded: str | None = None
+    seconds: float = 0.0
+
+    def decision_for(self, subject: str | None) -> Decision | None:
+        """The precomputed decision when it was made for `subject`, else None."""
+        return self.decision if self.subject == subject else None
+
+
+@dataclass(frozen=True)
+class DecideAs:
+    """Which decision to make while reading: the subject to read the message under (None: its
+    own) and the receipt time (None: the message's Date, else `fallback`)."""
+
+    subject: str | None = None
+    received: dt.datetime | None = None
+    fallback: dt.datetime | None = None
+
+
+def budget_of(app: App) -> Budget:
+    """The per-message CPU budget of `limits.decide_cpu_seconds`."""
+    return Budget(app.settings.limits.decide_cpu_seconds)
+
+
+def parse_raw(app: App, raw: bytes) -> ParsedMessage:
+    """Parse `raw` with the configured limits (no budget: the caller bounds it)."""
+    limits = app.settings.limits
+    return parse_message(
+        raw,
+        max_parts=limits.max_parts,
+        max_attachment_bytes=limits.max_attachment_bytes,
+        max_text_chars=limits.max_text_chars,
+    )
+
+
+class Reader:
+    """Reads messages for one App in sandboxed child processes (`mailflow.runners.sandbox`), one task
+    at a time per caller, each under the per-message budget `limits.decide_cpu_seconds`."""
+
+    def __init__(self, app: App) -> None:
+        intake = app.intake  # built here, in the parent, once: the children only use it
+
+        def work(task: tuple[str, Any]) -> Any:
+            kind, payload = task
+            if kind == "decide":
+                probe, received = payload
+                return intake.decide(probe, received=received)
+            raw, decide = payload
+            msg = parse_raw(app, raw)
+            decision = None
+            if decide is not None:
+                probe = msg if decide.subject is None else replace(msg, subject=decide.subject)
+                received = decide.received or msg.date or decide.fallback
+                decision = intake.decide(probe, received=received or dt.datetime.now(dt.UTC))
+            return replace(msg, raw=b""), decision
+
+        self.pool = SandboxPool(work, budget_of(app))
+
+
+def read_message(app: App, raw: bytes, decide: DecideAs | None = None) -> Reading:
+    """Parse `raw`, and make the decision `decide` asks for, in a sandboxed child under the
+    per-message budget.
+
+    Returns a Reading with `msg` (keeping `raw`, which the child does not send back) and the
+    decision, or with `exceeded` when the child ran out of CPU time or memory.
+    """
+    done = app.reader.pool.run(("read", (raw, decide)))
+    if done.value is None:
+        return Reading(None, exceeded=_reason(done.exceeded), seconds=done.seconds)
+    msg, decision = done.value
+    subject = decide.subject if decide is not None else None
+    return Reading(replace(msg, raw=raw), decision, subject, seconds=done.seconds)
+
+
+def decide_within(
+    app: App, reading: Reading, received: dt.datetime, subject: str | None = None
+) -> Reading:
+    """Add intake's decision on `reading.msg` (read as `subject` when given) in a sandboxed
+    child under the budget; a reading that runs out carries `exceeded`."""
+    msg = reading.msg
+    if msg is None:
+        return reading
+    probe = msg if subject is None else replace(msg, subject=subject)
+    done = app.reader.pool.run(("decide", (probe, received)))
+    seconds = reading.seconds + done.seconds
+    if done.value is None:
+        return replace(reading, exceeded=_reason(done.exceeded), seconds=seconds)
+    return replace(reading, decision=done.value, subject=subject, seconds=seconds)
+
+
+def decide_raw(app: App, raw: bytes, now: dt.datetime | None = None) -> Decision:
+    """Parse and decide `raw` within the budget, as `mailflow check` does; never raises.
+
+    The receipt time is the message's Date header, else `now`, else the current time. A
+    message that exceeds the budget is decided "review" with the reason.
+    """
+    reading = read_message(app, raw, DecideAs(fallback=now))
+    if reading.decision is None:
+        return Decision("review", None, (reading.exceeded or "",))
+    return reading.decision
+
+
+def thread_keys(raw: bytes) -> tuple[tuple[str, ...], str]:
+    """(In-Reply-To and References Message-IDs, decoded Subject) read from the top header
+    block alone (capped by the header guard): what threading needs, before the full parse."""
+    try:
+        block = guard_headers(raw).raw.split(b"\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+        head = BytesHeaderParser(policy=compat32).parsebytes(block + b"\n\n")
+        ids = tuple(
+            found
+            for name in ("In-Reply-To", "References")
+            for value in head.get_all(name) or []
+            for found in _MSG_ID.findall(str(value))
+        )
+        subject = str(email.header.make_header(email.header.decode_header(head["Subject"] or "")))
+    except Exception:  # hostile headers: threading then happens after the full parse
+        return (), ""
+    return ids, " ".join(subject.split())
+
+
+def _reason(exceeded: str | None) -> str:
+    detail = exceeded or "el análisis no terminó"
+    return f"Mensaje enviado al personal sin leer: {detail}; revíselo a mano"

@@ -1,0 +1,1 @@
+"""Storage: engine and sessions, tables, migrations, audit trail, numbering, search, bulk rows."""

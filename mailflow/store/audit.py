@@ -1,0 +1,90 @@
+"""The audit trail: one way to append an event (who, what, why) to case_events."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, cast
+
+from sqlalchemy import Table, insert
+from sqlalchemy.orm import Session
+
+from mailflow.store.bulkrows import add_row, flush_rows
+from mailflow.store.models import CaseEvent
+
+SYSTEM = "sistema"  # the actor of everything the machine decides by itself
+_EVENTS = cast(Table, CaseEvent.__table__)
+_INSERT_RETURNING = insert(_EVENTS).returning(_EVENTS.c.id)
+
+
+def _values(
+    kind: str,
+    reason: str,
+    at: dt.datetime,
+    actor: str,
+    case_id: int | None,
+    inbox_message_id: int | None,
+    event: str | None,
+    from_state: str | None,
+    to_state: str | None,
+    data: dict[str, Any] | None,
+) -> dict[str, Any]:
+    return {
+        "case_id": case_id,
+        "inbox_message_id": inbox_message_id,
+        "at": at,
+        "actor": actor,
+        "kind": kind,
+        "event": event,
+        "from_state": from_state,
+        "to_state": to_state,
+        "reason": reason,
+        "data": data or {},
+    }
+
+
+def record(
+    session: Session,
+    kind: str,
+    reason: str,
+    *,
+    at: dt.datetime,
+    actor: str = SYSTEM,
+    case_id: int | None = None,
+    inbox_message_id: int | None = None,
+    event: str | None = None,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Append one event in the caller's transaction (queued: mailflow.store.bulkrows inserts it,
+    in order, before the commit or before any statement that reads case_events)."""
+    values = _values(
+        kind, reason, at, actor, case_id, inbox_message_id, event, from_state, to_state, data
+    )
+    add_row(session, _EVENTS, values)
+
+
+def record_now(
+    session: Session,
+    kind: str,
+    reason: str,
+    *,
+    at: dt.datetime,
+    actor: str = SYSTEM,
+    case_id: int | None = None,
+    inbox_message_id: int | None = None,
+    event: str | None = None,
+    from_state: str | None = None,
+    to_state: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> CaseEvent:
+    """Like `record`, but inserted at once (after the queued events, keeping their order):
+    returns a detached CaseEvent carrying its new id, for effects that refer to it."""
+    values = _values(
+        kind, reason, at, actor, case_id, inbox_message_id, event, from_state, to_state, data
+    )
+    flush_rows(session)
+    # it refers to rows already in the database only: straight on the connection (no
+    # autoflush, no ORM statement overhead)
+    new_id = session.connection().execute(_INSERT_RETURNING, values).scalar_one()
+    return CaseEvent(id=int(new_id), **values)

@@ -1,0 +1,1 @@
+"""Alembic migrations of the mailflow schema (run them with mailflow.store.db.Database.migrate)."""

@@ -1,0 +1,131 @@
+"""Reading a message before any write: a per-message CPU budget, and no write lock while parsing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from mailflow.app import App
+from mailflow.config import load_settings
+from mailflow.ops.checking import check_bytes
+from mailflow.pipeline import route as pipeline
+from mailflow.runners.budget import Budget
+from mailflow.runners.engine import process_claimed
+from mailflow.runners.inbox import claim_batch, store_raw
+from mailflow.runners.reading import DecideAs
+from mailflow.runners.sandbox import Sandbox
+from mailflow.store.db import Database
+from mailflow.store.models import CaseEvent, InboxMessage
+from tests.support.mail_requests import request
+
+NOW = dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)
+REPO = Path(__file__).resolve().parents[2]
+GENEROUS_SECONDS = 30.0  # a busy shared machine; the budget itself is 1 s of CPU
+
+
+@pytest.fixture
+def app(sqlite_db: Database) -> App:
+    settings = load_settings(REPO / "config.yaml", env={})
+    limits = settings.limits.model_copy(update={"decide_cpu_seconds": 1.0})
+    app = App(settings.model_copy(update={"limits": limits}))
+    app.__dict__["database"] = sqlite_db
+    return app
+
+
+def _spin(*_args: Any, **_kw: Any) -> Any:
+    while True:
+        pass
+
+
+def test_check_sends_a_message_over_budget_to_staff(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app.intake, "decide", _spin)
+    started = time.monotonic()
+    decision = check_bytes(app, request(1))
+    assert time.monotonic() - started < GENEROUS_SECONDS
+    assert decision.disposition == "review"
+    assert "tiempo de proceso permitido (1 s de CPU)" in decision.reasons[0]
+
+
+def _store(app: App, raw: bytes) -> int:
+    with app.database.session() as s:
+        row = store_raw(s, raw, mailbox="m", source="smtp", now=NOW)
+        assert row is not None
+        s.flush()
+        return row.id
+
+
+def test_service_sends_a_message_over_budget_to_staff_with_the_reason(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app.intake, "decide", _spin)
+    row_id = _store(app, request(2))
+    assert claim_batch(app.database, "w1", 1, NOW) == [row_id]
+    assert process_claimed(app, row_id, "w1", NOW) == "done"
+    with app.database.session(readonly=True) as s:
+        row = s.get(InboxMessage, row_id)
+        assert row is not None and row.disposition == "review" and row.case_id is None
+        reasons = s.scalars(select(CaseEvent.reason).where(CaseEvent.inbox_message_id == row_id))
+        assert any("excedió el tiempo de proceso" in r for r in reasons)
+
+
+def test_parsing_and_deciding_happen_with_no_write_lock_held(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = str(app.database.url.database)
+    writable: list[bool] = []
+    real = pipeline.read_message
+
+    def probing(app_: App, raw: bytes, decide: DecideAs | None = None) -> pipeline.Reading:
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")  # fails at once if anyone holds the write lock
+            other.execute("ROLLBACK")
+            writable.append(True)
+        except sqlite3.OperationalError:
+            writable.append(False)
+        finally:
+            other.close()
+        return real(app_, raw, decide)
+
+    monkeypatch.setattr(pipeline, "read_message", probing)
+    row_id = _store(app, request(3))
+    assert claim_batch(app.database, "w1", 1, NOW) == [row_id]
+    assert process_claimed(app, row_id, "w1", NOW) == "done"
+    assert writable == [True]
+    with app.database.session(readonly=True) as s:
+        row = s.get(InboxMessage, row_id)
+        assert row is not None and row.disposition in ("accept", "observe", "inform")
+
+
+def _task(kind: str) -> object:
+    if kind == "spin":
+        _spin()
+    if kind == "hungry":
+        return bytearray(4 << 30)
+    return os.getpid()
+
+
+def test_a_sandbox_child_serves_many_tasks_and_is_replaced_after_an_overrun() -> None:
+    box = Sandbox(_task, Budget(1, memory_bytes=256 << 20))
+    try:
+        first, second = box.run("pid"), box.run("pid")
+        assert first.value == second.value != os.getpid()  # one child, reused
+        started = time.monotonic()
+        over = box.run("spin")
+        assert over.value is None and "tiempo de proceso" in (over.exceeded or "")
+        assert time.monotonic() - started < GENEROUS_SECONDS
+        hungry = box.run("hungry")
+        assert hungry.value is None and "memoria" in (hungry.exceeded or "")
+        again = box.run("pid")
+        assert again.value not in (None, first.value)  # a fresh child after each failure
+    finally:
+        box.close()
