@@ -28,6 +28,7 @@ class EffectInput:
 
     @property
     def automatic(self) -> bool:
+        """True when the system fired the event (actor "sistema"), False for a staff action."""
         return self.actor == SYSTEM
 
 

@@ -43,10 +43,14 @@ class Condition(Protocol):
     """One named condition of `issue: automatic` (rules/*.yaml `conditions:`)."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The condition's id as written under `conditions:` in rules/*.yaml."""
+        ...
 
     @property
-    def description(self) -> str: ...
+    def description(self) -> str:
+        """What the condition requires, in Spanish, for the case page and the policy check."""
+        ...
 
     def check(self, facts: Facts) -> str | None:
         """None when the condition holds, else the Spanish reason it does not."""
