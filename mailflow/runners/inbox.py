@@ -113,20 +113,9 @@ def store_raw(
     if message_id is not None:
         same = same.where(InboxMessage.message_id == message_id)
     original = session.scalar(same.limit(1))
-    row = InboxMessage(
-        mailbox=mailbox,
-        uidvalidity=uidvalidity,
-        uid=uid,
-        message_id=message_id,
-        sha256=digest,
-        raw=raw,
-        size=len(raw),
-        source=source,
-        arrived_at=now,
-        status="new" if original is None else "duplicate",
-        attempts=0,
-    )
+    row = _new_row(raw, digest, message_id, mailbox, source, uidvalidity, uid, now)
     if original is not None:
+        row.status = "duplicate"
         row.last_error = _duplicate_of(original)
         row.processed_at = now
     try:
@@ -183,19 +172,7 @@ def store_many(
         if uid is not None:
             seen_uids.add(uid)
         message_id = message_id_of(raw)
-        row = InboxMessage(
-            mailbox=mailbox,
-            uidvalidity=uidvalidity,
-            uid=uid,
-            message_id=message_id,
-            sha256=digest,
-            raw=raw,
-            size=len(raw),
-            source=source,
-            arrived_at=now,
-            status="new",
-            attempts=0,
-        )
+        row = _new_row(raw, digest, message_id, mailbox, source, uidvalidity, uid, now)
         stored = next(
             (i for i, m in earlier.get(digest, []) if message_id is None or m == message_id), None
         )
@@ -261,3 +238,29 @@ def known_uids(
             if u is not None
         )
     return found
+
+
+def _new_row(
+    raw: bytes,
+    digest: str,
+    message_id: str | None,
+    mailbox: str,
+    source: str,
+    uidvalidity: int | None,
+    uid: int | None,
+    now: dt.datetime,
+) -> InboxMessage:
+    """A new inbox row ("new", no attempts) for `raw` as received at `now`."""
+    return InboxMessage(
+        mailbox=mailbox,
+        uidvalidity=uidvalidity,
+        uid=uid,
+        message_id=message_id,
+        sha256=digest,
+        raw=raw,
+        size=len(raw),
+        source=source,
+        arrived_at=now,
+        status="new",
+        attempts=0,
+    )
