@@ -27,6 +27,7 @@ from mailflow.runners.inbox import (
     custom_handling,
     write_batch,
 )
+from mailflow.runners.inbox import process_claimed as process_one
 from mailflow.store.models import InboxMessage
 
 if TYPE_CHECKING:
@@ -76,9 +77,7 @@ def process_claimed(
     app: App, row_id: int, worker_id: str, now: dt.datetime, process: Processor | None = None
 ) -> str:
     """Process one claimed row on its own (read, then one write transaction); its status."""
-    from mailflow.runners.inbox import process_claimed as one
-
-    return one(app, row_id, worker_id, now, handling=handling_for(app, process))
+    return process_one(app, row_id, worker_id, now, handling=handling_for(app, process))
 
 
 @dataclass
