@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -32,12 +33,30 @@ from mailflow.runners.inbox import store_raw  # noqa: E402
 from mailflow.store.models import InboxMessage  # noqa: E402
 
 
+def print_plans(app: App, seen: dict[str, Any]) -> None:
+    """EXPLAIN QUERY PLAN of every distinct SELECT/UPDATE/DELETE seen (SQLite): a plan that
+    scans a whole table, or searches by a low-selectivity index, grows with the database."""
+    with app.database.engine.connect() as conn:
+        for sql, params in list(seen.items()):
+            if not sql.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE", "WITH")):
+                continue
+            if isinstance(params, list):
+                params = params[0] if params else ()
+            plan = [row[3] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, params)]
+            print(" ".join(sql.split())[:160])
+            for line in plan:
+                print("    ", line)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=300)
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--profile", type=int, default=0)
     parser.add_argument("--trace", action="store_true", help="print the SQL of each message")
+    parser.add_argument(
+        "--plans", action="store_true", help="print SQLite's query plan of each distinct statement"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mailflow-harness-") as name:
         tmp = Path(name)
@@ -78,6 +97,13 @@ def main() -> None:
                 "before_cursor_execute",
                 lambda c, cur, sql, *a: print("   SQL", " ".join(sql.split())[:150]),
             )
+        seen: dict[str, Any] = {}
+        if args.plans:
+            event.listen(
+                app.database.engine,
+                "before_cursor_execute",
+                lambda c, cur, sql, params, *a: seen.setdefault(sql, params),
+            )
         started = time.perf_counter()
         cpu = time.process_time()
         if prof:
@@ -107,6 +133,8 @@ def main() -> None:
             f"CPU {cpu:.2f} s ({1000 * cpu / n:.2f} ms/msg), {statements[0] / n:.1f} statements/msg, "
             f"{flushes[0] / n:.1f} flushes/msg"
         )
+        if args.plans:
+            print_plans(app, seen)
         if prof:
             prof.dump_stats("/tmp/casecost_harness.prof")
             pstats.Stats(prof).sort_stats("cumulative").print_stats(args.profile)

@@ -158,6 +158,8 @@ class InboxMessage(Base):
     __table_args__ = (
         UniqueConstraint("mailbox", "uidvalidity", "uid"),
         Index("ix_inbox_messages_status_arrived_at", "status", "arrived_at"),
+        # the duplicate check's look-up (Message-ID, done): see migration 0008
+        Index("ix_inbox_messages_message_id_status", "message_id", "status"),
         CheckConstraint(_check_in("status", INBOX_STATUSES), name="status"),
         CheckConstraint(_check_in("source", INBOX_SOURCES), name="source"),
     )
@@ -166,7 +168,7 @@ class InboxMessage(Base):
     mailbox: Mapped[str] = mapped_column(String)
     uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
     uid: Mapped[int | None] = mapped_column(BigInteger)
-    message_id: Mapped[str | None] = mapped_column(String, index=True)
+    message_id: Mapped[str | None] = mapped_column(String)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     size: Mapped[int] = mapped_column(Integer)

@@ -1,0 +1,35 @@
+"""Inbox look-up by Message-ID and status in one index.
+
+The duplicate check (`pipeline.route._EARLIER`: same Message-ID, status done) was planned on
+the (status, arrived_at) index by SQLite, so every new message scanned every processed one —
+the cost of a message grew with the inbox. One (message_id, status) index serves it and every
+look-up by Message-ID alone (its first column), so the single-column index goes.
+
+Revision ID: 0008_issue18
+Revises: 0007_issue16
+Create Date: 2026-11-30
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0008_issue18"
+down_revision: str | Sequence[str] | None = "0007_issue16"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Alembic upgrade: replace ix_inbox_messages_message_id by (message_id, status). Runs
+    inside Alembic's migration context (`op`); returns None."""
+    op.create_index(
+        "ix_inbox_messages_message_id_status", "inbox_messages", ["message_id", "status"]
+    )
+    op.drop_index("ix_inbox_messages_message_id", table_name="inbox_messages")
+
+
+def downgrade() -> None:
+    """Alembic downgrade: back to the single-column Message-ID index; returns None."""
+    op.create_index("ix_inbox_messages_message_id", "inbox_messages", ["message_id"])
+    op.drop_index("ix_inbox_messages_message_id_status", table_name="inbox_messages")
