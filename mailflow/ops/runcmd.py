@@ -117,7 +117,9 @@ def run(
         return 2
     try:
         if once:
-            stats = run_once(app, process=process, sweep=default_sweep if scheduler else None)
+            stats = run_once(
+                app, process=process, sweep=default_sweep if scheduler else None, processes=True
+            )
             print(f"mailflow run --once: {_summary(stats)}")
             for error in stats.errors:
                 print(f"  error: {error}", file=sys.stderr)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from mailflow.runners.child import Channel, Child, ChildError, can_fork
 from mailflow.runners.engine import Engine
 from mailflow.runners.imap import ImapPoller, drain_once, imap_targets
 from mailflow.runners.inbox import Processor, release_all_claims
@@ -143,12 +144,41 @@ def _add_sent(total: SendStats, more: SendStats) -> None:
     total.errors += more.errors
 
 
-class _Overlap:
-    """The threads of one `run --once` beside the processing loop: IMAP ingestion (one folder
-    after the other, storing chunk by chunk) and a sender draining the outbox while later
-    messages are processed. Their errors are kept for the main thread."""
+def ingest_all(app: App, now_fn: Clock, on_stored: Callable[[int], None]) -> tuple[int, list[str]]:
+    """Drain every configured IMAP folder once, one after the other, calling `on_stored(row id)`
+    for each new inbox row; returns (rows stored, errors in words). An unreachable server is
+    reported in the errors and the other folders are still read."""
+    stored, errors = 0, []
+    for target in imap_targets(app.settings, app.mail_tokens):
+        try:
+            stored += drain_once(target, app.database, now_fn, on_stored)
+        except Exception as exc:  # unreachable server: report, still do the rest
+            errors.append(f"IMAP {target.host}/{target.folder}: {exc}")
+    return stored, errors
 
-    def __init__(self, app: App, now_fn: Clock, stats: RunStats) -> None:
+
+def send_until_done(app: App, now_fn: Clock, wait: Callable[[float], bool]) -> SendStats:
+    """Drain the outbox, then `wait(seconds)` for the next written batch, again and again; once
+    `wait` returns True (processing has ended) one last drain, then return what was sent."""
+    total, last = SendStats(), False
+    while True:
+        more = drain_outbox(
+            app.settings, app.database, now_fn, journal=sent_journal(app), tokens=app.mail_tokens
+        )
+        _add_sent(total, more)
+        if last:
+            return total
+        last = wait(SEND_WAIT_SECONDS)
+
+
+class _Overlap:
+    """The work of one `run --once` beside the processing loop: IMAP ingestion (one folder
+    after the other, storing chunk by chunk) and a sender draining the outbox while later
+    messages are processed. With `processes` (where `child.can_fork()`) both run in forked
+    companions on the other core, else in threads; their errors are kept for the main thread.
+    """
+
+    def __init__(self, app: App, now_fn: Clock, stats: RunStats, *, processes: bool) -> None:
         self.app = app
         self.now_fn = now_fn
         self.stats = stats
@@ -158,46 +188,84 @@ class _Overlap:
         self.processed = threading.Event()  # processing finished: one last drain, then stop
         self.sent = SendStats()
         self.failure: BaseException | None = None
-        self.threads = [
-            threading.Thread(target=self._ingest, name="mailflow-ingest", daemon=True),
-            threading.Thread(target=self._send, name="mailflow-send", daemon=True),
-        ]
+        self.sender: Child | None = None
+        self.ingester: Child | None = None
+        ingest = self._ingest
+        if processes and can_fork():
+            try:  # both forked before any thread of the run starts
+                self.ingester = Child("ingesta", app, self._ingest_in_child)
+                self.ingester.start()
+                ingest = self._relay_ingest
+                self.sender = Child("envío", app, self._send_in_child)
+                self.sender.start()
+            except OSError as exc:  # no fork (out of processes or memory): threads, as before
+                log.warning("sin procesos auxiliares (%s): ingesta y envío en hilos", exc)
+                self.sender = None
+        self.threads = [threading.Thread(target=ingest, name="mailflow-ingest", daemon=True)]
+        if self.sender is None:
+            self.threads.append(
+                threading.Thread(target=self._send, name="mailflow-send", daemon=True)
+            )
         for thread in self.threads:
             thread.start()
 
+    def on_written(self) -> None:
+        """A batch was committed: wake the sender."""
+        if self.sender is not None:
+            self.sender.send("escrito")
+        else:
+            self.written.set()
+
     def _ingest(self) -> None:
-        app = self.app
         try:
-            for target in imap_targets(app.settings, app.mail_tokens):
-                try:
-                    self.stats.ingested += drain_once(
-                        target, app.database, self.now_fn, lambda _id: self.stored.set()
-                    )
-                except Exception as exc:  # unreachable server: report, still do the rest
-                    self.stats.errors.append(f"IMAP {target.host}/{target.folder}: {exc}")
+            stored, errors = ingest_all(self.app, self.now_fn, lambda _id: self.stored.set())
+            self.stats.ingested += stored
+            self.stats.errors += errors
+        finally:
+            self.ingested.set()
+            self.stored.set()
+
+    def _ingest_in_child(self, channel: Channel) -> tuple[int, list[str]]:
+        return ingest_all(self.app, self.now_fn, lambda _id: channel.send("guardado"))
+
+    def _relay_ingest(self) -> None:
+        assert self.ingester is not None
+        try:
+            while not self.ingester.finished:
+                if self.ingester.receive(IDLE_WAIT_SECONDS):
+                    self.stored.set()
+            stored, errors = self.ingester.result()
+            self.stats.ingested += stored
+            self.stats.errors += errors
+        except ChildError as exc:
+            self.stats.errors.append(f"IMAP: {exc}")
         finally:
             self.ingested.set()
             self.stored.set()
 
     def _send(self) -> None:
-        app = self.app
+        def wait(seconds: float) -> bool:
+            self.written.wait(seconds)
+            self.written.clear()
+            return self.processed.is_set()
+
         try:
-            while True:
-                last = self.processed.is_set()
-                more = drain_outbox(
-                    app.settings,
-                    app.database,
-                    self.now_fn,
-                    journal=sent_journal(app),
-                    tokens=app.mail_tokens,
-                )
-                _add_sent(self.sent, more)
-                if last:
-                    return
-                self.written.wait(SEND_WAIT_SECONDS)
-                self.written.clear()
+            _add_sent(self.sent, send_until_done(self.app, self.now_fn, wait))
         except BaseException as exc:  # raised again in the main thread, as before
             self.failure = exc
+
+    def _send_in_child(self, channel: Channel) -> SendStats:
+        ended = False
+
+        def wait(seconds: float) -> bool:
+            nonlocal ended
+            try:
+                ended = ended or "fin" in channel.receive(seconds)
+            except EOFError:  # the run closed its end: no more batches will come
+                ended = True
+            return ended
+
+        return send_until_done(self.app, self.now_fn, wait)
 
     def process(self, engine: Engine) -> tuple[int, int]:
         """Process what is stored until ingestion has ended and nothing waits."""
@@ -212,11 +280,16 @@ class _Overlap:
             self.stored.wait(IDLE_WAIT_SECONDS)
 
     def finish(self) -> SendStats:
-        """Let the sender do its last drain, wait for both threads; what the sender sent."""
+        """Let the sender do its last drain, wait for ingestion and the sender; what the sender
+        sent. Raises what the sender raised (ChildError for a companion)."""
         self.processed.set()
         self.written.set()
+        if self.sender is not None:
+            self.sender.send("fin")
         for thread in self.threads:
             thread.join()
+        if self.sender is not None:
+            _add_sent(self.sent, self.sender.result())
         if self.failure is not None:
             raise self.failure
         return self.sent
@@ -228,22 +301,22 @@ def run_once(
     *,
     process: Processor | None = None,
     sweep: Sweep | None = default_sweep,
+    processes: bool = False,
 ) -> RunStats:
     """Ingest what waits on IMAP, process every waiting message, run the sweep, send, return.
 
-    Ingestion (a thread) stores chunks that processing claims at once; a sender thread sends
-    replies while later messages are processed. Returns when everything waiting has been
-    ingested, processed, swept and sent.
+    Ingestion stores chunks that processing claims at once; a sender sends replies while
+    later messages are processed. Both are threads, or with `processes` (what `mailflow run
+    --once` uses) forked companions on the other core (`runners.child`). Returns when
+    everything waiting has been ingested, processed, swept and sent.
     """
     stats = RunStats()
     worker_id = new_worker_id()
     lock = RunLock(app)
     try:
         stats.recovered = recover(app, lock, now_fn())
-        overlap = _Overlap(app, now_fn, stats)
-        engine = Engine(
-            app, worker_id, now_fn, process, on_written=lambda _s: overlap.written.set()
-        )
+        overlap = _Overlap(app, now_fn, stats, processes=processes)
+        engine = Engine(app, worker_id, now_fn, process, on_written=lambda _s: overlap.on_written())
         try:
             stats.processed, stats.set_aside = overlap.process(engine)
             if sweep is not None:
