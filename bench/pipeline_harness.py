@@ -2,9 +2,9 @@
 
 Usage: .venv/bin/python bench/pipeline_harness.py [-n 300] [--batch 50] [--profile N]
 Builds the bench corpus (sin_pdf), stores it in a fresh SQLite database, reads every message
-first (parse + decision, as the sandboxed reader does, not timed), then times the write part:
-each message in one transaction (`--batch 1`) or `--batch` messages per transaction with a
-savepoint each. Prints ms/message; `--profile N` prints the top N functions (cumulative).
+first (parse, decision and the Findings, as the sandboxed reader does, not timed), then times
+the write part: each message in one transaction (`--batch 1`) or `--batch` messages per
+transaction with a savepoint each. Prints ms/message; `--profile N` prints the top N functions (cumulative).
 """
 
 from __future__ import annotations

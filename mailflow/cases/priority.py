@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -149,32 +150,115 @@ def find_words(vocabulary: Vocabulary, text: str) -> dict[str, str]:
         if category.any_word is None or not category.any_word.search(folded):
             continue  # no word of it: the common case, one search instead of one per word
         for word in category.words:
-            if re.search(rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9])", folded):
+            if _word_in(word, folded):
                 found[category.id] = word
                 break
     return found
 
 
+@dataclass(frozen=True)
+class ScannedText:
+    """A message's subject and text already looked through for signal words (`scan_text`).
+
+    `words`: every signal word found in it; `ends`: its folded text cut to the whole words a
+    signal word could cross into from the text next to it, "\\x00" marking the cut (the whole
+    folded text when it is short). Small: it travels from the reading child.
+    """
+
+    words: frozenset[str]
+    ends: str
+
+
+def scan_text(vocabulary: Vocabulary, subject: str, text: str) -> ScannedText:
+    """Look through a message's `subject` and `text` for `vocabulary`'s signal words; returns
+    the ScannedText that `signal_words` takes in place of the text "subject\\ntext"."""
+    folded = fold.__wrapped__(f"{subject}\n{text}")  # not cached: a message is scanned once
+    return ScannedText(_all_words(vocabulary, f" {folded} "), _ends(folded, _reach(vocabulary)))
+
+
+def signal_words(vocabulary: Vocabulary, parts: Sequence[str | ScannedText]) -> dict[str, str]:
+    """`find_words` on `parts` joined by newlines, a ScannedText standing for its message's
+    "subject\\ntext": the same category id → first signal word found."""
+    if all(isinstance(p, str) for p in parts):
+        return find_words(vocabulary, "\n".join(str(p) for p in parts))
+    # fold() of the joined text is the folded parts joined by one space (empty ones dropped);
+    # a word found in the joined ends is found in the joined text, and one that crosses from
+    # a part into the next lies within their ends.
+    pieces = (p.ends if isinstance(p, ScannedText) else fold(p) for p in parts)
+    joined = " ".join(piece for piece in pieces if piece)
+    seen = _all_words(vocabulary, f" {joined} ").union(
+        *(p.words for p in parts if isinstance(p, ScannedText))
+    )
+    found: dict[str, str] = {}
+    for category in vocabulary.categories.values():
+        word = next((w for w in category.words if w in seen), None)
+        if word is not None:
+            found[category.id] = word
+    return found
+
+
+def _word_in(word: str, padded: str) -> bool:
+    """Whether the folded `word` is a whole word (or phrase) of the folded, padded text."""
+    return re.search(rf"(?<![a-z0-9]){re.escape(word)}(?![a-z0-9])", padded) is not None
+
+
+def _all_words(vocabulary: Vocabulary, padded: str) -> frozenset[str]:
+    """Every signal word of `vocabulary` in the folded, padded text."""
+    found: set[str] = set()
+    for category in vocabulary.categories.values():
+        if category.any_word is not None and category.any_word.search(padded):
+            found.update(w for w in category.words if _word_in(w, padded))
+    return frozenset(found)
+
+
+def _reach(vocabulary: Vocabulary) -> int:
+    """The length of the longest signal word: a word found across two joined texts reaches
+    fewer characters than that into each."""
+    return max((len(w) for c in vocabulary.categories.values() for w in c.words), default=0)
+
+
+def _ends(folded: str, reach: int) -> str:
+    """`folded` without its middle: whole words from the start covering `reach` characters,
+    "\\x00", whole words to the end covering `reach` characters; all of it when short."""
+    head = folded.find(" ", reach)
+    tail = folded.rfind(" ", 0, len(folded) - reach)
+    if head < 0 or tail <= head:
+        return folded
+    return f"{folded[:head]}\x00{folded[tail + 1 :]}"
+
+
 READ_TEXTS = "mailflow.read_texts"
-"""`session.info` key: {inbox message id: subject and text} of messages the pipeline has
-already read in this transaction, so signals are not looked for by parsing them again."""
+"""`session.info` key: {inbox message id: "subject\\ntext", or its ScannedText} of messages the
+pipeline has already read in this transaction, so signals are not looked for by parsing them
+again."""
 
 
-def remember_text(session: Session, inbox_message_id: int, subject: str, text: str) -> None:
-    """Note the text of a message read in `session`'s transaction (see READ_TEXTS)."""
-    session.info.setdefault(READ_TEXTS, {})[inbox_message_id] = f"{subject}\n{text}"
+def remember_text(
+    session: Session,
+    inbox_message_id: int,
+    subject: str,
+    text: str,
+    scanned: ScannedText | None = None,
+) -> None:
+    """Note the text of a message read in `session`'s transaction (see READ_TEXTS), or
+    `scanned`, its text already scanned (`scan_text`) with this App's vocabulary."""
+    texts = session.info.setdefault(READ_TEXTS, {})
+    texts[inbox_message_id] = scanned if scanned is not None else f"{subject}\n{text}"
 
 
-def _case_text(
+def _case_parts(
     session: Session, case: Case, extra: int | None = None, *, new_case: bool = False
-) -> str:
+) -> list[str | ScannedText]:
+    """The case's text for `signal_words`: its field values, then its messages' texts."""
     from mailflow.mail.parse import parse_message
 
-    parts = [str(v.get("value") if isinstance(v, dict) else v) for v in case.fields.values()]
-    read: dict[int, str] = session.info.get(READ_TEXTS, {})
+    parts: list[str | ScannedText] = [
+        str(v.get("value") if isinstance(v, dict) else v) for v in case.fields.values()
+    ]
+    read: dict[int, str | ScannedText] = session.info.get(READ_TEXTS, {})
     if new_case and extra in read:  # a case just opened has no other message yet
         parts.append(read[extra])
-        return "\n".join(parts)
+        return parts
     linked = select(CaseMessage.inbox_message_id).where(CaseMessage.case_id == case.id)
     query = select(InboxMessage.id, InboxMessage.raw).where(
         or_(
@@ -190,7 +274,7 @@ def _case_text(
         raw = session.scalar(select(InboxMessage.raw).where(InboxMessage.id == message_id))
         parsed = parse_message(raw or b"")
         parts += [parsed.subject or "", parsed.text or ""]
-    return "\n".join(parts)
+    return parts
 
 
 def registry_categories(vocabulary: Vocabulary, data: dict[str, Any]) -> dict[str, str]:
@@ -226,8 +310,8 @@ def detect_signals(
     vocabulary = app.vulnerability
     if not vocabulary.categories or case.id is None:
         return []
-    text = _case_text(session, case, inbox_message_id, new_case=new_case)
-    found = {("correo", c): f"«{w}»" for c, w in find_words(vocabulary, text).items()}
+    parts = _case_parts(session, case, inbox_message_id, new_case=new_case)
+    found = {("correo", c): f"«{w}»" for c, w in signal_words(vocabulary, parts).items()}
     value = lambda k: (lambda v: v.get("value") if isinstance(v, dict) else v)(case.fields.get(k))  # noqa: E731
     applicant = find_applicant(
         session, case.applicant_email, value("documento_identidad"), value("carne_extranjeria")

@@ -21,7 +21,7 @@ from mailflow.pipeline.outcome import Outcome, finish, record_event
 from mailflow.runners.reading import DecideAs, Reading, decide_within, read_message, thread_keys
 from mailflow.store.bulkrows import SEES_PENDING, pending
 from mailflow.store.models import Case, CaseMessage, InboxMessage
-from mailflow.triage.automatic import detect_automatic
+from mailflow.triage.automatic import RuleHit, detect_automatic
 from mailflow.triage.bounces import is_bounce, returned_delivery
 from mailflow.triage.case_reference import referenced_case_id
 from mailflow.triage.migraciones_inbound import from_migraciones, join_migraciones_reply
@@ -89,7 +89,8 @@ def reprocess(
     if reading is None:
         reading = read_inbox_message(app, row, now, session)
     if reading.msg is not None:  # priority signals read it from here, not by parsing again
-        remember_text(session, row.id, reading.msg.subject, reading.msg.text)
+        scanned = reading.found.signals if reading.found is not None else None
+        remember_text(session, row.id, reading.msg.subject, reading.msg.text, scanned)
     finish(session, row, _route(app, session, row, reading, now), now)
 
 
@@ -105,8 +106,7 @@ def _route(
     seen = _duplicate(session, row, msg, now)
     if seen is not None:
         return seen
-    intake = app.intake
-    hits = detect_automatic(msg, own_addresses=intake.own_addresses, own_domain=intake.own_domain)
+    hits = _automatic(app, reading, msg)
     reasons = "; ".join(h.reason for h in hits)
     if hits and is_bounce(hits, msg):
         record_event(session, row, now, "rule", reasons, rules=[h.rule for h in hits])
@@ -126,7 +126,7 @@ def _route(
     if hits:
         record_event(session, row, now, "rule", reasons, rules=[h.rule for h in hits])
         return Outcome("ignore")
-    ambiguous = from_problem(msg)
+    ambiguous = reading.found.from_problem if reading.found is not None else from_problem(msg)
     if ambiguous is not None:  # From: is the only identity: it must name exactly one mailbox
         record_event(session, row, now, "exception", ambiguous, sender=msg.sender)
         return Outcome("review")
@@ -149,6 +149,14 @@ def _route(
     if joined is not None:
         return joined
     return new_request(app, session, row, msg, decision, now)
+
+
+def _automatic(app: App, reading: Reading, msg: ParsedMessage) -> list[RuleHit]:
+    """The automatic-mail rules that hit `msg`: those found while reading it, else found now."""
+    if reading.found is not None:
+        return list(reading.found.automatic)
+    intake = app.intake
+    return detect_automatic(msg, own_addresses=intake.own_addresses, own_domain=intake.own_domain)
 
 
 # statements built once (their SQL cache key is then computed once too); values bound per call

@@ -10,12 +10,15 @@ from email.parser import BytesHeaderParser
 from email.policy import compat32
 from typing import TYPE_CHECKING, Any
 
+from mailflow.cases.priority import ScannedText, scan_text
 from mailflow.intake.decision import Decision
+from mailflow.mail.authentication import from_problem
 from mailflow.mail.headerguard import guard_headers
 from mailflow.mail.message import ParsedMessage
 from mailflow.mail.parse import parse_message
 from mailflow.runners.budget import Budget
 from mailflow.runners.sandbox import SandboxPool
+from mailflow.triage.automatic import RuleHit, detect_automatic
 
 if TYPE_CHECKING:
     from mailflow.app import App
@@ -24,12 +27,35 @@ _MSG_ID = re.compile(r"<([^<>\s]+)>")
 
 
 @dataclass(frozen=True)
+class Findings:
+    """What the write phase asks of the message alone, worked out while reading it (in the
+    child, so that the main thread does not): the automatic-mail rules that hit it
+    (`triage.automatic.detect_automatic` with intake's own addresses and domain), why its
+    From: is not exactly one mailbox (`mail.authentication.from_problem`; None when it is),
+    and its subject and text scanned for vulnerability signals (`cases.priority.scan_text`)."""
+
+    automatic: tuple[RuleHit, ...]
+    from_problem: str | None
+    signals: ScannedText
+
+
+def findings_of(app: App, msg: ParsedMessage) -> Findings:
+    """The Findings on `msg` (parsed with its `raw`) for `app`'s intake and vocabulary."""
+    intake = app.intake
+    hits = detect_automatic(msg, own_addresses=intake.own_addresses, own_domain=intake.own_domain)
+    signals = scan_text(app.vulnerability, msg.subject, msg.text)
+    return Findings(tuple(hits), from_problem(msg), signals)
+
+
+@dataclass(frozen=True)
 class Reading:
     """What reading a message found, computed outside any database transaction.
 
     `msg` is the parsed message (None when the budget ran out); `decision` is intake's
     decision for it read as `subject` (the message's own subject when None), or None when no
-    decision was asked for; `exceeded` says in Spanish why the message must go to staff.
+    decision was asked for; `exceeded` says in Spanish why the message must go to staff;
+    `found` the Findings on `msg` made while reading it (None: the write phase works them
+    out itself).
     """
 
     msg: ParsedMessage | None
@@ -37,6 +63,7 @@ class Reading:
     subject: str | None = None
     exceeded: str | None = None
     seconds: float = 0.0
+    found: Findings | None = None
 
     def decision_for(self, subject: str | None) -> Decision | None:
         """The precomputed decision when it was made for `subject`, else None."""
@@ -74,7 +101,8 @@ class Reader:
     at a time per caller, each under the per-message budget `limits.decide_cpu_seconds`."""
 
     def __init__(self, app: App) -> None:
-        intake = app.intake  # built here, in the parent, once: the children only use it
+        # built here, in the parent, once: the children only use them (findings_of too)
+        intake, _ = app.intake, app.vulnerability
 
         def work(task: tuple[str, Any]) -> Any:
             kind, payload = task
@@ -83,12 +111,13 @@ class Reader:
                 return intake.decide(probe, received=received)
             raw, decide = payload
             msg = parse_raw(app, raw)
+            found = findings_of(app, msg)
             decision = None
             if decide is not None:
                 probe = msg if decide.subject is None else replace(msg, subject=decide.subject)
                 received = decide.received or msg.date or decide.fallback
                 decision = intake.decide(probe, received=received or dt.datetime.now(dt.UTC))
-            return replace(msg, raw=b""), decision
+            return replace(msg, raw=b""), decision, found
 
         self.pool = SandboxPool(work, budget_of(app))
 
@@ -97,15 +126,16 @@ def read_message(app: App, raw: bytes, decide: DecideAs | None = None) -> Readin
     """Parse `raw`, and make the decision `decide` asks for, in a sandboxed child under the
     per-message budget.
 
-    Returns a Reading with `msg` (keeping `raw`, which the child does not send back) and the
-    decision, or with `exceeded` when the child ran out of CPU time or memory.
+    Returns a Reading with `msg` (keeping `raw`, which the child does not send back), the
+    decision and the Findings on `msg`, or with `exceeded` when the child ran out of CPU time
+    or memory.
     """
     done = app.reader.pool.run(("read", (raw, decide)))
     if done.value is None:
         return Reading(None, exceeded=_reason(done.exceeded), seconds=done.seconds)
-    msg, decision = done.value
+    msg, decision, found = done.value
     subject = decide.subject if decide is not None else None
-    return Reading(replace(msg, raw=raw), decision, subject, seconds=done.seconds)
+    return Reading(replace(msg, raw=raw), decision, subject, seconds=done.seconds, found=found)
 
 
 def decide_within(
