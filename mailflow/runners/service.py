@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from mailflow.runners.child import Channel, Child, ChildError, can_fork
-from mailflow.runners.engine import Engine
+from mailflow.runners.engine import TRANSACTION_SECONDS, Engine
 from mailflow.runners.imap import ImapPoller, drain_once, imap_targets
 from mailflow.runners.inbox import Processor, release_all_claims
 from mailflow.runners.journal import SentJournal
 from mailflow.runners.sender import SendStats, drain_outbox, release_sending
 from mailflow.runners.smtpd import inbound_server
+from mailflow.store.turnstile import Turnstile
 
 if TYPE_CHECKING:
     from mailflow.app import App
@@ -31,6 +32,8 @@ Clock = Callable[[], dt.datetime]
 Sweep = Callable[["App", dt.datetime, str], Any]
 IDLE_WAIT_SECONDS = 1.0
 SEND_WAIT_SECONDS = 0.5
+TURNSTILE_WAIT_SECONDS = 3 * TRANSACTION_SECONDS  # a turn that never comes: begin anyway
+SEND_BATCH = 200  # replies claimed (and recorded) per write transaction while processing runs
 DELIVERY_ROUNDS = 3  # oficio accepted → copy queued → copy accepted (rounds of sweep + send)
 
 
@@ -163,7 +166,12 @@ def send_until_done(app: App, now_fn: Clock, wait: Callable[[float], bool]) -> S
     total, last = SendStats(), False
     while True:
         more = drain_outbox(
-            app.settings, app.database, now_fn, journal=sent_journal(app), tokens=app.mail_tokens
+            app.settings,
+            app.database,
+            now_fn,
+            batch=SEND_BATCH,
+            journal=sent_journal(app),
+            tokens=app.mail_tokens,
         )
         _add_sent(total, more)
         if last:
@@ -190,8 +198,12 @@ class _Overlap:
         self.failure: BaseException | None = None
         self.sender: Child | None = None
         self.ingester: Child | None = None
+        self.turnstile: Turnstile | None = None
         ingest = self._ingest
         if processes and can_fork():
+            if app.database.dialect == "sqlite":  # one write lock: pass it on in arrival order
+                self.turnstile = Turnstile(TURNSTILE_WAIT_SECONDS)
+                app.database.order_writes(self.turnstile)  # the companions inherit it
             try:  # both forked before any thread of the run starts
                 self.ingester = Child("ingesta", app, self._ingest_in_child)
                 self.ingester.start()
@@ -289,7 +301,11 @@ class _Overlap:
         for thread in self.threads:
             thread.join()
         if self.sender is not None:
-            _add_sent(self.sent, self.sender.result())
+            try:
+                _add_sent(self.sent, self.sender.result())
+            finally:
+                if self.turnstile is not None:
+                    self.app.database.order_writes(None)
         if self.failure is not None:
             raise self.failure
         return self.sent

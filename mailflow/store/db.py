@@ -20,6 +20,7 @@ from sqlalchemy.pool import StaticPool
 
 from mailflow.errors import ConfigError
 from mailflow.store.filemodes import create_private_file
+from mailflow.store.turnstile import Turnstile
 
 T = TypeVar("T")
 
@@ -62,13 +63,7 @@ def _sqlite_on_connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
     cur.close()
 
 
-def _sqlite_on_begin(conn: Connection) -> None:
-    # Take the write lock up front: two deferred transactions that both later write would
-    # otherwise fail on lock upgrade (SQLITE_BUSY without waiting) instead of queueing.
-    if conn.get_execution_options().get("mailflow_readonly"):
-        conn.exec_driver_sql("BEGIN")
-    else:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+_TICKET = "mailflow_turnstile_ticket"
 
 
 def _create_engine(url: URL, pool_size: int, echo: bool) -> Engine:
@@ -88,7 +83,6 @@ def _create_engine(url: URL, pool_size: int, echo: bool) -> Engine:
         create_private_file(Path(str(url.database)))  # 0600: its WAL and SHM files follow
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S}, echo=echo)
     event.listen(engine, "connect", _sqlite_on_connect)
-    event.listen(engine, "begin", _sqlite_on_begin)
     return engine
 
 
@@ -103,10 +97,37 @@ class Database:
     def __init__(self, url: str, *, pool_size: int = 5, echo: bool = False) -> None:
         self.url = parse_url(url)
         self.engine = _create_engine(self.url, pool_size, echo)
+        self.turnstile: Turnstile | None = None
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "begin", self._sqlite_on_begin)
+            event.listen(self.engine, "commit", self._sqlite_on_end)
+            event.listen(self.engine, "rollback", self._sqlite_on_end)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._read_sessions = sessionmaker(
             self.engine.execution_options(mailflow_readonly=True), expire_on_commit=False
         )
+
+    def order_writes(self, turnstile: Turnstile | None) -> None:
+        """From now on, SQLite write transactions wait for their turn at `turnstile` (shared
+        with forked companions) before BEGIN IMMEDIATE; None stops that. No effect on
+        PostgreSQL."""
+        self.turnstile = turnstile
+
+    def _sqlite_on_begin(self, conn: Connection) -> None:
+        # Take the write lock up front: two deferred transactions that both later write would
+        # otherwise fail on lock upgrade (SQLITE_BUSY without waiting) instead of queueing.
+        if conn.get_execution_options().get("mailflow_readonly"):
+            conn.exec_driver_sql("BEGIN")
+            return
+        if self.turnstile is not None:
+            conn.info[_TICKET] = (self.turnstile, self.turnstile.take())
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    def _sqlite_on_end(self, conn: Connection) -> None:
+        held = conn.info.pop(_TICKET, None)
+        if held is not None:
+            turnstile, ticket = held
+            turnstile.done(ticket)
 
     @property
     def dialect(self) -> str:
