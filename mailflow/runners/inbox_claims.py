@@ -37,10 +37,13 @@ def claim(
     """Claim up to n waiting rows (new, or processing with an expired lease) for this worker,
     oldest first, in one short transaction; return them detached (raw included), in id order.
 
-    A row whose previous worker died holding it counts that try as an attempt; one that reaches
-    MAX_ATTEMPTS is set aside (exception event) instead of being returned. PostgreSQL: rows
-    locked by a concurrent claim are skipped (FOR UPDATE SKIP LOCKED), so workers get disjoint
-    rows.
+    A row whose previous worker died holding it is claimed alone, so that a message that
+    kills the process (a hard crash, memory) cannot take a batch down with it again and again;
+    only a death while it was claimed alone counts as an attempt, and one that reaches
+    MAX_ATTEMPTS is set aside (exception event) instead of being returned. Its batch-mates of
+    the dead run are not suspects: each is retried alone once, without an attempt counted.
+    PostgreSQL: rows locked by a concurrent claim are skipped (FOR UPDATE SKIP LOCKED), so
+    workers get disjoint rows.
     """
     with db.session() as session:
         stmt = (
@@ -57,18 +60,28 @@ def claim(
             .order_by(InboxMessage.id)
             .limit(n)
         )
-        rows = []
+        rows: list[InboxMessage] = []
         for row in claim_rows(session, stmt):
-            if row.status == "processing":  # its worker died mid-message: that try counts
-                row.attempts += 1
-                if row.attempts >= MAX_ATTEMPTS:
-                    _set_aside(session, row, now, row.last_error or "el proceso se interrumpió")
-                    continue
-            row.status = "processing"
-            row.claimed_by = worker_id
-            row.claimed_until = now + lease
+            if row.status == "processing":  # its worker died holding it
+                if row.claimed_alone:  # it was the only message in flight: that try counts
+                    row.attempts += 1
+                    if row.attempts >= MAX_ATTEMPTS:
+                        _set_aside(session, row, now, row.last_error or "el proceso se interrumpió")
+                        continue
+                if rows:
+                    continue  # claimed alone by a later claim
+                _take(row, worker_id, now + lease, alone=True)
+                return [row]
+            _take(row, worker_id, now + lease, alone=False)
             rows.append(row)
         return rows
+
+
+def _take(row: InboxMessage, worker_id: str, until: dt.datetime, *, alone: bool) -> None:
+    row.status = "processing"
+    row.claimed_by = worker_id
+    row.claimed_until = until
+    row.claimed_alone = alone
 
 
 def claim_batch(

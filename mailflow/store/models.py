@@ -178,6 +178,8 @@ class InboxMessage(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claimed_by: Mapped[str | None] = mapped_column(String)
     claimed_until: Mapped[dt.datetime | None]
+    claimed_alone: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """The current claim holds this row alone (a retry after its run died): a death now counts."""
     last_error: Mapped[str | None] = mapped_column(Text)
     processed_at: Mapped[dt.datetime | None]
     disposition: Mapped[str | None] = mapped_column(String(20))

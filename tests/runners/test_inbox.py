@@ -81,11 +81,42 @@ def test_claims_are_exclusive_and_expired_leases_are_reclaimed(app: App) -> None
     assert len(mine) == 2 and len(theirs) == 1 and not set(mine) & set(theirs)
     assert process_claimed(app, mine[0], "w2", NOW, process=_ok) == "lost"
     assert process_claimed(app, mine[0], "w1", NOW, process=_ok) == "done"
-    later = NOW + 2 * lease  # w1 died holding mine[1]: another worker takes it, the try counts
-    assert claim_batch(db, "w3", 5, later, lease) == [mine[1], *theirs]
+    later = NOW + 2 * lease  # w1 died holding mine[1] in a batch: it is retried alone
+    assert claim_batch(db, "w3", 5, later, lease) == [mine[1]]
     with db.session(readonly=True) as s:
         row = s.get(InboxMessage, mine[1])
-        assert row is not None and row.attempts == 1 and row.claimed_by == "w3"
+        assert row is not None and row.claimed_by == "w3" and row.claimed_alone
+        assert row.attempts == 0  # a batch-mate of a dead run is no suspect
+    assert claim_batch(db, "w3", 5, later, lease) == theirs  # w2 died too: alone as well
+
+
+def test_only_deaths_while_claimed_alone_count_until_the_message_is_set_aside(app: App) -> None:
+    """A message that kills its process: its batch-mates are answered, it goes to staff."""
+    db = app.database
+    with db.session() as s:
+        for i in range(4):
+            store_raw(s, request(20 + i), mailbox="m", source="smtp", now=NOW)
+    lease = dt.timedelta(minutes=1)
+    batch = claim_batch(db, "w1", 10, NOW, lease)  # the run dies with the whole batch claimed
+    assert len(batch) == 4
+    poison, *mates = sorted(batch)
+    at = NOW
+    for death in range(1, MAX_ATTEMPTS + 1):
+        at += 2 * lease
+        assert claim_batch(db, f"w{death + 1}", 10, at, lease) == [poison]  # dies again, alone
+        with db.session(readonly=True) as s:
+            stored = s.get(InboxMessage, poison)
+            assert stored is not None and stored.attempts == death - 1
+    at += 2 * lease
+    for mate in mates:  # the poison is set aside on the way; each mate is retried alone
+        assert claim_batch(db, "w9", 10, at, lease) == [mate]
+        assert process_claimed(app, mate, "w9", at, process=_ok) == "done"
+    with db.session(readonly=True) as s:
+        stored = s.get(InboxMessage, poison)
+        assert stored is not None and stored.status == "set_aside"
+        assert stored.attempts == MAX_ATTEMPTS
+        done = s.scalars(select(InboxMessage).where(InboxMessage.id.in_(mates))).all()
+        assert {(r.status, r.attempts) for r in done} == {("done", 0)}
 
 
 def test_unknown_source_is_an_error_not_a_silent_duplicate(sqlite_db: Database) -> None:

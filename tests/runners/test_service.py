@@ -8,6 +8,7 @@ import time
 from email import message_from_bytes
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from mailflow.app import App
@@ -60,14 +61,17 @@ def _assert_exactly_once(app: App, sink: SmtpSink, request_ids: set[str], total:
         assert pending == 0
 
 
+@pytest.mark.parametrize("processes", [False, True], ids=["threads", "companions"])
 def test_run_once_answers_each_request_once(
-    tmp_path: Path, imap_account: DovecotAccount, smtp_sink: SmtpSink
+    tmp_path: Path, imap_account: DovecotAccount, smtp_sink: SmtpSink, processes: bool
 ) -> None:
+    """Ingestion and the sender as threads, or as forked companions (what `run --once` uses:
+    their counts come back over the pipe)."""
     raws, request_ids = _mixed(30, 3)
     imap_account.append(raws)
     config = write_config(tmp_path, imap_account.url(), smtp_sink.url)
     app = _app(config)
-    stats = run_once(app)
+    stats = run_once(app, processes=processes)
     assert stats.ingested == len(raws) and stats.errors == []
     assert stats.sent == len(request_ids) == 30
     _assert_exactly_once(app, smtp_sink, request_ids, len(raws))
@@ -76,7 +80,7 @@ def test_run_once_answers_each_request_once(
     first = smtp_sink.snapshot()[0].message
     assert first["X-Mailflow-Case"] and first["Auto-Submitted"] == "auto-replied"
 
-    again = run_once(app)
+    again = run_once(app, processes=processes)
     assert (again.ingested, again.processed, again.sent) == (0, 0, 0)
     assert len(smtp_sink.snapshot()) == 30
 
