@@ -126,7 +126,11 @@ class ImapPoller:
         else:
             client.login(t.user, t.password)
         if t.after_store != "flag" and not client.folder_exists(t.processed_folder):
-            client.create_folder(t.processed_folder)
+            try:
+                client.create_folder(t.processed_folder)
+            except IMAPClientError:  # another worker created it meanwhile ([ALREADYEXISTS])
+                if not client.folder_exists(t.processed_folder):
+                    raise
         status = client.select_folder(t.folder)
         self.uidvalidity = int(status[b"UIDVALIDITY"])
         self.client = client

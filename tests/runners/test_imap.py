@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import threading
 
+import pytest
+from imapclient import IMAPClient
 from sqlalchemy import select
 
 from mailflow.config import Settings
@@ -97,3 +99,23 @@ def test_idle_wakes_up_and_survives_a_server_restart(
         thread.join(10)
     assert not thread.is_alive()
     assert len(_rows(sqlite_db)) == 2 and imap_account.count("Procesados") == 2
+
+
+def test_two_workers_starting_together_both_connect(
+    imap_account: DovecotAccount, sqlite_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both saw no processed folder and both created it: the second's [ALREADYEXISTS] is no
+    failure (two `run` processes started at once on one mailbox)."""
+    ImapPoller(_target(imap_account), sqlite_db, lambda: NOW).connect().logout()  # the first
+    answers = [False]  # the second looked before the first created it
+    real = IMAPClient.folder_exists
+
+    def exists(self: IMAPClient, name: str) -> bool:
+        return answers.pop() if answers else bool(real(self, name))
+
+    monkeypatch.setattr(IMAPClient, "folder_exists", exists)
+    poller = ImapPoller(_target(imap_account), sqlite_db, lambda: NOW)
+    poller.connect()
+    poller.close()
+    imap_account.append([request(1)])
+    assert drain_once(_target(imap_account), sqlite_db, lambda: NOW) == 1
