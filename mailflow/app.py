@@ -146,7 +146,11 @@ class App:
 
     @cached_property
     def templates(self) -> jinja2.Environment:
-        """Jinja2 environment rooted at templates/ (replies/, documents/, web/)."""
+        """Jinja2 environment rooted at templates/ (replies/, documents/, web/).
+
+        Templates are read once: they are checked at start-up (every variable they name must
+        be one the engine gives), so an edit takes effect at the next start, checked, not
+        half-way through a run (and no file is stat'ed per reply)."""
         import jinja2
 
         return jinja2.Environment(
@@ -154,6 +158,8 @@ class App:
             undefined=jinja2.StrictUndefined,
             autoescape=jinja2.select_autoescape(["html"]),
             keep_trailing_newline=True,
+            auto_reload=False,
+            cache_size=-1,  # every template stays compiled (a few dozen files)
         )
 
     @cached_property
