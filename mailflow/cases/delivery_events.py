@@ -23,6 +23,7 @@ from mailflow.config import Settings
 from mailflow.documents.channel import MIGRACIONES_KINDS
 from mailflow.store.audit import record
 from mailflow.store.models import Case, OutboxMessage
+from mailflow.store.txcache import tx_info
 
 log = logging.getLogger(__name__)
 OBSERVATION_KINDS = frozenset({"observacion"})
@@ -33,8 +34,10 @@ PRODUCT_KINDS = ("oficio_migraciones", "oficio_enviado", "resuelto")
 copy, and the reply that resolves a procedure (its arrival time is what "atendido" means)."""
 BOUNCED_FLAG = "notificacion_fallida"
 BOUNCE_ERROR_CHARS = 500
+_LOCKED = "delivery_events.locked_cases"
 
 Reaction = Callable[[Session, Settings, OutboxMessage, dt.datetime, str], None]
+Prepare = Callable[[Session, Settings, list[OutboxMessage], dt.datetime], None]
 
 
 def on_accepted(session: Session, settings: Settings, row: OutboxMessage, now: dt.datetime) -> None:
@@ -62,6 +65,32 @@ def on_accepted(session: Session, settings: Settings, row: OutboxMessage, now: d
             log.exception("envío %s aceptado: no se pudo avisar a su expediente", row.id)
 
 
+def prepare_accepted(
+    session: Session, settings: Settings, rows: list[OutboxMessage], now: dt.datetime
+) -> None:
+    """Before `on_accepted` runs for each of `rows` (accepted together at `now`), load with a
+    few queries what their reactions will read (PREPARE: e.g. the observed cases, locked, and
+    their subsanación timers) instead of a few queries per row. Writes nothing; the reactions'
+    effects stay the same. Never raises but when the connection is gone: a preparation that
+    fails is logged and rolled back to its savepoint, and the reactions then query for
+    themselves."""
+    for reaction in ACCEPTED:
+        prepare = PREPARE.get(reaction)
+        applies = APPLIES.get(reaction)
+        concerned = [row for row in rows if applies is None or applies(row)]
+        if prepare is None or not concerned:
+            continue
+        try:
+            with session.begin_nested():
+                prepare(session, settings, concerned, now)
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise
+            log.exception("envíos aceptados: no se pudo preparar %s", reaction.__name__)
+        except Exception:  # the reactions then load what they need themselves
+            log.exception("envíos aceptados: no se pudo preparar %s", reaction.__name__)
+
+
 def on_bounced(
     session: Session, settings: Settings, row: OutboxMessage, now: dt.datetime, reason: str
 ) -> None:
@@ -72,10 +101,27 @@ def on_bounced(
 
 
 def _case(session: Session, row: OutboxMessage) -> Case | None:
+    """The row's case, locked for update and read afresh (or as `_lock_cases` did in this
+    transaction: locked then, and kept current by the session since)."""
     if row.case_id is None:
         return None
+    locked: dict[int, Case] | None = tx_info(session).get(_LOCKED)
+    if locked is not None:
+        case = locked.get(row.case_id)
+        if case is not None and case in session:
+            return case
     stmt = select(Case).where(Case.id == row.case_id).with_for_update()
     return session.scalars(stmt.execution_options(populate_existing=True)).first()
+
+
+def _lock_cases(session: Session, case_ids: list[int]) -> list[Case]:
+    """Lock and read afresh the cases `case_ids` with one query (in id order), and keep them
+    for `_case` for the rest of the transaction."""
+    stmt = select(Case).where(Case.id.in_(sorted(set(case_ids)))).order_by(Case.id)
+    stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    cases = list(session.scalars(stmt))
+    tx_info(session).setdefault(_LOCKED, {}).update({case.id: case for case in cases})
+    return cases
 
 
 def _subsanacion_window(
@@ -126,6 +172,19 @@ def observation_delivered(
             "until": last_day.isoformat(),
         },
     )
+
+
+def prepare_observations(
+    session: Session, settings: Settings, rows: list[OutboxMessage], now: dt.datetime
+) -> None:
+    """Before `observation_delivered` runs for each of `rows`: lock and load their cases with
+    one query, and the subsanación timers of those still observed with another."""
+    case_ids = [r.case_id for r in rows if r.kind in OBSERVATION_KINDS and r.case_id is not None]
+    if not case_ids:
+        return
+    cases = _lock_cases(session, case_ids)
+    observed = [case.id for case in cases if case.state == "observado"]
+    deadlines.load_timers(session, observed, deadlines.SUBSANACION)
 
 
 def observation_undelivered(session: Session, case: Case) -> bool:
@@ -218,4 +277,7 @@ APPLIES: dict[Reaction, Callable[[OutboxMessage], bool]] = {
 }
 """For a reaction in ACCEPTED: whether an accepted row can concern it, decided from the row
 alone (the same test the reaction starts with); a reaction not listed here always runs."""
+PREPARE: dict[Reaction, Prepare] = {observation_delivered: prepare_observations}
+"""For a reaction in ACCEPTED: what `prepare_accepted` runs once, before the reaction runs
+for each row, with the rows that concern it (loads what the reaction reads; no writes)."""
 BOUNCED: tuple[Reaction, ...] = (delivery_failed,)

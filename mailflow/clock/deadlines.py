@@ -22,6 +22,7 @@ SNAPSHOT_MARGIN_DAYS = 45  # calendar days after the due date kept in a case's s
 _FRESH = "deadlines.fresh_case_timers"
 _HELD = "deadlines.held_timers"
 _INSERTED = "deadlines.inserted_timers"
+_KNOWN = "deadlines.known_timers"
 _TIMERS = cast(Table, Timer.__table__)
 _TIMER_COLUMNS = ("case_id", "kind", "due_at", "fired_at", "fired_by", "cancelled_at")
 _INSERT_TIMER = insert(_TIMERS).returning(_TIMERS.c.id)
@@ -43,6 +44,42 @@ def _fresh(session: Session, case: Case) -> list[Timer] | None:
     held = {id(t) for _, t in _held(session)}
     # a rolled back savepoint's timers are gone from both
     return [t for t in known if t in session or id(t) in held]
+
+
+def load_timers(session: Session, case_ids: list[int], kind: str) -> None:
+    """Load every timer of `kind` of the cases `case_ids` with one query and note, for this
+    transaction (mailflow.store.txcache), that they are all there are: `cancel` and `schedule`
+    of that kind for these cases then look in memory instead of asking the database each
+    (a batch of observations accepted together). Timers of these cases and kind must then
+    be added only through `schedule` in this transaction."""
+    if not case_ids:
+        return
+    found = session.scalars(
+        select(Timer).where(Timer.case_id.in_(case_ids), Timer.kind == kind).order_by(Timer.id)
+    ).all()
+    loaded: dict[tuple[int, str], list[Timer]] = {(case_id, kind): [] for case_id in case_ids}
+    for timer in found:
+        loaded[(timer.case_id, kind)].append(timer)
+    tx_info(session).setdefault(_KNOWN, {}).update(loaded)
+
+
+def _known(session: Session, case: Case, kinds: tuple[str, ...]) -> list[Timer] | None:
+    """The case's timers of these kinds when `load_timers` loaded them in this transaction
+    (with those `schedule` added since, less those a rolled back savepoint took), else None."""
+    known: dict[tuple[int, str], list[Timer]] | None = tx_info(session).get(_KNOWN)
+    if not known:
+        return None
+    timers: list[Timer] = []
+    for kind in kinds:
+        listed = known.get((case.id, kind))
+        if listed is None:
+            return None
+        timers += [t for t in listed if t in session]
+    return timers
+
+
+def _utc(at: dt.datetime) -> dt.datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)  # SQLite drops the zone
 
 
 def _held(session: Session) -> list[tuple[SessionTransaction | None, Timer]]:
@@ -213,11 +250,14 @@ def schedule(session: Session, case: Case, kind: str, due_at: dt.datetime) -> Ti
     transition's effects then reach the database in one flush instead of one per timer.
     """
     fresh = _fresh(session, case)
+    known = None if fresh is not None else _known(session, case, (kind,))
     if fresh is not None:
         existing = next((t for t in fresh if t.kind == kind and t.due_at == due_at), None)
+    elif known is not None:
+        existing = next((t for t in known if _utc(t.due_at) == _utc(due_at)), None)
     else:
         existing = next((t for t in _unflushed(session, case, (kind,)) if t.due_at == due_at), None)
-    if existing is None and fresh is None:
+    if existing is None and fresh is None and known is None:
         with session.no_autoflush:
             existing = session.scalar(
                 select(Timer).where(
@@ -238,6 +278,8 @@ def schedule(session: Session, case: Case, kind: str, due_at: dt.datetime) -> Ti
         return timer
     timer = Timer(case_id=case.id, kind=kind, due_at=due_at)
     session.add(timer)
+    if known is not None:
+        tx_info(session)[_KNOWN][(case.id, kind)].append(timer)
     return timer
 
 
@@ -248,6 +290,12 @@ def cancel(session: Session, case: Case, kinds: tuple[str, ...], now: dt.datetim
         pending = [
             t for t in fresh if t.kind in kinds and t.fired_at is None and t.cancelled_at is None
         ]
+        for timer in pending:
+            timer.cancelled_at = now
+        return len(pending)
+    known = _known(session, case, kinds)
+    if known is not None:
+        pending = [t for t in known if t.fired_at is None and t.cancelled_at is None]
         for timer in pending:
             timer.cancelled_at = now
         return len(pending)

@@ -11,14 +11,14 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.exc import StaleDataError
 
-from mailflow.cases.delivery_events import on_accepted, on_bounced
+from mailflow.cases.delivery_events import on_accepted, on_bounced, prepare_accepted
 from mailflow.config import Settings
 from mailflow.runners.journal import JOURNALED, SentJournal
 from mailflow.runners.transport import Transport, is_permanent, transport_for
@@ -191,15 +191,7 @@ def _record_batch(
         done = SendStats()
         try:
             with db.session() as session:
-                now = clock()
-                found = session.scalars(
-                    select(OutboxMessage).where(OutboxMessage.id.in_(ids))
-                ).all()
-                rows = {row.id: row for row in found}
-                for outcome in outcomes:
-                    row = rows.get(outcome.row_id)
-                    if row is not None:
-                        _apply(settings, session, now, row, outcome, done)
+                _record(settings, session, clock(), outcomes, done)
         except (SQLAlchemyError, StaleDataError):  # connection dropped, or a case changed
             if attempt == RECORD_TRIES - 1:
                 raise
@@ -213,64 +205,154 @@ def _record_batch(
         return
 
 
-def _apply(
+_OUTBOX = cast(Table, OutboxMessage.__table__)
+_ATTEMPTS = cast(Table, DeliveryAttempt.__table__)
+_INSERT_ATTEMPTS = insert(_ATTEMPTS)
+_FAILED_TRY = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("b_id"))
+    .values(
+        attempts=bindparam("b_attempts"),
+        last_error=bindparam("b_last_error"),
+        status=bindparam("b_status"),
+        # a row given up keeps its next_attempt_at (None here), as the per-row code left it
+        next_attempt_at=func.coalesce(
+            bindparam("b_next", type_=_OUTBOX.c.next_attempt_at.type), _OUTBOX.c.next_attempt_at
+        ),
+    )
+)
+
+
+@dataclass
+class _Try:
+    """What recording one outcome writes to its outbox row (computed before any write)."""
+
+    outcome: _Outcome
+    attempts: int  # after this try
+    status: str  # after this try: "sent", "pending" or "failed"
+    next_attempt_at: dt.datetime | None = None  # a retried row's next try
+
+
+def _record(
     settings: Settings,
     session: Session,
     now: dt.datetime,
-    row: OutboxMessage,
-    outcome: _Outcome,
+    outcomes: list[_Outcome],
     stats: SendStats,
 ) -> None:
-    """Record one try of `row` in `session`. A permanent refusal fails the row after
-    `smtp.max_attempts` tries; a temporary one (server unreachable, 4xx) is retried with
-    back-off capped at one hour until `smtp.retry_for_hours` have passed since the reply was
-    queued. An acceptance runs delivery_events.on_accepted."""
-    error, answer = outcome.error, outcome.answer
-    if error is None and row.status == "sent":  # recorded already (by a retry)
-        return
-    row.attempts += 1
-    session.add(
-        DeliveryAttempt(
-            outbox_id=row.id,
-            at=now,
-            ok=error is None,
-            error=error[:ERROR_CHARS] if error else None,
-            smtp_response=answer,
+    """Record `outcomes` (one try each of distinct rows) in `session` at `now`, adding to
+    `stats`: what `_apply` does for each outcome in turn, with set-based statements. The
+    outbox rows and their delivery attempts are written first, with one statement each kind
+    (nothing left pending in the session); then, on the rows loaded afresh and in the
+    outcomes' order, each accepted row's reactions (delivery_events.on_accepted, each in its
+    own savepoint, after delivery_events.prepare_accepted loaded what they read for the whole
+    batch) and each given-up row's exception event and bounce reactions."""
+    ids = [o.row_id for o in outcomes]
+    c = _OUTBOX.c
+    found = {
+        r.id: r
+        for r in session.connection().execute(
+            select(c.id, c.status, c.attempts, c.created_at).where(c.id.in_(ids))
         )
-    )
-    if error is None:
-        row.status = "sent"
-        row.sent_at = now
-        row.last_error = None
-        on_accepted(session, settings, row, now)
-        stats.sent += 1
-        return
-    row.last_error = error[:ERROR_CHARS]
-    stats.errors.append(error)
+    }
     smtp = settings.smtp
-    queued = _aware(row.created_at)
-    expired = now - queued >= dt.timedelta(hours=smtp.retry_for_hours)
-    if (outcome.permanent and row.attempts >= smtp.max_attempts) or (
-        not outcome.permanent and expired
-    ):
-        row.status = "failed"
-        stats.failed += 1
-        record(
-            session,
-            "exception",
-            f"No se pudo enviar la respuesta «{row.subject}» a {row.to_addr} "
-            f"tras {row.attempts} intentos: {error[:300]}. Puede reenviarse desde la "
-            "bandeja o con «mailflow outbox retry».",
-            at=now,
-            case_id=row.case_id,
-            inbox_message_id=row.inbox_message_id,
-            data={"outbox_id": row.id, "attempts": row.attempts},
-        )
-        on_bounced(session, settings, row, now, f"se abandonó tras {row.attempts} intentos")
+    tries: list[_Try] = []
+    for outcome in outcomes:
+        row = found.get(outcome.row_id)
+        if row is None:
+            continue
+        if outcome.error is None:
+            if row.status != "sent":  # else recorded already (by a retry)
+                tries.append(_Try(outcome, row.attempts + 1, "sent"))
+            continue
+        attempts = row.attempts + 1
+        expired = now - _aware(row.created_at) >= dt.timedelta(hours=smtp.retry_for_hours)
+        if (outcome.permanent and attempts >= smtp.max_attempts) or (
+            not outcome.permanent and expired
+        ):
+            tries.append(_Try(outcome, attempts, "failed"))
+        else:
+            next_at = now + backoff(smtp.retry_base_seconds, attempts)
+            tries.append(_Try(outcome, attempts, "pending", next_at))
+    if not tries:
         return
-    row.status = "pending"
-    row.next_attempt_at = now + backoff(settings.smtp.retry_base_seconds, row.attempts)
-    stats.retried += 1
+    connection = session.connection()
+    connection.execute(
+        _INSERT_ATTEMPTS,
+        [
+            {
+                "outbox_id": t.outcome.row_id,
+                "at": now,
+                "ok": t.outcome.error is None,
+                "error": t.outcome.error[:ERROR_CHARS] if t.outcome.error else None,
+                "smtp_response": t.outcome.answer,
+            }
+            for t in tries
+        ],
+    )
+    accepted = [t.outcome.row_id for t in tries if t.status == "sent"]
+    if accepted:
+        connection.execute(
+            update(_OUTBOX)
+            .where(c.id.in_(accepted))
+            .values(status="sent", sent_at=now, last_error=None, attempts=c.attempts + 1)
+        )
+    failures = [t for t in tries if t.status != "sent"]
+    if failures:
+        connection.execute(
+            _FAILED_TRY,
+            [
+                {
+                    "b_id": t.outcome.row_id,
+                    "b_attempts": t.attempts,
+                    "b_last_error": (t.outcome.error or "")[:ERROR_CHARS],
+                    "b_status": t.status,
+                    "b_next": t.next_attempt_at,
+                }
+                for t in failures
+            ],
+        )
+    follow = [t.outcome.row_id for t in tries if t.status != "pending"]
+    rows: dict[int, OutboxMessage] = {}
+    if follow:
+        loaded = session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.id.in_(follow))
+            .options(defer(OutboxMessage.raw))
+        )
+        rows = {row.id: row for row in loaded}
+    prepare_accepted(session, settings, [rows[i] for i in accepted], now)
+    for t in tries:
+        if t.status == "sent":
+            on_accepted(session, settings, rows[t.outcome.row_id], now)
+            stats.sent += 1
+            continue
+        error = t.outcome.error or ""
+        stats.errors.append(error)
+        if t.status == "pending":
+            stats.retried += 1
+            continue
+        stats.failed += 1
+        _given_up(settings, session, now, rows[t.outcome.row_id], error)
+
+
+def _given_up(
+    settings: Settings, session: Session, now: dt.datetime, row: OutboxMessage, error: str
+) -> None:
+    """`row` (already marked "failed") will not be tried again: the exception event for staff,
+    then delivery_events.on_bounced."""
+    record(
+        session,
+        "exception",
+        f"No se pudo enviar la respuesta «{row.subject}» a {row.to_addr} "
+        f"tras {row.attempts} intentos: {error[:300]}. Puede reenviarse desde la "
+        "bandeja o con «mailflow outbox retry».",
+        at=now,
+        case_id=row.case_id,
+        inbox_message_id=row.inbox_message_id,
+        data={"outbox_id": row.id, "attempts": row.attempts},
+    )
+    on_bounced(session, settings, row, now, f"se abandonó tras {row.attempts} intentos")
 
 
 def _aware(at: dt.datetime) -> dt.datetime:

@@ -141,17 +141,17 @@ def test_a_failed_record_is_retried_from_the_journal_without_sending_again(
 
     _outbox(sqlite_db, 2)
     journal = SentJournal(tmp_path / "sent.journal")
-    real = sender._apply
+    real = sender._record
     monkeypatch.setattr(sender, "RECORD_PAUSE_SECONDS", 0.0)
 
     def broken(*_a: Any, **_k: Any) -> None:
         raise OperationalError("UPDATE", {}, Exception("base de datos caída (prueba)"))
 
-    monkeypatch.setattr(sender, "_apply", broken)
+    monkeypatch.setattr(sender, "_record", broken)
     settings = _settings(smtp_sink.url)
     with pytest.raises(OperationalError):
         drain_outbox(settings, sqlite_db, lambda: NOW, journal=journal)
-    monkeypatch.setattr(sender, "_apply", real)
+    monkeypatch.setattr(sender, "_record", real)
     later = NOW + dt.timedelta(hours=1)  # the lease ran out
     stats = drain_outbox(settings, sqlite_db, lambda: later, journal=journal)
     assert stats.sent == 2 and len(smtp_sink.snapshot()) == 2
