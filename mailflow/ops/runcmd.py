@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import signal
 import sys
@@ -95,14 +94,6 @@ def apply_calendar_at_startup(app: App) -> int:
     return len(moved)
 
 
-def settle_heap() -> None:
-    """Move everything start-up built (modules, settings, compiled templates and statements)
-    out of the cyclic garbage collector's sight (`gc.freeze`), so the collections a busy run
-    triggers only walk what the run itself allocates."""
-    gc.collect()
-    gc.freeze()
-
-
 def run(
     settings: Settings,
     once: bool,
@@ -121,7 +112,6 @@ def run(
     try:
         app = start(settings)
         apply_calendar_at_startup(app)
-        settle_heap()
     except MailflowError as exc:
         print(f"mailflow run: {exc}", file=sys.stderr)
         return 2
