@@ -117,6 +117,27 @@ def _hwm_kib(pid: int) -> int:
     return 0
 
 
+def _children(pid: int) -> list[int]:
+    """The pids whose parent is `pid` (the engine's reading sandboxes and companions)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def children_peak_kib(pid: int, seen: dict[int, int]) -> None:
+    """Remember in `seen` (child pid → KiB) each child's own peak RSS so far."""
+    for child in _children(pid):
+        seen[child] = max(seen.get(child, 0), _hwm_kib(child))
+
+
 def wait_rusage(proc: subprocess.Popen[bytes], timeout: float) -> tuple[int, int]:
     """Wait for the child; return (exit code, peak RSS in KiB)."""
     return wait_all([proc], timeout)[0]
