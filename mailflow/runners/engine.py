@@ -47,11 +47,13 @@ the next): SQLite has one writer at a time, and the desk, ingestion and the send
 PG_BATCH_SIZE = 16
 """Rows claimed at once on PostgreSQL, where several processes share the queue: smaller
 batches keep them balanced to the end (a worker holding 2 × 64 rows finishes alone)."""
-PG_MESSAGES_PER_TRANSACTION = 1
-"""Messages per write transaction on PostgreSQL. SQLite has one writer at a time anyway, so a
-whole batch goes in one transaction; PostgreSQL workers write in parallel, and the row locks a
-message takes (the gap-free case-number counter, the case) are held until commit, so a long
-transaction would make the other workers queue behind it."""
+PG_MESSAGES_PER_TRANSACTION = 16
+"""Messages per write transaction on PostgreSQL (one claimed batch). Every new case takes the
+gap-free case-number counter's row lock until commit, so PostgreSQL workers queue on it
+whatever the size of their transactions: one message per transaction only multiplied the
+round trips and commits (2,000 requests, 1 / 2 processes: 101 / 101 msg/s with 1, 126 / 123
+with 4, 145 / 136 with 16). A deadlock with another worker (PostgreSQL aborts one side) rolls
+back only that message's savepoint; it is tried again, the try counted like any failure."""
 
 
 def pipeline_handling(app: App) -> Handling:
