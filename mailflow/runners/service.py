@@ -298,14 +298,14 @@ class _Overlap:
         self.written.set()
         if self.sender is not None:
             self.sender.send("fin")
-        for thread in self.threads:
-            thread.join()
-        if self.sender is not None:
-            try:
+        try:
+            for thread in self.threads:
+                thread.join()
+            if self.sender is not None:
                 _add_sent(self.sent, self.sender.result())
-            finally:
-                if self.turnstile is not None:
-                    self.app.database.order_writes(None)
+        finally:
+            if self.turnstile is not None:  # the companions are gone: no one to take turns with
+                self.app.database.order_writes(None)
         if self.failure is not None:
             raise self.failure
         return self.sent

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from mailflow.app import App
 from mailflow.config import load_settings
+from mailflow.runners.child import Child
 from mailflow.runners.service import run_once
 from mailflow.store.models import CaseEvent, InboxMessage, OutboxMessage
 from tests.support.dovecot import Dovecot, DovecotAccount
@@ -83,6 +84,29 @@ def test_run_once_answers_each_request_once(
     again = run_once(app, processes=processes)
     assert (again.ingested, again.processed, again.sent) == (0, 0, 0)
     assert len(smtp_sink.snapshot()) == 30
+
+
+def test_run_once_without_fork_falls_back_to_threads(
+    tmp_path: Path,
+    imap_account: DovecotAccount,
+    smtp_sink: SmtpSink,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Out of processes or memory, the companions cannot be forked: the run still answers
+    everyone, with threads, and leaves no write ordering behind."""
+    raws, request_ids = _mixed(6, 1)
+    imap_account.append(raws)
+    app = _app(write_config(tmp_path, imap_account.url(), smtp_sink.url))
+
+    def no_fork(_self: Child) -> None:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(Child, "start", no_fork)
+    stats = run_once(app, processes=True)
+    assert stats.ingested == len(raws) and stats.errors == []
+    assert stats.sent == len(request_ids)
+    _assert_exactly_once(app, smtp_sink, request_ids, len(raws))
+    assert app.database.turnstile is None
 
 
 def test_sigkill_at_random_points_loses_and_repeats_nothing(
