@@ -154,7 +154,7 @@ class Engine:
                 return processed, aside
             if pending is not None:
                 statuses = self._write(pending)
-                processed += sum(s != "lost" for s in statuses)
+                processed += sum(s not in ("lost", "postponed") for s in statuses)
                 aside += statuses.count("set_aside")
                 if self.on_written is not None:
                     self.on_written(statuses)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from mailflow.errors import NotNow
 from mailflow.store.audit import record
 from mailflow.store.db import Database, claim_rows
 from mailflow.store.models import InboxMessage
@@ -26,6 +27,8 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 DEFAULT_LEASE = dt.timedelta(minutes=5)
+POSTPONE = dt.timedelta(minutes=1)
+"""How long a row waits when the machine could not handle it (errors.NotNow)."""
 ERROR_CHARS = 2000
 
 Processor = Callable[["App", Session, InboxMessage, dt.datetime], None]
@@ -168,6 +171,12 @@ def write_one(
             handling.write(session, row, now, read.value)
             _finish_row(row, now)
             return row.status
+    except NotNow as exc:
+        with db.session() as session:
+            row = session.get(InboxMessage, row_id)
+            if row is None or not _mine(row, worker_id):
+                return "lost"
+            return _postpone(row, now, exc)
     except Exception as exc:  # any failure is recorded, never propagated
         log.exception("inbox message %s failed", row_id)
         return _record_failure(db, row_id, worker_id, now, exc)
@@ -250,6 +259,8 @@ def _write_in_savepoint(
                 handling.write(session, row, now, read.value)
                 _finish_row(row, now)
             return row.status
+        except NotNow as exc:  # the machine's trouble: wait, no attempt counted
+            return _postpone(row, now, exc)
         except Exception as exc:  # this message's writes were rolled back; the batch goes on
             log.exception("inbox message %s failed", row.id)
             error = _error_text(exc)
@@ -318,6 +329,16 @@ def _record_failure(
             return "lost"
         _count_failure(session, row, now, _error_text(exc))
         return row.status
+
+
+def _postpone(row: InboxMessage, now: dt.datetime, exc: NotNow) -> str:
+    """Keep `row` claimed for POSTPONE (not alone, no attempt counted): when the claim runs out
+    — or at the next run's start — it is claimed again, alone. Returns "postponed"."""
+    log.warning("inbox message %s postponed: %s", row.id, exc)
+    row.claimed_until = now + POSTPONE
+    row.claimed_alone = False
+    row.last_error = _error_text(exc)
+    return "postponed"
 
 
 def _set_aside(session: Session, row: InboxMessage, now: dt.datetime, error: str) -> None:

@@ -11,6 +11,7 @@ from email.policy import compat32
 from typing import TYPE_CHECKING, Any
 
 from mailflow.cases.priority import ScannedText, scan_text
+from mailflow.errors import NotNow
 from mailflow.intake.decision import Decision
 from mailflow.mail.authentication import from_problem
 from mailflow.mail.headerguard import guard_headers
@@ -160,7 +161,10 @@ def decide_raw(app: App, raw: bytes, now: dt.datetime | None = None) -> Decision
     The receipt time is the message's Date header, else `now`, else the current time. A
     message that exceeds the budget is decided "review" with the reason.
     """
-    reading = read_message(app, raw, DecideAs(fallback=now))
+    try:
+        reading = read_message(app, raw, DecideAs(fallback=now))
+    except NotNow as exc:
+        return Decision("review", None, (str(exc),))
     if reading.decision is None:
         return Decision("review", None, (reading.exceeded or "",))
     return reading.decision

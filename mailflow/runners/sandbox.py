@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, NoReturn
 
+from mailflow.errors import NotNow
 from mailflow.runners.budget import Budget, Outcome, close_inherited, limit_memory
 
 _LENGTH = struct.Struct("!Q")
@@ -39,12 +40,16 @@ class Sandbox:
 
     def run(self, task: Any) -> Outcome[Any]:
         """Run `work(task)` in the child; Outcome(value), or Outcome(None, reason in Spanish)
-        when the task ran out of CPU time, memory or wall time, or raised."""
+        when the task ran out of CPU time, memory or wall time, or raised. Raises
+        errors.NotNow when no child can be started (fork failed)."""
         started = time.monotonic()
         if not hasattr(os, "fork"):
             return Outcome(self.work(task), None, 0.0)
         if self.pid is None:
-            self._spawn()
+            try:
+                self._spawn()
+            except OSError as exc:  # EAGAIN, ENOMEM: the machine's trouble, not the message's
+                raise NotNow(f"no se pudo iniciar el proceso de análisis ({exc})") from exc
         try:
             _send(self.to_child, pickle.dumps(task))
             reply = _receive(self.from_child, started + self.budget.wall_seconds)

@@ -12,6 +12,9 @@ from sqlalchemy.orm import Session
 from mailflow.app import App
 from mailflow.config import load_settings
 from mailflow.runners.inbox import MAX_ATTEMPTS, claim_batch, process_claimed, store_raw
+from mailflow.runners.inbox_claims import POSTPONE
+from mailflow.runners.sandbox import Sandbox
+from mailflow.runners.service import process_waiting
 from mailflow.store.db import Database
 from mailflow.store.models import CaseEvent, InboxMessage
 from tests.support.mail_requests import request
@@ -123,3 +126,32 @@ def test_unknown_source_is_an_error_not_a_silent_duplicate(sqlite_db: Database) 
     now = dt.datetime.now(dt.UTC)
     with sqlite_db.session() as s, pytest.raises(ValueError, match="origen de correo desconocido"):
         store_raw(s, b"Subject: x\n\nhola", mailbox="INBOX", source="fax", now=now)
+
+
+def test_when_no_reader_can_start_the_messages_wait_without_an_attempt(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of processes (fork fails): nothing is set aside, nobody loses their answer; the
+    messages are processed once the machine can start readers again."""
+    with app.database.session() as s:
+        for i in range(3):
+            store_raw(s, request(30 + i), mailbox="m", source="smtp", now=NOW)
+
+    def no_fork(_self: Sandbox) -> None:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Sandbox, "_spawn", no_fork)
+        assert process_waiting(app, lambda: NOW, "w1") == (0, 0)
+    with app.database.session(readonly=True) as s:
+        rows = s.scalars(select(InboxMessage)).all()
+        assert {(r.status, r.attempts) for r in rows} == {("processing", 0)}
+        assert all("no se pudo iniciar" in (r.last_error or "") for r in rows)
+        assert s.scalars(select(CaseEvent).where(CaseEvent.kind == "exception")).all() == []
+    later = NOW + 2 * POSTPONE
+    assert process_waiting(app, lambda: later, "w2") == (3, 0)
+    with app.database.session(readonly=True) as s:
+        rows = s.scalars(select(InboxMessage)).all()
+        assert {(r.status, r.attempts, r.disposition is not None) for r in rows} == {
+            ("done", 0, True)
+        }
