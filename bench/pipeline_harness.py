@@ -22,7 +22,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import event  # noqa: E402
+from sqlalchemy import event, select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from bench.corpus import build, new_kit  # noqa: E402
@@ -31,6 +31,34 @@ from mailflow.config import load_settings  # noqa: E402
 from mailflow.pipeline.route import process_inbox_message, read_inbox_message  # noqa: E402
 from mailflow.runners.inbox import store_raw  # noqa: E402
 from mailflow.store.models import InboxMessage  # noqa: E402
+
+
+def stored_corpus(
+    tmp: Path, path: Path, n: int, mix: dict[str, float], now: dt.datetime
+) -> tuple[App, list[InboxMessage]]:
+    """An App on a new, migrated SQLite database at `path` (data and keys under `tmp`) whose
+    inbox holds `n` bench-corpus messages of `mix`, stored at `now`; returns it and the rows
+    (detached, in id order). Shared by the pipeline and sender harnesses."""
+    kit = new_kit(tmp / "keys")
+    raws = [raw for _, raw in build(kit, n, mix)]
+    settings = load_settings(ROOT / "config.yaml", env={})
+    signatures = settings.signatures.model_copy(update={"trust_roots": (kit.ca_pem,)})
+    settings = settings.model_copy(
+        update={
+            "data_dir": tmp / "data",
+            "database_url": f"sqlite:///{path}",
+            "signatures": signatures,
+        }
+    )
+    app = App(settings)
+    app.database.migrate()
+    with app.database.session() as s:
+        for raw in raws:
+            store_raw(s, raw, mailbox="INBOX", source="imap", now=now)
+    with app.database.session(readonly=True) as s:
+        rows = list(s.scalars(select(InboxMessage).order_by(InboxMessage.id)))
+        s.expunge_all()
+    return app, rows
 
 
 def print_plans(app: App, seen: dict[str, Any]) -> None:
@@ -60,26 +88,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="mailflow-harness-") as name:
         tmp = Path(name)
-        kit = new_kit(tmp / "keys")
-        raws = [raw for _, raw in build(kit, args.n, {"sin_pdf": 1.0})]
-        settings = load_settings(ROOT / "config.yaml", env={})
-        signatures = settings.signatures.model_copy(update={"trust_roots": (kit.ca_pem,)})
-        settings = settings.model_copy(
-            update={
-                "data_dir": tmp / "data",
-                "database_url": f"sqlite:///{tmp / 'h.db'}",
-                "signatures": signatures,
-            }
-        )
-        app = App(settings)
-        app.database.migrate()
         now = dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)
-        with app.database.session() as s:
-            for raw in raws:
-                store_raw(s, raw, mailbox="INBOX", source="imap", now=now)
-        with app.database.session(readonly=True) as s:
-            rows = list(s.query(InboxMessage).order_by(InboxMessage.id))
-            s.expunge_all()
+        app, rows = stored_corpus(tmp, tmp / "h.db", args.n, {"sin_pdf": 1.0}, now)
         readings = {r.id: read_inbox_message(app, r, now) for r in rows}
         ids = [r.id for r in rows]
         prof = cProfile.Profile() if args.profile else None

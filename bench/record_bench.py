@@ -39,12 +39,11 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import event, select, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from bench.corpus import MIX, build, new_kit  # noqa: E402
-from mailflow.app import App  # noqa: E402
-from mailflow.config import Settings, load_settings  # noqa: E402
+from bench.corpus import MIX  # noqa: E402
+from bench.pipeline_harness import stored_corpus  # noqa: E402
+from mailflow.config import Settings  # noqa: E402
 from mailflow.pipeline.route import process_inbox_message, read_inbox_message  # noqa: E402
 from mailflow.runners import sender  # noqa: E402
-from mailflow.runners.inbox import store_raw  # noqa: E402
 from mailflow.store.db import Database  # noqa: E402
 from mailflow.store.models import InboxMessage, OutboxMessage  # noqa: E402
 
@@ -63,26 +62,9 @@ DIGEST_TABLES = {
 def build_template(tmp: Path, n: int, mix: str) -> tuple[Settings, Path]:
     """Process `n` corpus messages through the pipeline into a new SQLite database; returns
     the settings and the database file (the outbox holds the replies the pipeline wrote)."""
-    kit = new_kit(tmp / "keys")
-    raws = [raw for _, raw in build(kit, n, {"sin_pdf": 1.0} if mix == "sin_pdf" else MIX)]
-    settings = load_settings(ROOT / "config.yaml", env={})
-    signatures = settings.signatures.model_copy(update={"trust_roots": (kit.ca_pem,)})
     path = tmp / "template.db"
-    settings = settings.model_copy(
-        update={
-            "data_dir": tmp / "data",
-            "database_url": f"sqlite:///{path}",
-            "signatures": signatures,
-        }
-    )
-    app = App(settings)
-    app.database.migrate()
-    with app.database.session() as s:
-        for raw in raws:
-            store_raw(s, raw, mailbox="INBOX", source="imap", now=NOW)
-    with app.database.session(readonly=True) as s:
-        rows = list(s.scalars(select(InboxMessage).order_by(InboxMessage.id)))
-        s.expunge_all()
+    app, rows = stored_corpus(tmp, path, n, {"sin_pdf": 1.0} if mix == "sin_pdf" else MIX, NOW)
+    settings = app.settings
     for i in range(0, len(rows), 50):
         with app.database.session() as s:
             for row in rows[i : i + 50]:
