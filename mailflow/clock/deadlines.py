@@ -78,10 +78,6 @@ def _known(session: Session, case: Case, kinds: tuple[str, ...]) -> list[Timer] 
     return timers
 
 
-def _utc(at: dt.datetime) -> dt.datetime:
-    return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)  # SQLite drops the zone
-
-
 def _held(session: Session) -> list[tuple[SessionTransaction | None, Timer]]:
     """The new timers of fresh cases not inserted yet, with the innermost transaction open
     when each was scheduled (in session.info, for this session's life)."""
@@ -254,7 +250,7 @@ def schedule(session: Session, case: Case, kind: str, due_at: dt.datetime) -> Ti
     if fresh is not None:
         existing = next((t for t in fresh if t.kind == kind and t.due_at == due_at), None)
     elif known is not None:
-        existing = next((t for t in known if _utc(t.due_at) == _utc(due_at)), None)
+        existing = next((t for t in known if t.due_at == due_at), None)
     else:
         existing = next((t for t in _unflushed(session, case, (kind,)) if t.due_at == due_at), None)
     if existing is None and fresh is None and known is None:

@@ -266,7 +266,8 @@ def _record(
                 tries.append(_Try(outcome, row.attempts + 1, "sent"))
             continue
         attempts = row.attempts + 1
-        expired = now - _aware(row.created_at) >= dt.timedelta(hours=smtp.retry_for_hours)
+        # created_at is a UtcDateTime column: read back aware, SQLite included
+        expired = now - row.created_at >= dt.timedelta(hours=smtp.retry_for_hours)
         if (outcome.permanent and attempts >= smtp.max_attempts) or (
             not outcome.permanent and expired
         ):
@@ -353,10 +354,6 @@ def _given_up(
         data={"outbox_id": row.id, "attempts": row.attempts},
     )
     on_bounced(session, settings, row, now, f"se abandonó tras {row.attempts} intentos")
-
-
-def _aware(at: dt.datetime) -> dt.datetime:
-    return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)  # SQLite drops the zone
 
 
 def next_due(db: Database) -> dt.datetime | None:

@@ -21,7 +21,6 @@ from mailflow.runners import sender
 from mailflow.runners.sender import (
     ERROR_CHARS,
     SendStats,
-    _aware,
     _Outcome,
     _record_batch,
     backoff,
@@ -73,7 +72,7 @@ def _reference_apply(
     row.last_error = error[:ERROR_CHARS]
     stats.errors.append(error)
     smtp = settings.smtp
-    expired = now - _aware(row.created_at) >= dt.timedelta(hours=smtp.retry_for_hours)
+    expired = now - row.created_at >= dt.timedelta(hours=smtp.retry_for_hours)
     if (outcome.permanent and row.attempts >= smtp.max_attempts) or (
         not outcome.permanent and expired
     ):
