@@ -149,7 +149,15 @@ class Engine:
         processed = aside = 0
         pending: _Batch | None = None
         while True:
-            upcoming = None if stop is not None and stop.is_set() else self._start()
+            try:
+                upcoming = None if stop is not None and stop.is_set() else self._start()
+            except Exception:
+                if pending is None:
+                    raise
+                # the batch in hand is claimed and read: write it before anything else, or
+                # its rows would wait for their claims to run out (minutes)
+                log.exception("claiming the next batch failed; writing the one in hand first")
+                upcoming = None
             if pending is None and upcoming is None:
                 return processed, aside
             if pending is not None:

@@ -223,3 +223,29 @@ def test_ingestion_overlaps_processing(tmp_path: Path, imap_account: DovecotAcco
     with app.database.session(readonly=True) as s:
         assert {r.status for r in s.scalars(select(InboxMessage))} == {"done"}
     app.database.dispose()
+
+
+def test_a_failed_claim_does_not_strand_the_batch_in_hand(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database connection drops while the next batch is being claimed: the batch already
+    claimed and read is written at once, not left claimed until its lease runs out."""
+    ids = _store(app.database, 4)
+    real = engine.claim
+    calls = [0]
+
+    def flaky(*args: object, **kwargs: object) -> list[InboxMessage]:
+        calls[0] += 1
+        if calls[0] == 2:  # claiming the second batch, while the first is in hand
+            raise OSError("server closed the connection unexpectedly")
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "claim", flaky)
+    worker = engine.Engine(app, "w1", lambda: NOW, batch=2)
+    try:
+        assert worker.drain() == (4, 0)
+    finally:
+        worker.close()
+    with app.database.session(readonly=True) as s:
+        rows = s.scalars(select(InboxMessage).where(InboxMessage.id.in_(ids))).all()
+    assert {(r.status, r.claimed_by) for r in rows} == {("done", None)}

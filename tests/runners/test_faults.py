@@ -48,6 +48,9 @@ def _terminate_backends(db: Database) -> int:
     return int(killed)
 
 
+N_DROPPED = 480  # enough work that the cuts land inside transactions (16 messages each)
+
+
 def test_database_connections_dropped_mid_run(
     tmp_path: Path,
     imap_account: DovecotAccount,
@@ -55,9 +58,9 @@ def test_database_connections_dropped_mid_run(
     pg_db: Database,
     pg_url: str,
 ) -> None:
-    raws = [request(i) for i in range(160)]
+    raws = [request(i) for i in range(N_DROPPED)]
     imap_account.append(raws)
-    request_ids = {f"<req{i}@example.org>" for i in range(160)}
+    request_ids = {f"<req{i}@example.org>" for i in range(N_DROPPED)}
     config = _with(write_config(tmp_path, imap_account.url(), smtp_sink.url), database_url=pg_url)
     log = tmp_path / "service.log"
     proc = start_service(config, once=False, log=log)
@@ -68,13 +71,13 @@ def test_database_connections_dropped_mid_run(
             time.sleep(0.05)
         # while it works, every connection it holds is cut: at least 4 times, and until one cut
         # landed inside a transaction (transactions are short: parsing happens outside them)
-        while len(replies_per_request(smtp_sink)) < 160 and time.monotonic() < deadline:
+        while len(replies_per_request(smtp_sink)) < N_DROPPED and time.monotonic() < deadline:
             killed.append(_terminate_backends(pg_db))
             if len(killed) >= 4 and "terminating connection" in log.read_text():
                 break
             time.sleep(0.7)
         deadline = time.monotonic() + GENEROUS_SECONDS
-        while len(replies_per_request(smtp_sink)) < 160 and time.monotonic() < deadline:
+        while len(replies_per_request(smtp_sink)) < N_DROPPED and time.monotonic() < deadline:
             time.sleep(0.2)
         assert proc.poll() is None, log.read_text()[-3000:]  # the service never stopped
     finally:
@@ -91,7 +94,7 @@ def test_database_connections_dropped_mid_run(
     assert set(replies) == request_ids
     with pg_db.session(readonly=True) as s:
         rows = s.scalars(select(InboxMessage)).all()
-        assert len(rows) == 160 and {r.message_id for r in rows} == request_ids
+        assert len(rows) == N_DROPPED and {r.message_id for r in rows} == request_ids
         for row in rows:  # a cut connection may cost a try; never the message
             exceptions = s.scalar(
                 select(func.count(CaseEvent.id)).where(
@@ -100,7 +103,7 @@ def test_database_connections_dropped_mid_run(
             )
             assert row.status in ("done", "set_aside"), (row.id, row.status)
             assert (row.case_id is not None) != (exceptions == 1), row.id
-        assert Counter(s.scalars(select(OutboxMessage.status)).all()) == {"sent": 160}
+        assert Counter(s.scalars(select(OutboxMessage.status)).all()) == {"sent": N_DROPPED}
     assert imap_account.count("INBOX") == 0
 
 
