@@ -108,6 +108,9 @@ def burst(
             "wall_s": round(wall, 3),
             "wall_messages_per_s": round(len(raws) / wall, 1),
             "peak_rss_mib": [round(rss / 1024, 1) for _, rss in waited],
+            "cpu_ms_per_message": round(
+                1000 * sum(getattr(p, "cpu_seconds", 0.0) for p in procs) / len(raws), 2
+            ),
             "raw_limit": limit,
         }
     )
@@ -255,7 +258,7 @@ def targets(results: dict[str, dict[str, Any]]) -> str:
 def table(results: dict[str, dict[str, Any]]) -> str:
     head = (
         f"{'escenario':<18} {'msgs':>6} {'msg/s':>7} {'wall/s':>7} {'docs/s':>7} "
-        f"{'límite':>7} {'ratio':>6} {'p50 s':>7} {'p95 s':>7} {'p99 s':>7} {'RSS MiB':>9}"
+        f"{'límite':>7} {'ratio':>6} {'p50 s':>7} {'p95 s':>7} {'p99 s':>7} {'RSS MiB':>9} {'CPU ms':>7}"
     )
     lines = [head]
     for name, r in results.items():
@@ -268,7 +271,7 @@ def table(results: dict[str, dict[str, Any]]) -> str:
             f"{r.get('wall_messages_per_s') or '-':>7} {r.get('documents_per_s') or '-':>7} "
             f"{limit or '-':>7} {r.get('engine_over_limit') or '-':>6} "
             f"{lat.get('p50') or '-':>7} {lat.get('p95') or '-':>7} {lat.get('p99') or '-':>7} "
-            f"{rss_text:>9}"
+            f"{rss_text:>9} {r.get('cpu_ms_per_message') or '-':>7}"
         )
     return "\n".join(lines)
 

@@ -147,7 +147,9 @@ def wait_all(procs: list[subprocess.Popen[bytes]], timeout: float) -> list[tuple
     """Wait for every child; (exit code, peak RSS in KiB) of each.
 
     The peak is each child's own VmHWM, polled while it runs: its rusage ru_maxrss would
-    include this (bigger) parent's memory, which exec carries over on Linux.
+    include this (bigger) parent's memory, which exec carries over on Linux. Each process's
+    CPU seconds (user + system, its waited-for children included: the readers, the
+    companions) are left on it as `proc.cpu_seconds`.
     """
     deadline = time.monotonic() + timeout
     peaks = [0] * len(procs)
@@ -157,8 +159,9 @@ def wait_all(procs: list[subprocess.Popen[bytes]], timeout: float) -> list[tuple
             if codes[i] is not None:
                 continue
             peaks[i] = max(peaks[i], _hwm_kib(proc.pid))
-            pid, status, _usage = os.wait4(proc.pid, os.WNOHANG)
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
+                proc.cpu_seconds = usage.ru_utime + usage.ru_stime  # type: ignore[attr-defined]
                 codes[i] = proc.returncode = os.waitstatus_to_exitcode(status)
         if all(code is not None for code in codes):
             return [(int(code or 0), peak) for code, peak in zip(codes, peaks, strict=True)]
