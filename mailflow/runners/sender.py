@@ -23,7 +23,7 @@ from mailflow.config import Settings
 from mailflow.runners.journal import JOURNALED, SentJournal
 from mailflow.runners.transport import Transport, is_permanent, transport_for
 from mailflow.store.audit import record
-from mailflow.store.db import Database, claim_rows
+from mailflow.store.db import Database
 from mailflow.store.models import DeliveryAttempt, OutboxMessage
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ ERROR_CHARS = 2000
 RECORD_TRIES = 5
 RECORD_PAUSE_SECONDS = 0.2
 Clock = Callable[[], dt.datetime]
+_OUTBOX = cast(Table, OutboxMessage.__table__)
 
 
 @dataclass
@@ -55,22 +56,31 @@ def backoff(base_seconds: float, attempts: int) -> dt.timedelta:
 
 
 def claim_due(db: Database, now: dt.datetime, n: int, lease: dt.timedelta) -> list[int]:
-    """Claim up to n pending rows due now (and "sending" rows whose lease ran out)."""
+    """Claim up to n pending rows due now (and "sending" rows whose lease ran out): mark them
+    "sending" until `now + lease`; returns their ids, earliest due first. Two statements on
+    the connection (their ids, then one UPDATE), nothing of the rows loaded (the raw replies
+    are read outside the write transaction). PostgreSQL: rows a concurrent claim holds are
+    skipped (FOR UPDATE SKIP LOCKED); SQLite: the write transaction makes this the only
+    writer."""
+    c = _OUTBOX.c
+    due = (
+        select(c.id)
+        .where(or_(c.status == "pending", c.status == "sending"), c.next_attempt_at <= now)
+        .order_by(c.next_attempt_at, c.id)
+        .limit(n)
+    )
     with db.session() as session:
-        stmt = (
-            select(OutboxMessage)
-            .where(
-                or_(OutboxMessage.status == "pending", OutboxMessage.status == "sending"),
-                OutboxMessage.next_attempt_at <= now,
+        connection = session.connection()
+        if db.dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        ids = [int(i) for i in connection.execute(due).scalars()]
+        if ids:
+            connection.execute(
+                update(_OUTBOX)
+                .where(c.id.in_(ids))
+                .values(status="sending", next_attempt_at=now + lease)
             )
-            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-            .limit(n)
-        )
-        rows = claim_rows(session, stmt)
-        for row in rows:
-            row.status = "sending"
-            row.next_attempt_at = now + lease
-        return [row.id for row in rows]
+        return ids
 
 
 def drain_outbox(
@@ -205,7 +215,6 @@ def _record_batch(
         return
 
 
-_OUTBOX = cast(Table, OutboxMessage.__table__)
 _ATTEMPTS = cast(Table, DeliveryAttempt.__table__)
 _INSERT_ATTEMPTS = insert(_ATTEMPTS)
 _FAILED_TRY = (

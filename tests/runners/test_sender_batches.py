@@ -157,3 +157,33 @@ def test_a_failed_record_is_retried_from_the_journal_without_sending_again(
     assert stats.sent == 2 and len(smtp_sink.snapshot()) == 2
     with sqlite_db.session(readonly=True) as s:
         assert {r.status for r in s.scalars(select(OutboxMessage))} == {"sent"}
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "pg"])
+def test_claims_mark_due_rows_in_due_order_and_skip_rows_another_sender_holds(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    db: Database = request.getfixturevalue(f"{kind}_db")
+    _outbox(db, 6)
+    with db.session() as s:  # row 2 is due later than the others, row 6 not yet
+        s.get_one(OutboxMessage, 2).next_attempt_at = NOW + dt.timedelta(seconds=30)
+        s.get_one(OutboxMessage, 6).next_attempt_at = NOW + dt.timedelta(hours=1)
+    lease = dt.timedelta(minutes=5)
+    later = NOW + dt.timedelta(minutes=1)
+    if kind == "pg":  # another sender's claim, still open, holds row 1: it is skipped
+        with db.session() as other:
+            other.execute(
+                select(OutboxMessage.id).where(OutboxMessage.id == 1).with_for_update()
+            ).all()
+            assert sender.claim_due(db, later, 10, lease) == [3, 4, 5, 2]
+        assert sender.claim_due(db, later, 10, lease) == [1]
+    else:
+        assert sender.claim_due(db, later, 2, lease) == [1, 3]
+        assert sender.claim_due(db, later, 10, lease) == [4, 5, 2]
+    with db.session(readonly=True) as s:
+        rows = {r.id: r for r in s.scalars(select(OutboxMessage))}
+    assert all(rows[i].status == "sending" for i in range(1, 6))
+    assert all(rows[i].next_attempt_at == later + lease for i in range(1, 6))
+    assert rows[6].status == "pending" and rows[6].next_attempt_at == NOW + dt.timedelta(hours=1)
+    assert sender.claim_due(db, later, 10, lease) == []  # claimed rows wait for their lease
+    assert sender.claim_due(db, later + lease, 10, lease) == [1, 2, 3, 4, 5]  # ran out
