@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, cast
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
+from mailflow.cases import answers
 from mailflow.cases.priority import remember_text
 from mailflow.mail.authentication import from_problem, header_sender
 from mailflow.mail.message import ParsedMessage
@@ -99,10 +100,7 @@ def _route(
 ) -> Outcome:
     msg = reading.msg
     if msg is None:
-        record_event(
-            session, row, now, "exception", reading.exceeded or "", seconds=reading.seconds
-        )
-        return Outcome("review")
+        return _unread(app, session, row, reading, now)
     seen = _duplicate(session, row, msg, now)
     if seen is not None:
         return seen
@@ -134,21 +132,58 @@ def _route(
     if case is not None:
         return follow_up(app, session, row, reading, case, now)
     if reading.exceeded:
-        record_event(session, row, now, "exception", reading.exceeded, seconds=reading.seconds)
-        return Outcome("review")
+        return _to_staff(app, session, row, reading, now, msg)
     decision = reading.decision_for(None)
     if decision is None:  # threading headers and the full parse disagreed: decide now
         reading = decide_within(app, reading, row.arrived_at)
         if reading.decision is None:
-            record_event(
-                session, row, now, "exception", reading.exceeded or "", seconds=reading.seconds
-            )
-            return Outcome("review")
+            return _to_staff(app, session, row, reading, now, msg)
         decision = reading.decision
     joined = on_file(app, session, row, reading, decision, now)
     if joined is not None:
         return joined
     return new_request(app, session, row, msg, decision, now)
+
+
+def _unread(
+    app: App, session: Session, row: InboxMessage, reading: Reading, now: dt.datetime
+) -> Outcome:
+    """A message that could not be read within its budget goes to staff with the reason. Its
+    sender, read from the header block alone (`Reading.headers`), is told at once that staff
+    will review it (acknowledgment with a registration number), unless those headers make it
+    automatic mail (RFC 3834 …), its From: is not exactly one mailbox, it comes from
+    Migraciones, or the same message (Message-ID and sender) was processed before."""
+    headers = reading.headers
+    if headers is None or headers.automatic or headers.from_problem is not None:
+        return _to_staff(app, session, row, reading, now, None)
+    if from_migraciones(app.settings, headers.msg):
+        return _to_staff(app, session, row, reading, now, None)
+    seen = _duplicate(session, row, headers.msg, now)
+    if seen is not None:
+        return seen
+    return _to_staff(app, session, row, reading, now, headers.msg)
+
+
+def _to_staff(
+    app: App,
+    session: Session,
+    row: InboxMessage,
+    reading: Reading,
+    now: dt.datetime,
+    answer: ParsedMessage | None,
+) -> Outcome:
+    """A message not read or not decided within its budget: record the exception (the
+    reason, the CPU seconds it took) and, when `answer` (the message, or its header block) is
+    given, acknowledge its sender at once (answers.acknowledge: a registration number and the
+    day staff will have reviewed it). Returns Outcome("review")."""
+    number = None
+    if answer is not None:
+        number = answers.acknowledge(
+            session, app, answer, inbox_message_id=row.id, received=row.arrived_at, now=now
+        )
+    reason = reading.exceeded or ""
+    record_event(session, row, now, "exception", reason, seconds=reading.seconds, registro=number)
+    return Outcome("review")
 
 
 def _automatic(app: App, reading: Reading, msg: ParsedMessage) -> list[RuleHit]:

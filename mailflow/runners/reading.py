@@ -49,6 +49,18 @@ def findings_of(app: App, msg: ParsedMessage) -> Findings:
 
 
 @dataclass(frozen=True)
+class HeaderReading:
+    """A message read from its top header block alone (`read_headers`): `msg` has its
+    sender, subject and threading headers and no body; `automatic` the automatic-mail rules
+    its headers trip (RFC 3834 Auto-Submitted, Precedence, null sender, X-Loop …); `from_problem`
+    why its From: is not exactly one mailbox (None when it is)."""
+
+    msg: ParsedMessage
+    automatic: tuple[RuleHit, ...]
+    from_problem: str | None
+
+
+@dataclass(frozen=True)
 class Reading:
     """What reading a message found, computed outside any database transaction.
 
@@ -56,7 +68,8 @@ class Reading:
     decision for it read as `subject` (the message's own subject when None), or None when no
     decision was asked for; `exceeded` says in Spanish why the message must go to staff;
     `found` the Findings on `msg` made while reading it (None: the write phase works them
-    out itself).
+    out itself). `headers` is, when the whole message could not be read, its top header block
+    alone (`read_headers`), so that its sender can still be answered; None otherwise.
     """
 
     msg: ParsedMessage | None
@@ -65,6 +78,7 @@ class Reading:
     exceeded: str | None = None
     seconds: float = 0.0
     found: Findings | None = None
+    headers: HeaderReading | None = None
 
     def decision_for(self, subject: str | None) -> Decision | None:
         """The precomputed decision when it was made for `subject`, else None."""
@@ -107,6 +121,8 @@ class Reader:
 
         def work(task: tuple[str, Any]) -> Any:
             kind, payload = task
+            if kind == "headers":
+                return _header_reading(app, payload)
             if kind == "decide":
                 probe, received = payload
                 return intake.decide(probe, received=received)
@@ -133,7 +149,8 @@ def read_message(app: App, raw: bytes, decide: DecideAs | None = None) -> Readin
     """
     done = app.reader.pool.run(("read", (raw, decide)))
     if done.value is None:
-        return Reading(None, exceeded=_reason(done.exceeded), seconds=done.seconds)
+        headers = read_headers(app, raw)
+        return Reading(None, exceeded=_reason(done.exceeded), seconds=done.seconds, headers=headers)
     msg, decision, found = done.value
     subject = decide.subject if decide is not None else None
     return Reading(replace(msg, raw=raw), decision, subject, seconds=done.seconds, found=found)
@@ -170,11 +187,34 @@ def decide_raw(app: App, raw: bytes, now: dt.datetime | None = None) -> Decision
     return reading.decision
 
 
+def read_headers(app: App, raw: bytes) -> HeaderReading | None:
+    """`raw`'s top header block alone (capped by the header guard) read in a sandboxed child
+    under the per-message budget, for a message whose whole reading ran out of it: who sent
+    it and whether its headers say it is automatic. None when even that fails or runs out.
+    Raises errors.NotNow when no child can be started."""
+    done = app.reader.pool.run(("headers", raw))
+    value: HeaderReading | None = done.value
+    return value
+
+
+def _header_block(raw: bytes) -> bytes:
+    """The top header block of `raw` after the header guard's caps (no body)."""
+    return guard_headers(raw).raw.split(b"\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+
+
+def _header_reading(app: App, raw: bytes) -> HeaderReading:
+    """The HeaderReading of `raw` (run in the child)."""
+    msg = parse_raw(app, _header_block(raw) + b"\n\n")
+    intake = app.intake
+    hits = detect_automatic(msg, own_addresses=intake.own_addresses, own_domain=intake.own_domain)
+    return HeaderReading(replace(msg, raw=b""), tuple(hits), from_problem(msg))
+
+
 def thread_keys(raw: bytes) -> tuple[tuple[str, ...], str]:
     """(In-Reply-To and References Message-IDs, decoded Subject) read from the top header
     block alone (capped by the header guard): what threading needs, before the full parse."""
     try:
-        block = guard_headers(raw).raw.split(b"\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+        block = _header_block(raw)
         head = BytesHeaderParser(policy=compat32).parsebytes(block + b"\n\n")
         ids = tuple(
             found

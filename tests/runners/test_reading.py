@@ -22,7 +22,7 @@ from mailflow.runners.inbox import claim_batch, store_raw
 from mailflow.runners.reading import DecideAs
 from mailflow.runners.sandbox import Sandbox
 from mailflow.store.db import Database
-from mailflow.store.models import CaseEvent, InboxMessage
+from mailflow.store.models import CaseEvent, InboxMessage, OutboxMessage
 from tests.support.mail_requests import request
 
 NOW = dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)
@@ -73,8 +73,39 @@ def test_service_sends_a_message_over_budget_to_staff_with_the_reason(
     with app.database.session(readonly=True) as s:
         row = s.get(InboxMessage, row_id)
         assert row is not None and row.disposition == "review" and row.case_id is None
-        reasons = s.scalars(select(CaseEvent.reason).where(CaseEvent.inbox_message_id == row_id))
-        assert any("excedió el tiempo de proceso" in r for r in reasons)
+        events = s.scalars(select(CaseEvent).where(CaseEvent.inbox_message_id == row_id)).all()
+        assert any("excedió el tiempo de proceso" in e.reason for e in events)
+        replies = s.scalars(
+            select(OutboxMessage).where(OutboxMessage.inbox_message_id == row_id)
+        ).all()
+    # its sender, read from the header block alone, is told at once that staff will review it
+    assert [(r.to_addr, r.kind) for r in replies] == [("persona2@example.org", "acuse_registro")]
+    registro = next(e.data["registro"] for e in events if e.kind == "exception")
+    assert registro and registro in replies[0].raw.decode("ascii", "replace")
+
+
+def _over_budget(app: App, raws: list[bytes], worker: str) -> list[OutboxMessage]:
+    """Store and process `raws` with every full reading over budget; the replies queued."""
+    ids = [_store(app, raw) for raw in raws]
+    for row_id in ids:
+        assert claim_batch(app.database, worker, 1, NOW) == [row_id]
+        assert process_claimed(app, row_id, worker, NOW) == "done"
+    with app.database.session(readonly=True) as s:
+        return list(s.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def test_a_message_over_budget_from_a_machine_or_seen_before_is_not_answered(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app.intake, "decide", _spin)
+    automatic = request(3).replace(b"Subject:", b"Auto-Submitted: auto-replied\nSubject:", 1)
+    two_mailboxes = request(4, sender="a@example.org, b@example.org")
+    person = request(5)
+    again = b"Received: from relay.example.org by mx; Mon, 23 Nov 2026 10:01:00 +0000\n" + person
+    replies = _over_budget(app, [automatic, two_mailboxes, person, again], "w2")
+    # the person once (the copy delivered again is the same message: same Message-ID and
+    # sender), the machine and the ambiguous From: never
+    assert [r.to_addr for r in replies] == ["persona5@example.org"]
 
 
 def test_parsing_and_deciding_happen_with_no_write_lock_held(
