@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from mailflow.errors import DefinitionError
 from mailflow.yamlsource import load_yaml, parse_yaml
@@ -74,3 +75,20 @@ def test_empty_document_and_missing_file(tmp_path: Path) -> None:
     bad.write_bytes("a: ñ".encode("latin-1"))
     with pytest.raises(DefinitionError, match="no se puede leer"):
         load_yaml(bad)
+
+
+def test_libyaml_and_the_pure_python_parser_give_the_same_data_and_lines() -> None:
+    from mailflow import yamlsource
+
+    assert yamlsource._LOADER is yaml.CSafeLoader  # built with libyaml here: the fast path runs
+    repo = Path(__file__).resolve().parents[1]
+    policy = (
+        p for d in ("rules", "state_machines", "templates") for p in (repo / d).rglob("*.yaml")
+    )
+    files = [repo / "config.yaml", *sorted(policy)]
+    assert len(files) > 10
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        fast = yamlsource._parse(text, path, yaml.CSafeLoader)
+        pure = yamlsource._parse(text, path, yaml.SafeLoader)
+        assert (fast.data, fast.lines) == (pure.data, pure.lines), path
