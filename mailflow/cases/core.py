@@ -273,8 +273,9 @@ def apply_event(
     before anything is written, and so does MailflowError when the transition declares
     `reason: required` and `reason` is blank. A concurrent change of the same case makes the flush fail
     (optimistic lock on Case.lock_version), so the caller's transaction rolls back whole.
-    `flush=False` leaves the last flush to the caller's next one (the mail pipeline's, at the
-    end of the message's savepoint, with the inbox row's own update).
+    `flush=False` leaves the last flush to the caller's next one (the mail pipeline's `finish`,
+    at the end of the message's savepoint, with the inbox row's own update: the case's changed
+    columns are then one UPDATE under the same version check, mailflow.store.coreflush).
     """
     lifecycle = app.lifecycles[case.machine]
     if not reason.strip() and app.machines[case.machine].needs_reason(case.state, event):

@@ -14,12 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import or_, select
+from sqlalchemy import Table, or_, select
 from sqlalchemy.orm import Session
 
 from mailflow.store.audit import SYSTEM, record
+from mailflow.store.bulkrows import add_row
 from mailflow.store.models import ROLES, Case, CaseMessage, CaseSignal, InboxMessage
 from mailflow.textnorm import fold
 from mailflow.yamlsource import YamlSource, load_yaml, parse_yaml
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 VOCABULARY_FILE = "vulnerabilidad.yaml"
 LEVELS = ((3, "alta"), (1, "media"), (0, "normal"))
 SOURCE_NAMES = {"correo": "el correo", "registro": "el registro"}
+_CASE_SIGNALS = cast(Table, CaseSignal.__table__)
 
 
 @dataclass(frozen=True)
@@ -304,7 +306,9 @@ def detect_signals(
     `case.priority`. Existing signals (and staff decisions on them) are kept. Audited (the
     audit text names no category: it is sensitive data). In the caller's transaction.
     `new_case`: the case was created in this transaction from `inbox_message_id` alone, so it
-    has no signals and no other mail yet (nothing is looked up for them)."""
+    has no signals and no other mail yet (nothing is looked up for them).
+    Returns the signals added, as objects outside the session (no id): their rows are queued
+    (mailflow.store.bulkrows.add_row), inserted before anything reads case_signals."""
     from mailflow.registry.applicants import find_applicant
 
     vocabulary = app.vulnerability
@@ -331,12 +335,12 @@ def detect_signals(
     for (source, category), evidence in found.items():
         if (source, category) in have:
             continue
-        row = CaseSignal(
-            case_id=case.id, category=category, source=source, evidence=evidence,
-            status="sugerida", created_at=now,
-        )  # fmt: skip
-        session.add(row)
-        added.append(row)
+        values = {
+            "case_id": case.id, "category": category, "source": source, "evidence": evidence,
+            "status": "sugerida", "decided_by": None, "decided_at": None, "created_at": now,
+        }  # fmt: skip
+        add_row(session, _CASE_SIGNALS, values)  # queued: inserted before the table is read
+        added.append(CaseSignal(**values))
     if added:
         record(
             session, "prioridad",

@@ -18,6 +18,7 @@ from mailflow.clock.deadlines import insert_held_timers
 from mailflow.documents.templates import ReceivedFile
 from mailflow.intake.decision import Decision
 from mailflow.mail.message import ParsedMessage
+from mailflow.store import coreflush
 from mailflow.store.audit import record
 from mailflow.store.bulkrows import updated_without_orm
 from mailflow.store.models import Case, InboxMessage
@@ -45,7 +46,9 @@ _FINISH = (
 
 def finish(session: Session, row: InboxMessage, outcome: Outcome, now: dt.datetime) -> None:
     """Mark `row` done with `outcome` (disposition, tramite, case id, processed at `now`) and
-    flush the message's last writes (held timers included) in `session`. Returns nothing."""
+    flush the message's last writes (held timers included) in `session`. Returns nothing.
+    Raises StaleDataError when the message's case was changed by someone else since it was
+    loaded (optimistic lock on Case.lock_version): the caller's (sub)transaction rolls back."""
     values = {
         "status": "done",
         "disposition": outcome.disposition,
@@ -60,9 +63,10 @@ def finish(session: Session, row: InboxMessage, outcome: Outcome, now: dt.dateti
         for key, value in values.items():
             setattr(row, key, value)
     # the message's last writes (its case's transition, timers: apply_event(flush=False))
-    # reach the database here, in one flush, as before the caller goes on
+    # reach the database here, before the caller goes on: the changed columns of its case
+    # (and of any other changed row) with one UPDATE each, anything else in one ORM flush
     insert_held_timers(session)
-    session.flush()
+    coreflush.flush(session)
 
 
 def record_event(

@@ -16,6 +16,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailflow.errors import NotNow
+from mailflow.store import coreflush
 from mailflow.store.audit import record
 from mailflow.store.db import Database, claim_rows
 from mailflow.store.models import InboxMessage
@@ -258,6 +259,7 @@ def _write_in_savepoint(
             with session.begin_nested():
                 handling.write(session, row, now, read.value)
                 _finish_row(row, now)
+                coreflush.flush(session)  # the claim's release: one UPDATE, no unit of work
             return row.status
         except NotNow as exc:  # the machine's trouble: wait, no attempt counted
             return _postpone(row, now, exc)
