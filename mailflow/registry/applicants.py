@@ -205,6 +205,14 @@ def registry_has_people(session: Session) -> bool:
     return False
 
 
+def _known_empty(session: Session) -> bool:
+    """Whether `registry_has_people` would say no without asking the database (this
+    transaction already saw an empty registry and has added nobody since)."""
+    info = tx_info(session)
+    seen_in = info.get(_HAS_PEOPLE)
+    return not (seen_in is not None and seen_in.is_active) and bool(info.get(_NOBODY))
+
+
 def _watch(session: Session) -> None:
     if session.info.get(_WATCHED):
         return
@@ -229,6 +237,8 @@ def find_applicant(
 ) -> Applicant | None:
     """The registered person with this carné, else document number, else registered email
     (one query for the three; the oldest record when several match the same key)."""
+    if _known_empty(session):
+        return None  # nobody to find: the keys need not be normalised
     keys = []
     for kind, column, raw in (
         ("carne", Applicant.carne_extranjeria, carne),
