@@ -171,7 +171,10 @@ def import_plan(session: Session, plan: Plan) -> ImportReport:
 _HAS_PEOPLE = "registry.has_people"  # the transaction in which a yes holds
 _NOBODY = "registry.empty"
 _CHANGED = "registry.changed"  # this session added or deleted an Applicant in the transaction
+_EDITED = "registry.edited"  # … or changed one: `find_applicant` remembers nothing then
+_FOUND = "registry.found"  # (attribute, normalised value) → the oldest Applicant with it, or None
 _WATCHED = "registry.watched"
+_UNKNOWN = object()  # a key `find_applicant` has not looked up in this transaction
 
 
 def registry_has_people(session: Session) -> bool:
@@ -219,6 +222,7 @@ def _watch(session: Session) -> None:
     session.info[_WATCHED] = True
     event.listen(session, "transient_to_pending", _changed)
     event.listen(session, "persistent_to_deleted", _changed)
+    event.listen(session, "before_flush", _flushing)
 
 
 def _changed(session: Session, instance: object) -> None:
@@ -227,6 +231,35 @@ def _changed(session: Session, instance: object) -> None:
         info[_CHANGED] = True
         info.pop(_NOBODY, None)
         info.pop(_HAS_PEOPLE, None)
+        _edited(info)
+
+
+def _flushing(session: Session, _ctx: object, _instances: object) -> None:
+    """Before a flush: one that writes an Applicant ends what `find_applicant` remembers."""
+    if _writes_registry(session):
+        _edited(tx_info(session))
+
+
+def _edited(info: dict[str, Any]) -> None:
+    """Note in a transaction's memory (`tx_info`) that the registry was written in it."""
+    info[_EDITED] = True
+    info.pop(_FOUND, None)
+
+
+def _writes_registry(session: Session) -> bool:
+    """Whether `session` holds an Applicant added, changed or deleted and not yet flushed."""
+    return any(isinstance(o, Applicant) for o in (*session.new, *session.dirty, *session.deleted))
+
+
+def _remembered(session: Session, writing: bool) -> dict[tuple[str, str], Applicant | None] | None:
+    """What `find_applicant` found in this transaction by each (attribute, normalised value),
+    to be read and added to; None when it cannot be trusted: the transaction wrote to the
+    registry (`writing`: something is about to be written)."""
+    info = tx_info(session)
+    if writing or info.get(_EDITED):
+        return None
+    found: dict[tuple[str, str], Applicant | None] = info.setdefault(_FOUND, {})
+    return found
 
 
 def find_applicant(
@@ -236,31 +269,54 @@ def find_applicant(
     carne: str | None = None,
 ) -> Applicant | None:
     """The registered person with this carné, else document number, else registered email
-    (one query for the three; the oldest record when several match the same key)."""
+    (one query for the three; the oldest record when several match the same key).
+
+    What a key found is remembered for the rest of the transaction (`tx_info`) while the
+    transaction writes nothing to the registry: asked again (the case's signals, its
+    issuance facts, the identity check of the same message), no query. Like the answer of
+    `registry_has_people`, it does not see a person another transaction registers meanwhile
+    (PostgreSQL, read committed): the next transaction does."""
     if _known_empty(session):
         return None  # nobody to find: the keys need not be normalised
-    keys = []
-    for kind, column, raw in (
-        ("carne", Applicant.carne_extranjeria, carne),
-        ("document", Applicant.document_number, document),
-        ("email", Applicant.email, email),
+    keys: list[tuple[str, str]] = []
+    for kind, attribute, raw in (
+        ("carne", "carne_extranjeria", carne),
+        ("document", "document_number", document),
+        ("email", "email", email),
     ):
         value = normalise(kind, raw)[0] if raw else None
         if value:
-            keys.append((column, value))
+            keys.append((attribute, value))
     if not keys or not registry_has_people(session):
         return None
-    stmt = select(Applicant).where(or_(*(c == v for c, v in keys))).order_by(Applicant.id)
-    if any(isinstance(o, Applicant) for o in (*session.new, *session.dirty, *session.deleted)):
+    _watch(session)  # a write to the registry from now on ends what is remembered
+    writing = _writes_registry(session)
+    known = _remembered(session, writing)
+    if known is not None:
+        hits = [known.get(key, _UNKNOWN) for key in keys]
+        if all(h is None or (isinstance(h, Applicant) and h in session) for h in hits):
+            return next((h for h in hits if isinstance(h, Applicant)), None)
+    matches = _look_up(session, keys, writing)
+    if known is not None:
+        known.update(zip(keys, matches, strict=True))
+    return next((m for m in matches if m is not None), None)
+
+
+def _look_up(
+    session: Session, keys: list[tuple[str, str]], writing: bool
+) -> list[Applicant | None]:
+    """For each (attribute, normalised value) of `keys`, the oldest Applicant with it, or
+    None: one query for all. `writing`: Applicants not yet flushed are written first."""
+    stmt = select(Applicant).where(
+        or_(*(getattr(Applicant, attribute) == value for attribute, value in keys))
+    )
+    stmt = stmt.order_by(Applicant.id)
+    if writing:
         found = list(session.scalars(stmt))
     else:
         with session.no_autoflush:  # no Applicant pending: nothing to write first
             found = list(session.scalars(stmt))
-    for column, value in keys:
-        match = next((a for a in found if getattr(a, column.key) == value), None)
-        if match is not None:
-            return match
-    return None
+    return [next((a for a in found if getattr(a, attr) == value), None) for attr, value in keys]
 
 
 def is_registered_sender(applicant: Applicant, sender: str | None) -> bool:

@@ -60,7 +60,9 @@ VOLATILE = {
     "message_id", "raw", "dedupe_key", "created_at", "updated_at", "next_attempt_at",
     "verification_code", "sha256", "path", "size", "password_hash",
 }  # fmt: skip
-QUEUED = {"case_events", "case_messages"}
+LAZY = {"case_events", "case_messages", "timers"}
+"""Tables whose rows are inserted when the transaction next needs them (queued by
+mailflow.store.bulkrows, timers held by mailflow.clock.deadlines): before a later statement."""
 JUAN = "juan.perez@example.org"
 ROSA = "rosa.diaz@example.org"
 INTRUDER = "intruso@example.net"
@@ -240,6 +242,7 @@ def _as_before(patch: pytest.MonkeyPatch) -> None:
     patch.setattr(route, "_duplicate", _reference_duplicate)
     patch.setattr(priority, "recheck_signals", _reference_recheck)
     patch.setattr(applicants, "_known_empty", lambda _session: False)
+    patch.setattr(applicants, "_remembered", lambda _session, _writing: None)
 
 
 # --- running the corpus ---
@@ -340,7 +343,7 @@ def _run(app: App, corpus: list[list[Stored]], patch: pytest.MonkeyPatch) -> Non
 
 def _rows(db: Database) -> dict[str, list[dict[str, Any]]]:
     """Every row of every table in id order, without the columns drawn at random or from the
-    clock; on PostgreSQL the ids of the rows mailflow.store.bulkrows queues by rank (`_ranked`)."""
+    clock; on PostgreSQL the ids of the LAZY tables by rank (`_ranked`)."""
     out: dict[str, list[dict[str, Any]]] = {}
     with db.engine.connect() as conn:
         for table in Base.metadata.sorted_tables:
@@ -356,11 +359,12 @@ def _rows(db: Database) -> dict[str, list[dict[str, Any]]]:
 
 
 def _ranked(rows: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
-    """`rows` with the ids of the QUEUED tables replaced by their rank, and the events' "cause"
+    """`rows` with the ids of the LAZY tables replaced by their rank, and the events' "cause"
     (the id of the event whose effects they record) too. A PostgreSQL sequence is not rolled
-    back with a savepoint: the ids of a message that failed are skipped, and how many depends
-    on how many of its queued rows had been inserted when it failed, not on what was written."""
-    for name in QUEUED:
+    back with a savepoint: the ids a message that failed took are skipped, and how many that
+    is depends on how many of its lazy rows a statement had needed before it failed (one
+    statement less, one insert later), not on what was written."""
+    for name in LAZY:
         rank = {row["id"]: n for n, row in enumerate(rows[name], 1)}
         for row in rows[name]:
             row["id"] = rank[row["id"]]
