@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from mailflow.cases.case_thread import fresh_thread_inbox_ids
 from mailflow.store.audit import SYSTEM, record
 from mailflow.store.models import ROLES, Case, CaseMessage, CaseSignal, InboxMessage
-from mailflow.store.txcache import tx_info
+from mailflow.store.txcache import flush_as_a_query_would, tx_info
 from mailflow.textnorm import fold
 from mailflow.yamlsource import YamlSource, load_yaml, parse_yaml
 
@@ -437,6 +437,7 @@ def recheck_signals(
     if inbox_message_id is not None and _unchanged_since_opened(
         session, app, case, inbox_message_id
     ):
+        flush_as_a_query_would(session)  # as looking the case's mail up again did
         return []
     return detect_signals(session, app, case, now)
 

@@ -17,7 +17,7 @@ from mailflow.errors import MailflowError
 from mailflow.intake.values import normalise
 from mailflow.store.audit import record
 from mailflow.store.models import Applicant, Case
-from mailflow.store.txcache import tx_info
+from mailflow.store.txcache import lookups, tx_info
 from mailflow.textnorm import fold
 from mailflow.vocabulary import AuditKind
 
@@ -171,8 +171,6 @@ def import_plan(session: Session, plan: Plan) -> ImportReport:
 _HAS_PEOPLE = "registry.has_people"  # the transaction in which a yes holds
 _NOBODY = "registry.empty"
 _CHANGED = "registry.changed"  # this session added or deleted an Applicant in the transaction
-_EDITED = "registry.edited"  # … or changed one: `find_applicant` remembers nothing then
-_FOUND = "registry.found"  # (attribute, normalised value) → the oldest Applicant with it, or None
 _WATCHED = "registry.watched"
 _UNKNOWN = object()  # a key `find_applicant` has not looked up in this transaction
 
@@ -222,7 +220,6 @@ def _watch(session: Session) -> None:
     session.info[_WATCHED] = True
     event.listen(session, "transient_to_pending", _changed)
     event.listen(session, "persistent_to_deleted", _changed)
-    event.listen(session, "before_flush", _flushing)
 
 
 def _changed(session: Session, instance: object) -> None:
@@ -231,35 +228,11 @@ def _changed(session: Session, instance: object) -> None:
         info[_CHANGED] = True
         info.pop(_NOBODY, None)
         info.pop(_HAS_PEOPLE, None)
-        _edited(info)
-
-
-def _flushing(session: Session, _ctx: object, _instances: object) -> None:
-    """Before a flush: one that writes an Applicant ends what `find_applicant` remembers."""
-    if _writes_registry(session):
-        _edited(tx_info(session))
-
-
-def _edited(info: dict[str, Any]) -> None:
-    """Note in a transaction's memory (`tx_info`) that the registry was written in it."""
-    info[_EDITED] = True
-    info.pop(_FOUND, None)
 
 
 def _writes_registry(session: Session) -> bool:
     """Whether `session` holds an Applicant added, changed or deleted and not yet flushed."""
     return any(isinstance(o, Applicant) for o in (*session.new, *session.dirty, *session.deleted))
-
-
-def _remembered(session: Session, writing: bool) -> dict[tuple[str, str], Applicant | None] | None:
-    """What `find_applicant` found in this transaction by each (attribute, normalised value),
-    to be read and added to; None when it cannot be trusted: the transaction wrote to the
-    registry (`writing`: something is about to be written)."""
-    info = tx_info(session)
-    if writing or info.get(_EDITED):
-        return None
-    found: dict[tuple[str, str], Applicant | None] = info.setdefault(_FOUND, {})
-    return found
 
 
 def find_applicant(
@@ -271,9 +244,9 @@ def find_applicant(
     """The registered person with this carné, else document number, else registered email
     (one query for the three; the oldest record when several match the same key).
 
-    What a key found is remembered for the rest of the transaction (`tx_info`) while the
-    transaction writes nothing to the registry: asked again (the case's signals, its
-    issuance facts, the identity check of the same message), no query. Like the answer of
+    What a key found is remembered for the rest of the transaction (`txcache.lookups`: until
+    it writes to the registry or rolls a savepoint back): asked again (the case's signals,
+    its issuance facts, the identity check of the same message), no query. Like the answer of
     `registry_has_people`, it does not see a person another transaction registers meanwhile
     (PostgreSQL, read committed): the next transaction does."""
     if _known_empty(session):
@@ -289,9 +262,9 @@ def find_applicant(
             keys.append((attribute, value))
     if not keys or not registry_has_people(session):
         return None
-    _watch(session)  # a write to the registry from now on ends what is remembered
     writing = _writes_registry(session)
-    known = _remembered(session, writing)
+    # (attribute, normalised value) → the oldest Applicant with it, or None
+    known = lookups(session, Applicant)
     if known is not None:
         hits = [known.get(key, _UNKNOWN) for key in keys]
         if all(h is None or (isinstance(h, Applicant) and h in session) for h in hits):

@@ -1,9 +1,11 @@
 """The write phase's look-ups asked once (issue 18) end in exactly the same rows as before.
 
-The duplicate check asks one question instead of two (`route._SEEN`), the `assign` effect does
-not look through a case opened by the same message again (`priority.recheck_signals`), and a
-registry this transaction saw empty is not looked up by normalised keys (`find_applicant`).
-The code they replace is kept here as the reference: a varied corpus (new requests,
+The duplicate check asks one question instead of two (`route._SEEN`); the `assign` effect does
+not look through a case opened by the same message again (`priority.recheck_signals`); the
+registry is not asked twice per transaction by the same key, nor at all once seen empty
+(`find_applicant`); assignment asks for a team's accounts once per transaction and takes
+round_robin's turn from the transaction's own audit rows (`assignment.choose`). The code they
+replace is kept here as the reference: a varied corpus (new requests,
 vulnerability words and birth dates, registry people, duplicates by Message-ID from the same
 and from another sender, follow-ups, subsanaciones, round_robin and carga assignment, messages
 whose first try fails inside the batch) is written in batches with and without them, and every
@@ -27,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from bench.corpus import CachedKit, build, new_kit
 from mailflow.app import App
-from mailflow.cases import priority
+from mailflow.cases import assignment, priority
 from mailflow.cases.assignment import parse_assignment_rules
 from mailflow.cases.effect_registry import EFFECTS
 from mailflow.cases.effect_run import EffectRun
@@ -53,7 +55,7 @@ from mailflow.store.models import (
     OutboxMessage,
 )
 from mailflow.web.users import add_user
-from tests.support.cases_support import DATOS, MONDAY, mail, make_app
+from tests.support.cases_support import DATOS, MONDAY, ROOT, mail, make_app
 
 # columns (and keys of JSON columns) drawn at random, from the clock or from a signed PDF
 VOLATILE = {
@@ -242,17 +244,21 @@ def _as_before(patch: pytest.MonkeyPatch) -> None:
     patch.setattr(route, "_duplicate", _reference_duplicate)
     patch.setattr(priority, "recheck_signals", _reference_recheck)
     patch.setattr(applicants, "_known_empty", lambda _session: False)
-    patch.setattr(applicants, "_remembered", lambda _session, _writing: None)
+    patch.setattr(applicants, "lookups", lambda _session, _model: None)
+    patch.setattr(assignment, "lookups", lambda _session, _model: None)
+    patch.setattr(assignment, "kept_rows", lambda *_args: [])
 
 
 # --- running the corpus ---
 
 
-def _app(tmp_path: Path, db: Database, keys: Path | None) -> App:
-    """An App on `db` with assignment rules, its signing keys those of `keys` (else new)."""
+def _app(tmp_path: Path, db: Database, keys: Path | None, machines: Path | None = None) -> App:
+    """An App on `db` with assignment rules, its signing keys those of `keys` (else new), its
+    state machines those of `machines` (else the shipped ones)."""
     base = make_app(tmp_path, db)
     replies = base.settings.replies.model_copy(update={"daily_cap_per_address": 1000})
-    app = make_app(tmp_path, db, replies=replies)
+    dirs = {"state_machines_dir": machines} if machines is not None else {}
+    app = make_app(tmp_path, db, replies=replies, **dirs)
     if keys is None:
         keys_demo(app.settings)
     else:
@@ -461,13 +467,19 @@ def test_the_corpus_ends_in_the_same_rows_with_the_lookups_asked_once(
 ) -> None:
     db, empty = databases
     skipped: list[int] = []
-    unchanged = priority._unchanged_since_opened
+    unchanged, kept = priority._unchanged_since_opened, assignment.kept_rows
+    turns: list[str] = []
 
     def spy(session: Session, app: App, case: Case, inbox_message_id: int) -> bool:
         answer = unchanged(session, app, case, inbox_message_id)
         if answer:
             skipped.append(case.id)
         return answer
+
+    def kept_spy(*args: Any) -> list[dict[str, Any]]:
+        rows = kept(*args)
+        turns.extend(r["event"] for r in rows if r["kind"] == "assign")
+        return rows
 
     with monkeypatch.context() as patch:
         _as_before(patch)
@@ -478,11 +490,46 @@ def test_the_corpus_ends_in_the_same_rows_with_the_lookups_asked_once(
     empty()
     with monkeypatch.context() as patch:
         patch.setattr(priority, "_unchanged_since_opened", spy)
+        patch.setattr(assignment, "kept_rows", kept_spy)
         now = _app(tmp_path / "now", db, tmp_path / "before" / "keys")
         _seed(now)
         _run(now, corpus, patch)
     ours = _rows(db)
     _exercised(ours)
     assert skipped  # a case opened for review was not looked through twice
+    assert "regla:recursos" in turns  # round_robin's turn read from the transaction's own
     differences = _differences(ours, theirs)
+    assert not differences, "\n".join(differences)
+
+
+def test_a_machine_that_changes_a_case_after_assigning_it_ends_in_the_same_rows(
+    tmp_path: Path, corpus: list[list[Stored]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A case sent to staff is flagged after `assign`: the flush that looking its mail up
+    again made before the flag (a second update, a second version of the case) is made
+    still."""
+    machines = tmp_path / "machines"
+    shutil.copytree(ROOT / "state_machines", machines)
+    general = machines / "general.yaml"
+    shipped = "{assign: staff}, {notify: staff}]"
+    assert shipped in general.read_text()
+    general.write_text(
+        general.read_text().replace(shipped, "{assign: staff}, {flag: revisar}, {notify: staff}]")
+    )
+    first = corpus[:1]
+    rows = []
+    for name, variant in (("before", _as_before), ("now", lambda _patch: None)):
+        db = Database(f"sqlite:///{tmp_path / name}.db")
+        db.migrate()
+        with monkeypatch.context() as patch:
+            variant(patch)
+            keys = None if name == "before" else tmp_path / "before" / "keys"
+            app = _app(tmp_path / name, db, keys, machines)
+            _seed(app)
+            _run(app, first, patch)
+        rows.append(_rows(db))
+        db.dispose()
+    flagged = [c for c in rows[0]["cases"] if "revisar" in c["flags"]]
+    assert flagged and all(c["lock_version"] > 2 for c in flagged)  # updated twice
+    differences = _differences(rows[1], rows[0])
     assert not differences, "\n".join(differences)
