@@ -17,16 +17,20 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from mailflow.errors import MailflowError
 from mailflow.store.audit import record
+from mailflow.store.bulkrows import kept_rows
 from mailflow.store.models import Case, CaseEvent, User
+from mailflow.store.txcache import flush_as_a_query_would, lookups
 from mailflow.yamlsource import YamlSource, load_yaml, parse_yaml
 
 ASSIGNMENT_FILE = "assignment.yaml"
+_EVENTS = cast(Table, CaseEvent.__table__)
 STRATEGIES = {"round_robin": "turno rotativo", "carga": "menor carga"}
 _RULE_KEYS = {"name", "tramite", "office", "officer", "team", "strategy"}
 
@@ -187,10 +191,7 @@ class AssignmentError(MailflowError):
 def choose(session: Session, rules: AssignmentRules, rule: Rule) -> User | None:
     """The active desk user the rule picks now, or None when no member is an active account."""
     names = rules.members(rule)
-    users = {
-        u.username: u
-        for u in session.scalars(select(User).where(User.username.in_(names), User.active))
-    }
+    users = _active_accounts(session, names)
     candidates = [users[n] for n in names if n in users]
     if not candidates:
         return None
@@ -203,16 +204,44 @@ def choose(session: Session, rules: AssignmentRules, rule: Rule) -> User | None:
             ).all()
         )
         return min(candidates, key=lambda u: loads.get(u.id, 0))
-    last = session.scalars(
-        select(CaseEvent)
-        .where(CaseEvent.kind == "assign", CaseEvent.event == f"regla:{rule.name}")
-        .order_by(CaseEvent.id.desc())
-        .limit(1)
-    ).first()
-    previous = str((last.data or {}).get("username", "")) if last is not None else ""
+    previous = _last_chosen(session, rule)
     order = [u.username for u in candidates]
     index = (order.index(previous) + 1) % len(order) if previous in order else 0
     return candidates[index]
+
+
+def _active_accounts(session: Session, names: tuple[str, ...]) -> dict[str, User]:
+    """The active desk accounts among `names`, by username. Asked once per transaction while
+    it writes no account (`txcache.lookups`): the desk accounts of a rule's team are the same
+    for every case of a batch."""
+    known = lookups(session, User)
+    hit: dict[str, User] | None = known.get(names) if known is not None else None
+    if hit is not None and all(u in session for u in hit.values()):
+        flush_as_a_query_would(session)
+        return dict(hit)
+    stmt = select(User).where(User.username.in_(names), User.active)
+    users = {u.username: u for u in session.scalars(stmt)}
+    if known is not None:
+        known[names] = dict(users)
+    return users
+
+
+def _last_chosen(session: Session, rule: Rule) -> str:
+    """The username `rule`'s latest assignment chose ("" when it has none, or its latest found
+    no one available): this transaction's own latest (`record(kept=True)`), else the audit
+    trail's."""
+    event = f"regla:{rule.name}"
+    mine = [r for r in kept_rows(session, _EVENTS, "event", event) if r["kind"] == "assign"]
+    if mine:
+        flush_as_a_query_would(session)  # as the query of the audit trail did
+        return str((mine[-1]["data"] or {}).get("username", ""))
+    last = session.scalars(
+        select(CaseEvent)
+        .where(CaseEvent.kind == "assign", CaseEvent.event == event)
+        .order_by(CaseEvent.id.desc())
+        .limit(1)
+    ).first()
+    return str((last.data or {}).get("username", "")) if last is not None else ""
 
 
 def assign_new_case(
@@ -244,14 +273,14 @@ def assign_new_case(
         record(
             session, "assign", f"Sin responsable disponible según la {rule.describe()}.",
             at=now, actor=actor, case_id=case.id, event=f"regla:{rule.name}",
-            data={"rule": rule.name, "where": rule.where},
+            data={"rule": rule.name, "where": rule.where}, kept=True,
         )  # fmt: skip
         return None
     case.assignee_id = user.id
     record(
         session, "assign", f"Asignado a {user.full_name} por la {rule.describe()}.",
         at=now, actor=actor, case_id=case.id, event=f"regla:{rule.name}",
-        data={"username": user.username, "rule": rule.name, "where": rule.where},
+        data={"username": user.username, "rule": rule.name, "where": rule.where}, kept=True,
     )  # fmt: skip
     return user
 

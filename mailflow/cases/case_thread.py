@@ -34,6 +34,15 @@ def _orm_thread_entry(session: Session, instance: object) -> None:
         tx_info(session).get(_FRESH_THREADS, {}).pop(instance.case_id, None)
 
 
+def fresh_thread_inbox_ids(session: Session, case: Case) -> set[int] | None:
+    """The ids of the inbox messages in the thread of `case` when it was created in this
+    transaction (`fresh_thread`: every entry is known without the database); else None."""
+    if tx_info(session).get(_FRESH_THREADS, {}).get(case.id) is not case:
+        return None
+    rows = kept_rows(session, _CASE_MESSAGES, "case_id", case.id)
+    return {r["inbox_message_id"] for r in rows if r["inbox_message_id"] is not None}
+
+
 def thread_of(session: Session, case: Case) -> Thread:
     """Answer the applicant's latest message and reference the case's whole thread."""
     if tx_info(session).get(_FRESH_THREADS, {}).get(case.id) is case:

@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import Table, or_, select
 from sqlalchemy.orm import Session
 
+from mailflow.cases.case_thread import fresh_thread_inbox_ids
 from mailflow.store.audit import SYSTEM, record
 from mailflow.store.bulkrows import add_row
 from mailflow.store.models import ROLES, Case, CaseMessage, CaseSignal, InboxMessage
+from mailflow.store.txcache import flush_as_a_query_would, tx_info
 from mailflow.textnorm import fold
 from mailflow.yamlsource import YamlSource, load_yaml, parse_yaml
 
@@ -248,15 +250,46 @@ def remember_text(
     texts[inbox_message_id] = scanned if scanned is not None else f"{subject}\n{text}"
 
 
+@dataclass(frozen=True)
+class _LookedAt:
+    """What `detect_signals` reads of the case row itself: its field values as text (in
+    order), the keys it looks the registry up by, the birth date, office and receipt time."""
+
+    texts: tuple[str, ...]
+    email: str | None
+    document: Any
+    carne: Any
+    birth: Any
+    office: str | None
+    received_at: dt.datetime
+
+
+def _looked_at(case: Case) -> _LookedAt:
+    """The `_LookedAt` of `case` now."""
+    values = {k: v.get("value") if isinstance(v, dict) else v for k, v in case.fields.items()}
+    return _LookedAt(
+        tuple(str(v) for v in values.values()),
+        case.applicant_email,
+        values.get("documento_identidad"),
+        values.get("carne_extranjeria"),
+        values.get("fecha_nacimiento"),
+        case.office,
+        case.received_at,
+    )
+
+
 def _case_parts(
-    session: Session, case: Case, extra: int | None = None, *, new_case: bool = False
+    session: Session,
+    case: Case,
+    texts: Sequence[str],
+    extra: int | None = None,
+    *,
+    new_case: bool = False,
 ) -> list[str | ScannedText]:
-    """The case's text for `signal_words`: its field values, then its messages' texts."""
+    """The case's text for `signal_words`: `texts` (its field values), then its messages'."""
     from mailflow.mail.parse import parse_message
 
-    parts: list[str | ScannedText] = [
-        str(v.get("value") if isinstance(v, dict) else v) for v in case.fields.values()
-    ]
+    parts: list[str | ScannedText] = list(texts)
     read: dict[int, str | ScannedText] = session.info.get(READ_TEXTS, {})
     if new_case and extra in read:  # a case just opened has no other message yet
         parts.append(read[extra])
@@ -309,26 +342,21 @@ def detect_signals(
     has no signals and no other mail yet (nothing is looked up for them).
     Returns the signals added, as objects outside the session (no id): their rows are queued
     (mailflow.store.bulkrows.add_row), inserted before anything reads case_signals."""
-    from mailflow.registry.applicants import find_applicant
-
     vocabulary = app.vulnerability
     if not vocabulary.categories or case.id is None:
         return []
-    parts = _case_parts(session, case, inbox_message_id, new_case=new_case)
+    looked = _looked_at(case)
+    parts = _case_parts(session, case, looked.texts, inbox_message_id, new_case=new_case)
     found = {("correo", c): f"«{w}»" for c, w in signal_words(vocabulary, parts).items()}
-    value = lambda k: (lambda v: v.get("value") if isinstance(v, dict) else v)(case.fields.get(k))  # noqa: E731
-    applicant = find_applicant(
-        session, case.applicant_email, value("documento_identidad"), value("carne_extranjeria")
-    )
-    if applicant is not None:
-        for c, v in registry_categories(vocabulary, applicant.data or {}).items():
-            found[("registro", c)] = f"registro: {v}"
-    born = _birth_date(value("fecha_nacimiento"))
+    found.update(_registry_signals(session, vocabulary, looked))
+    born = _birth_date(looked.birth)
     if born is not None:
         age = age_on(born, app.calendario_de(case.office).local(case.received_at).date())
         for kind in vocabulary.categories.values():
             if kind.age_matches(age):
                 found[("correo", kind.id)] = f"fecha de nacimiento {born.isoformat()} ({age} años)"
+    if new_case and inbox_message_id is not None:
+        _note_opened(session, vocabulary, case, inbox_message_id, looked, frozenset(found))
     existing = [] if new_case else signals_of(session, case)
     have = {(s.source, s.category) for s in existing}
     added = []
@@ -349,6 +377,88 @@ def detect_signals(
         )  # fmt: skip
     _set_priority(vocabulary, case, [*existing, *added])
     return added
+
+
+def _registry_signals(
+    session: Session, vocabulary: Vocabulary, looked: _LookedAt
+) -> dict[tuple[str, str], str]:
+    """("registro", category id) → evidence, from the registry record of the person the case
+    names (`looked`: by its applicant's address, document or carné); {} when none."""
+    from mailflow.registry.applicants import find_applicant
+
+    applicant = find_applicant(session, looked.email, looked.document, looked.carne)
+    if applicant is None:
+        return {}
+    return {
+        ("registro", c): f"registro: {v}"
+        for c, v in registry_categories(vocabulary, applicant.data or {}).items()
+    }
+
+
+_OPENED = "priority.opened"
+"""`tx_info` key: {case id: _Opened} of the cases opened in this transaction whose signals
+`detect_signals` looked for when they were opened (`new_case`)."""
+
+
+@dataclass(frozen=True)
+class _Opened:
+    """A case's look when it was opened: its message, what was read of it, the signals found
+    ((source, category id) pairs) and the priority their weights give it."""
+
+    case: Case
+    inbox_message_id: int
+    looked: _LookedAt
+    found: frozenset[tuple[str, str]]
+    priority: int
+
+
+def _note_opened(
+    session: Session,
+    vocabulary: Vocabulary,
+    case: Case,
+    inbox_message_id: int,
+    looked: _LookedAt,
+    found: frozenset[tuple[str, str]],
+) -> None:
+    """Remember for this transaction (`tx_info`) that `case`, opened from `inbox_message_id`,
+    was looked through with `looked` and gets the signals `found` (all of them new: a case
+    just opened has none), so the priority their weights give (see `recheck_signals`)."""
+    weight = max((vocabulary.categories[c].weight for _, c in found), default=0)
+    opened = _Opened(case, inbox_message_id, looked, found, weight)
+    tx_info(session).setdefault(_OPENED, {})[case.id] = opened
+
+
+def recheck_signals(
+    session: Session, app: App, case: Case, now: dt.datetime, inbox_message_id: int | None
+) -> list[CaseSignal]:
+    """`detect_signals` again for `case`, to which the event of inbox message
+    `inbox_message_id` (None: of no message) may have brought more; returns the signals added.
+
+    A case opened in this transaction by that very message was looked through when it was
+    opened (`detect_signals` with `new_case`); while its thread holds no other message and
+    nothing read then has changed (its fields, applicant, office, registry record, priority),
+    looking again would add nothing and leave its priority as it is: [] without looking."""
+    if inbox_message_id is not None and _unchanged_since_opened(
+        session, app, case, inbox_message_id
+    ):
+        flush_as_a_query_would(session)  # as looking the case's mail up again did
+        return []
+    return detect_signals(session, app, case, now)
+
+
+def _unchanged_since_opened(session: Session, app: App, case: Case, inbox_message_id: int) -> bool:
+    """Whether `case` was opened in this transaction by inbox message `inbox_message_id` and
+    a `detect_signals` now would find no signal it has not got and leave its priority as is."""
+    opened: _Opened | None = tx_info(session).get(_OPENED, {}).get(case.id)
+    if opened is None or opened.case is not case or opened.inbox_message_id != inbox_message_id:
+        return False
+    looked = _looked_at(case)
+    if looked != opened.looked or case.priority != opened.priority:
+        return False
+    thread = fresh_thread_inbox_ids(session, case)
+    if thread is None or not thread <= {inbox_message_id}:
+        return False  # other mail may have joined it: its text is looked through
+    return _registry_signals(session, app.vulnerability, looked).keys() <= opened.found
 
 
 def age_on(born: dt.date, day: dt.date) -> int:

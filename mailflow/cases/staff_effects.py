@@ -34,7 +34,8 @@ def _assign(run: EffectRun, _: Effect) -> None:
     from mailflow.cases import assignment, priority
 
     app, case = run.app, run.case
-    priority.detect_signals(run.session, app, case, run.now)  # the new mail may declare more
+    # the new mail may declare more (nothing new when it is the one that opened the case)
+    priority.recheck_signals(run.session, app, case, run.now, run.given.inbox_message_id)
     office = app.settings.calendar.default_office
     if case.assignee_id is None and app.assignment_rules.rule_for(case, office) is not None:
         assignment.assign_new_case(

@@ -7,9 +7,10 @@ one); both write through `outcome`. Staff's decisions from the desk are in `staf
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, cast
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import Row, Table, bindparam, null, select, union_all
 from sqlalchemy.orm import Session
 
 from mailflow.cases import answers
@@ -203,14 +204,24 @@ _EARLIER = (
         InboxMessage.id != bindparam("row"),
     )
     .limit(1)
+    .subquery()
 )  # the columns only: the raw message is read when it is needed
 _KNOWN_CASE = (
-    select(CaseMessage.case_id)
+    select(CaseMessage.case_id, Case.applicant_email)
+    .outerjoin(Case, Case.id == CaseMessage.case_id)
     .where(CaseMessage.message_id == bindparam("message_id"), CaseMessage.direction == "in")
     .order_by(CaseMessage.id)
     .limit(1)
-    .execution_options(**{SEES_PENDING: True})
+    .subquery()
 )
+_SEEN = union_all(
+    select(_EARLIER, null().label("owner")),
+    select(null(), null(), null(), _KNOWN_CASE.c.case_id, _KNOWN_CASE.c.applicant_email),
+).execution_options(**{SEES_PENDING: True})
+"""Both questions of the duplicate check in one statement: the earlier copy processed from
+another inbox row (a row with its `id`), and the first case whose thread holds an inbound
+message with this Message-ID, with that case's applicant (a row whose `id` is NULL). The
+thread's entries still queued in this transaction are looked at by the caller."""
 
 
 def _duplicate(
@@ -225,18 +236,24 @@ def _duplicate(
     """
     if not msg.message_id:
         return None
-    params = {"bare": msg.message_id, "angled": f"<{msg.message_id}>", "row": row.id}
-    earlier = session.execute(_EARLIER, params).first()
+    params = {
+        "bare": msg.message_id,
+        "angled": f"<{msg.message_id}>",
+        "row": row.id,
+        "message_id": msg.message_id,
+    }
+    seen = session.execute(_SEEN, params).all()
+    earlier = next((r for r in seen if r.id is not None), None)
     if earlier is None:
-        known = _known_case_of(session, msg.message_id)
+        known = _known_case_of(session, msg.message_id, seen)
         if known is None:
             return None
-        owner = session.scalar(select(Case.applicant_email).where(Case.id == known))
+        case_id, owner = known
         if (owner or "").lower() != msg.sender.lower():
             return _foreign_duplicate(session, row, msg, now)
         reason = f"Mensaje repetido (Message-ID {msg.message_id}): ya está en el expediente"
-        record_event(session, row, now, "duplicate", reason, case_id=known)
-        return Outcome("ignore", None, known)
+        record_event(session, row, now, "duplicate", reason, case_id=case_id)
+        return Outcome("ignore", None, case_id)
     if earlier.sha256 != row.sha256:
         raw = session.scalar(select(InboxMessage.raw).where(InboxMessage.id == earlier.id))
         if header_sender(raw or b"") != msg.sender.lower():
@@ -246,18 +263,24 @@ def _duplicate(
     return Outcome("ignore", earlier.tramite, earlier.case_id)
 
 
-def _known_case_of(session: Session, message_id: str) -> int | None:
+def _known_case_of(
+    session: Session, message_id: str, seen: Sequence[Row[Any]]
+) -> tuple[int, str | None] | None:
     """The case whose thread holds an inbound message with this Message-ID (the first
-    recorded), looking at the entries still queued in this transaction too."""
-    stored = session.scalar(_KNOWN_CASE, {"message_id": message_id})
+    recorded) and its applicant's address: from `seen` (`_SEEN`'s rows), else from the
+    entries still queued in this transaction; None when no thread holds it."""
+    stored = next((r for r in seen if r.id is None and r.case_id is not None), None)
     if stored is not None:
-        return int(stored)
+        return int(stored.case_id), stored.owner
     queued = (
         r["case_id"]
         for r in pending(session, cast(Table, CaseMessage.__table__))
         if r["message_id"] == message_id and r["direction"] == "in"
     )
-    return next(queued, None)
+    case_id = next(queued, None)
+    if case_id is None:
+        return None
+    return case_id, session.scalar(select(Case.applicant_email).where(Case.id == case_id))
 
 
 def _foreign_duplicate(

@@ -17,7 +17,7 @@ from mailflow.errors import MailflowError
 from mailflow.intake.values import normalise
 from mailflow.store.audit import record
 from mailflow.store.models import Applicant, Case
-from mailflow.store.txcache import tx_info
+from mailflow.store.txcache import lookups, tx_info
 from mailflow.textnorm import fold
 from mailflow.vocabulary import AuditKind
 
@@ -172,6 +172,7 @@ _HAS_PEOPLE = "registry.has_people"  # the transaction in which a yes holds
 _NOBODY = "registry.empty"
 _CHANGED = "registry.changed"  # this session added or deleted an Applicant in the transaction
 _WATCHED = "registry.watched"
+_UNKNOWN = object()  # a key `find_applicant` has not looked up in this transaction
 
 
 def registry_has_people(session: Session) -> bool:
@@ -205,6 +206,14 @@ def registry_has_people(session: Session) -> bool:
     return False
 
 
+def _known_empty(session: Session) -> bool:
+    """Whether `registry_has_people` would say no without asking the database (this
+    transaction already saw an empty registry and has added nobody since)."""
+    info = tx_info(session)
+    seen_in = info.get(_HAS_PEOPLE)
+    return not (seen_in is not None and seen_in.is_active) and bool(info.get(_NOBODY))
+
+
 def _watch(session: Session) -> None:
     if session.info.get(_WATCHED):
         return
@@ -221,6 +230,11 @@ def _changed(session: Session, instance: object) -> None:
         info.pop(_HAS_PEOPLE, None)
 
 
+def _writes_registry(session: Session) -> bool:
+    """Whether `session` holds an Applicant added, changed or deleted and not yet flushed."""
+    return any(isinstance(o, Applicant) for o in (*session.new, *session.dirty, *session.deleted))
+
+
 def find_applicant(
     session: Session,
     email: str | None = None,
@@ -228,29 +242,54 @@ def find_applicant(
     carne: str | None = None,
 ) -> Applicant | None:
     """The registered person with this carné, else document number, else registered email
-    (one query for the three; the oldest record when several match the same key)."""
-    keys = []
-    for kind, column, raw in (
-        ("carne", Applicant.carne_extranjeria, carne),
-        ("document", Applicant.document_number, document),
-        ("email", Applicant.email, email),
+    (one query for the three; the oldest record when several match the same key).
+
+    What a key found is remembered for the rest of the transaction (`txcache.lookups`: until
+    it writes to the registry or rolls a savepoint back): asked again (the case's signals,
+    its issuance facts, the identity check of the same message), no query. Like the answer of
+    `registry_has_people`, it does not see a person another transaction registers meanwhile
+    (PostgreSQL, read committed): the next transaction does."""
+    if _known_empty(session):
+        return None  # nobody to find: the keys need not be normalised
+    keys: list[tuple[str, str]] = []
+    for kind, attribute, raw in (
+        ("carne", "carne_extranjeria", carne),
+        ("document", "document_number", document),
+        ("email", "email", email),
     ):
         value = normalise(kind, raw)[0] if raw else None
         if value:
-            keys.append((column, value))
+            keys.append((attribute, value))
     if not keys or not registry_has_people(session):
         return None
-    stmt = select(Applicant).where(or_(*(c == v for c, v in keys))).order_by(Applicant.id)
-    if any(isinstance(o, Applicant) for o in (*session.new, *session.dirty, *session.deleted)):
+    writing = _writes_registry(session)
+    # (attribute, normalised value) → the oldest Applicant with it, or None
+    known = lookups(session, Applicant)
+    if known is not None:
+        hits = [known.get(key, _UNKNOWN) for key in keys]
+        if all(h is None or (isinstance(h, Applicant) and h in session) for h in hits):
+            return next((h for h in hits if isinstance(h, Applicant)), None)
+    matches = _look_up(session, keys, writing)
+    if known is not None:
+        known.update(zip(keys, matches, strict=True))
+    return next((m for m in matches if m is not None), None)
+
+
+def _look_up(
+    session: Session, keys: list[tuple[str, str]], writing: bool
+) -> list[Applicant | None]:
+    """For each (attribute, normalised value) of `keys`, the oldest Applicant with it, or
+    None: one query for all. `writing`: Applicants not yet flushed are written first."""
+    stmt = select(Applicant).where(
+        or_(*(getattr(Applicant, attribute) == value for attribute, value in keys))
+    )
+    stmt = stmt.order_by(Applicant.id)
+    if writing:
         found = list(session.scalars(stmt))
     else:
         with session.no_autoflush:  # no Applicant pending: nothing to write first
             found = list(session.scalars(stmt))
-    for column, value in keys:
-        match = next((a for a in found if getattr(a, column.key) == value), None)
-        if match is not None:
-            return match
-    return None
+    return [next((a for a in found if getattr(a, attr) == value), None) for attr, value in keys]
 
 
 def is_registered_sender(applicant: Applicant, sender: str | None) -> bool:

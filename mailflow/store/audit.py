@@ -55,13 +55,15 @@ def record(
     from_state: str | None = None,
     to_state: str | None = None,
     data: dict[str, Any] | None = None,
+    kept: bool = False,
 ) -> None:
     """Append one event in the caller's transaction (queued: mailflow.store.bulkrows inserts it,
-    in order, before the commit or before any statement that reads case_events)."""
+    in order, before the commit or before any statement that reads case_events). `kept`: the
+    transaction can read it back without a query (`bulkrows.kept_rows`)."""
     values = _values(
         kind, reason, at, actor, case_id, inbox_message_id, event, from_state, to_state, data
     )
-    add_row(session, _EVENTS, values)
+    add_row(session, _EVENTS, values, kept=kept)
 
 
 def record_now(
