@@ -34,8 +34,10 @@ from mailflow.web.engine import fire, process
 from tests.corpus.cases import CASES
 from tests.corpus.compose import Kit, make_kit
 from tests.corpus.specials import SPECIAL_CASES
-from tests.pipeline.test_read_phase import SIGNALS, _app, _differences, _rows
+from tests.pipeline.test_read_phase import SIGNALS, _app
 from tests.support.cases_support import DATOS, MONDAY, mail, make_app
+from tests.support.table_rows import differences as table_differences
+from tests.support.table_rows import table_rows
 
 ROOT = Path(__file__).resolve().parents[2]
 SIN_TELEFONO = "\n".join(line for line in DATOS.splitlines() if "Teléfono" not in line)
@@ -209,11 +211,11 @@ def test_the_engine_writes_what_the_unit_of_work_wrote(
     finally:
         event.remove(Session, "before_flush", listener)
     assert flushes[0] < orm_flushes / 2  # the new path was taken
-    theirs, mine = _rows(before_db), _rows(sqlite_db)
+    theirs, mine = table_rows(before_db), table_rows(sqlite_db)
     assert len(mine["cases"]) >= 100 and len(mine["case_signals"]) >= 2
     assert any(e["actor"] == ANA for e in mine["case_events"])  # staff acted
     assert {c["lock_version"] for c in mine["cases"]} >= {2, 3}  # cases written again later
-    differences = _differences(mine, theirs)
+    differences = table_differences(mine, theirs)
     assert not differences, "\n".join(differences)
     before_db.dispose()
 

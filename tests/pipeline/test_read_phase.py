@@ -8,10 +8,8 @@ import random
 import shutil
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
-from sqlalchemy import select
 
 from mailflow.app import App
 from mailflow.cases.priority import (
@@ -23,24 +21,19 @@ from mailflow.cases.priority import (
     signal_words,
 )
 from mailflow.mail.authentication import from_problem
-from mailflow.mail.parse import parse_message
 from mailflow.ops.keys import keys_demo
 from mailflow.pipeline.route import process_inbox_message, read_inbox_message
 from mailflow.runners.reading import read_message
 from mailflow.store.db import Database
-from mailflow.store.models import Base, OutboxMessage
 from mailflow.triage.automatic import detect_automatic
 from tests.corpus.cases import CASES
 from tests.corpus.compose import Kit, make_kit
 from tests.corpus.specials import SPECIAL_CASES
 from tests.support.cases_support import DATOS, MONDAY, mail, make_app, store
+from tests.support.table_rows import differences as table_differences
+from tests.support.table_rows import table_rows
 
 ROOT = Path(__file__).resolve().parents[2]
-# columns (and keys of JSON columns) drawn at random, from the clock or from a signed PDF
-VOLATILE = {
-    "message_id", "raw", "dedupe_key", "created_at", "updated_at", "next_attempt_at",
-    "verification_code", "sha256", "path", "size",
-}  # fmt: skip
 
 
 # requests that open a case with vulnerability words, then a follow-up naming the first case
@@ -136,48 +129,6 @@ def test_signal_words_on_scanned_parts_equal_find_words_on_the_joined_text() -> 
         assert signal_words(vocabulary, parts) == want, texts
 
 
-def _rows(db: Database) -> dict[str, list[dict[str, Any]]]:
-    """Every row of every table, without the columns drawn at random or from the clock."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    with db.engine.connect() as conn:
-        for table in Base.metadata.sorted_tables:
-            columns = [c for c in table.columns if c.name not in VOLATILE]
-            query = select(*columns).order_by(*table.primary_key.columns)
-            out[table.name] = [
-                {k: _scrub(v) for k, v in r._mapping.items()} for r in conn.execute(query)
-            ]
-        for reply in out["outbox_messages"]:  # the reply as read: its text, not its bytes
-            raw = conn.scalar(select(OutboxMessage.raw).where(OutboxMessage.id == reply["id"]))
-            reply["text"] = parse_message(raw or b"").text
-    return out
-
-
-def _scrub(value: Any) -> Any:
-    """A JSON column's value without its VOLATILE keys."""
-    if isinstance(value, dict):
-        return {k: _scrub(v) for k, v in value.items() if k not in VOLATILE}
-    return value
-
-
-def _differences(
-    ours: dict[str, list[dict[str, Any]]], theirs: dict[str, list[dict[str, Any]]]
-) -> list[str]:
-    """Each differing value, as "table column: ours != theirs" (at most five per table)."""
-    out = []
-    for name, rows in ours.items():
-        other = theirs[name]
-        if len(rows) != len(other):
-            out.append(f"{name}: {len(rows)} rows != {len(other)} rows")
-        found = [
-            f"{name} {key}: {a[key]!r} != {b[key]!r}"
-            for a, b in zip(rows, other, strict=False)
-            for key in a
-            if a[key] != b[key]
-        ]
-        out += found[:5]
-    return out
-
-
 def _run(app: App, corpus: list[bytes], keep_findings: bool) -> None:
     for raw in corpus:
         with app.database.session() as s:
@@ -200,10 +151,10 @@ def test_a_reading_without_findings_ends_in_the_same_rows(
     without = _app(tmp_path / "b", other, kit, keys=tmp_path / "a" / "keys")
     _run(with_findings, corpus, keep_findings=True)
     _run(without, corpus, keep_findings=False)
-    ours, theirs = _rows(sqlite_db), _rows(other)
+    ours, theirs = table_rows(sqlite_db), table_rows(other)
     assert ours["case_events"] and ours["outbox_messages"] and ours["cases"]
     assert len(ours["case_signals"]) >= 2  # the vulnerability words were looked for
-    differences = _differences(ours, theirs)
+    differences = table_differences(ours, theirs)
     assert not differences, "\n".join(differences)
     other.dispose()
 

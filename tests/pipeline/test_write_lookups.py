@@ -36,7 +36,6 @@ from mailflow.cases.effect_run import EffectRun
 from mailflow.cases.machine_terms import Effect
 from mailflow.mail.authentication import header_sender
 from mailflow.mail.message import ParsedMessage
-from mailflow.mail.parse import parse_message
 from mailflow.ops.keys import keys_demo
 from mailflow.pipeline import route
 from mailflow.pipeline.outcome import Outcome, record_event
@@ -52,16 +51,12 @@ from mailflow.store.models import (
     Case,
     CaseMessage,
     InboxMessage,
-    OutboxMessage,
 )
 from mailflow.web.users import add_user
 from tests.support.cases_support import DATOS, MONDAY, ROOT, mail, make_app
+from tests.support.table_rows import differences as table_differences
+from tests.support.table_rows import table_rows
 
-# columns (and keys of JSON columns) drawn at random, from the clock or from a signed PDF
-VOLATILE = {
-    "message_id", "raw", "dedupe_key", "created_at", "updated_at", "next_attempt_at",
-    "verification_code", "sha256", "path", "size", "password_hash",
-}  # fmt: skip
 LAZY = {"case_events", "case_messages", "timers"}
 """Tables whose rows are inserted when the transaction next needs them (queued by
 mailflow.store.bulkrows, timers held by mailflow.clock.deadlines): before a later statement."""
@@ -348,19 +343,9 @@ def _run(app: App, corpus: list[list[Stored]], patch: pytest.MonkeyPatch) -> Non
 
 
 def _rows(db: Database) -> dict[str, list[dict[str, Any]]]:
-    """Every row of every table in id order, without the columns drawn at random or from the
-    clock; on PostgreSQL the ids of the LAZY tables by rank (`_ranked`)."""
-    out: dict[str, list[dict[str, Any]]] = {}
-    with db.engine.connect() as conn:
-        for table in Base.metadata.sorted_tables:
-            columns = [c for c in table.columns if c.name not in VOLATILE]
-            query = select(*columns).order_by(*table.primary_key.columns)
-            out[table.name] = [
-                {k: _scrub(v) for k, v in r._mapping.items()} for r in conn.execute(query)
-            ]
-        for reply in out["outbox_messages"]:  # the reply as read: its text, not its bytes
-            raw = conn.scalar(select(OutboxMessage.raw).where(OutboxMessage.id == reply["id"]))
-            reply["text"] = parse_message(raw or b"").text
+    """Every row of every table (tests.support.table_rows); on PostgreSQL the ids of the LAZY
+    tables by rank (`_ranked`)."""
+    out = table_rows(db)
     return _ranked(out) if db.dialect == "postgresql" else out
 
 
@@ -378,32 +363,6 @@ def _ranked(rows: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, A
             if name == "case_events" and isinstance(data, dict) and "cause" in data:
                 data["cause"] = rank.get(data["cause"], data["cause"])
     return rows
-
-
-def _scrub(value: Any) -> Any:
-    """A JSON column's value without its VOLATILE keys."""
-    if isinstance(value, dict):
-        return {k: _scrub(v) for k, v in value.items() if k not in VOLATILE}
-    return value
-
-
-def _differences(
-    ours: dict[str, list[dict[str, Any]]], theirs: dict[str, list[dict[str, Any]]]
-) -> list[str]:
-    """Each differing value, as "table column: ours != theirs" (at most five per table)."""
-    out = []
-    for name, rows in ours.items():
-        other = theirs[name]
-        if len(rows) != len(other):
-            out.append(f"{name}: {len(rows)} rows != {len(other)} rows")
-        found = [
-            f"{name} {a.get('id')} {key}: {a[key]!r} != {b[key]!r}"
-            for a, b in zip(rows, other, strict=False)
-            for key in a
-            if a[key] != b[key]
-        ]
-        out += found[:5]
-    return out
 
 
 @pytest.fixture
@@ -498,7 +457,7 @@ def test_the_corpus_ends_in_the_same_rows_with_the_lookups_asked_once(
     _exercised(ours)
     assert skipped  # a case opened for review was not looked through twice
     assert "regla:recursos" in turns  # round_robin's turn read from the transaction's own
-    differences = _differences(ours, theirs)
+    differences = table_differences(ours, theirs)
     assert not differences, "\n".join(differences)
 
 
@@ -531,5 +490,5 @@ def test_a_machine_that_changes_a_case_after_assigning_it_ends_in_the_same_rows(
         db.dispose()
     flagged = [c for c in rows[0]["cases"] if "revisar" in c["flags"]]
     assert flagged and all(c["lock_version"] > 2 for c in flagged)  # updated twice
-    differences = _differences(rows[1], rows[0])
+    differences = table_differences(rows[1], rows[0])
     assert not differences, "\n".join(differences)
