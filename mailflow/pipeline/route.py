@@ -14,6 +14,7 @@ from sqlalchemy import Row, Table, bindparam, null, select, union_all
 from sqlalchemy.orm import Session
 
 from mailflow.cases import answers
+from mailflow.cases.followup import third_party
 from mailflow.cases.priority import remember_text
 from mailflow.mail.authentication import from_problem, header_sender
 from mailflow.mail.message import ParsedMessage
@@ -153,7 +154,9 @@ def _unread(
     sender, read from the header block alone (`Reading.headers`), is told at once that staff
     will review it (acknowledgment with a registration number), unless those headers make it
     automatic mail (RFC 3834 …), its From: is not exactly one mailbox, it comes from
-    Migraciones, or the same message (Message-ID and sender) was processed before."""
+    Migraciones, or the same message (Message-ID and sender) was processed before; when its
+    headers name a case that is not the sender's, it is answered as `followup.third_party`
+    answers one read in full (no case data)."""
     headers = reading.headers
     if headers is None or headers.automatic or headers.from_problem is not None:
         return _to_staff(app, session, row, reading, now, None)
@@ -162,7 +165,17 @@ def _unread(
     seen = _duplicate(session, row, headers.msg, now)
     if seen is not None:
         return seen
-    return _to_staff(app, session, row, reading, now, headers.msg)
+    msg = headers.msg
+    case_id = _thread_case_id(session, (*msg.in_reply_to, *msg.references), msg.subject)
+    if case_id is not None:
+        case = session.get(Case, case_id)
+        owner = (case.applicant_email or "").lower() if case is not None else ""
+        if case is not None and owner != msg.sender.lower():
+            # it names a case that is not the sender's: answered as a message read in full
+            # would be (no case data; the case's subsanación window held while it waits)
+            third_party(app, session, case, row, msg, now)
+            return _to_staff(app, session, row, reading, now, None)
+    return _to_staff(app, session, row, reading, now, msg)
 
 
 def _to_staff(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.policy
 import os
 import sqlite3
 import time
@@ -160,3 +162,37 @@ def test_a_sandbox_child_serves_many_tasks_and_is_replaced_after_an_overrun() ->
         assert again.value not in (None, first.value)  # a fresh child after each failure
     finally:
         box.close()
+
+
+def test_a_message_over_budget_naming_someone_elses_case_is_acknowledged_with_no_case_data(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailflow.runners import reading
+    from mailflow.store.models import Case
+
+    real = reading.findings_of
+
+    def findings(app_: App, msg: Any) -> Any:  # the other person's message: over budget
+        return _spin() if msg.sender == "otra@example.org" else real(app_, msg)
+
+    monkeypatch.setattr(reading, "findings_of", findings)
+    first = _store(app, request(1))
+    assert claim_batch(app.database, "w3", 1, NOW) == [first]
+    assert process_claimed(app, first, "w3", NOW) == "done"
+    with app.database.session(readonly=True) as s:
+        number = s.scalars(select(Case.number)).one()
+        before = len(s.scalars(select(OutboxMessage)).all())
+    other = request(6, sender="Otra Persona <otra@example.org>").replace(
+        b"Subject: ", f"Subject: Consulta {number} ".encode(), 1
+    )
+    replies = _over_budget(app, [other], "w3")[before:]
+    with app.database.session(readonly=True) as s:
+        reasons = list(s.scalars(select(CaseEvent.reason)))
+    assert any("excedió el tiempo de proceso" in r for r in reasons)
+    assert any("no es el correo del solicitante" in r for r in reasons)  # holds the window
+    assert [r.to_addr for r in replies] == ["otra@example.org"]
+    text = email.message_from_bytes(replies[0].raw, policy=email.policy.default)
+    body = text.get_body(("plain",))
+    assert body is not None
+    # the answer a message read in full naming a case not the sender's gets (third_party)
+    assert "no está registrado a nombre de esta dirección" in body.get_content()
