@@ -196,3 +196,42 @@ def test_a_message_over_budget_naming_someone_elses_case_is_acknowledged_with_no
     assert body is not None
     # the answer a message read in full naming a case not the sender's gets (third_party)
     assert "no está registrado a nombre de esta dirección" in body.get_content()
+
+
+def test_a_message_over_budget_answering_the_senders_own_case_joins_that_case(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailflow.runners import reading
+    from mailflow.store.models import Case, CaseMessage
+
+    real = reading.findings_of
+
+    def findings(app_: App, msg: Any) -> Any:  # the applicant's second message: over budget
+        return _spin() if msg.message_id == "again1@example.org" else real(app_, msg)
+
+    monkeypatch.setattr(reading, "findings_of", findings)
+    first = _store(app, request(1))
+    assert claim_batch(app.database, "w4", 1, NOW) == [first]
+    assert process_claimed(app, first, "w4", NOW) == "done"
+    with app.database.session(readonly=True) as s:
+        case_id, number = s.execute(select(Case.id, Case.number)).one()
+    again = (
+        request(1)
+        .replace(b"<req1@example.org>", b"<again1@example.org>")
+        .replace(b"Subject: ", f"Subject: {number} ".encode(), 1)
+    )
+    second = _store(app, again)
+    assert claim_batch(app.database, "w4", 1, NOW) == [second]
+    assert process_claimed(app, second, "w4", NOW) == "done"
+    with app.database.session(readonly=True) as s:
+        row = s.get(InboxMessage, second)
+        case = s.get(Case, case_id)
+        thread = s.scalars(
+            select(CaseMessage.inbox_message_id).where(CaseMessage.case_id == case_id)
+        ).all()
+        reasons = s.scalars(select(CaseEvent.reason).where(CaseEvent.inbox_message_id == second))
+        assert any("excedió el tiempo de proceso" in r for r in reasons)
+    # staff find it on the applicant's case, flagged, as a message read in full over budget
+    assert row is not None and row.disposition == "review" and row.case_id == case_id
+    assert second in thread
+    assert case is not None and "mensaje_nuevo" in (case.flags or [])
