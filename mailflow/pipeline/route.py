@@ -14,12 +14,14 @@ from sqlalchemy import Row, Table, bindparam, null, select, union_all
 from sqlalchemy.orm import Session
 
 from mailflow.cases import answers
+from mailflow.cases.effects import add_flags
+from mailflow.cases.followup import third_party
 from mailflow.cases.priority import remember_text
 from mailflow.mail.authentication import from_problem, header_sender
 from mailflow.mail.message import ParsedMessage
 from mailflow.pipeline.followups import follow_up, on_file
 from mailflow.pipeline.new_request import new_request
-from mailflow.pipeline.outcome import Outcome, finish, record_event
+from mailflow.pipeline.outcome import Outcome, finish, record_event, record_inbound
 from mailflow.runners.reading import DecideAs, Reading, decide_within, read_message, thread_keys
 from mailflow.store.bulkrows import SEES_PENDING, pending
 from mailflow.store.models import Case, CaseMessage, InboxMessage
@@ -153,7 +155,10 @@ def _unread(
     sender, read from the header block alone (`Reading.headers`), is told at once that staff
     will review it (acknowledgment with a registration number), unless those headers make it
     automatic mail (RFC 3834 …), its From: is not exactly one mailbox, it comes from
-    Migraciones, or the same message (Message-ID and sender) was processed before."""
+    Migraciones, or the same message (Message-ID and sender) was processed before; when its
+    headers name a case that is not the sender's, it is answered as `followup.third_party`
+    answers one read in full (no case data); when they name the sender's own case, it joins
+    that case's thread (flag "mensaje_nuevo") and is acknowledged."""
     headers = reading.headers
     if headers is None or headers.automatic or headers.from_problem is not None:
         return _to_staff(app, session, row, reading, now, None)
@@ -162,7 +167,28 @@ def _unread(
     seen = _duplicate(session, row, headers.msg, now)
     if seen is not None:
         return seen
-    return _to_staff(app, session, row, reading, now, headers.msg)
+    msg = headers.msg
+    case = _thread_case(session, msg)
+    if case is None:
+        return _to_staff(app, session, row, reading, now, msg)
+    if (case.applicant_email or "").lower() != msg.sender.lower():
+        # it names a case that is not the sender's: answered as a message read in full
+        # would be (no case data; the case's subsanación window held while it waits)
+        third_party(app, session, case, row, msg, now)
+        return _to_staff(app, session, row, reading, now, None)
+    # the applicant's own case: it joins the case's thread, flagged for staff, as a message
+    # read in full that runs out of its budget does (followups.follow_up)
+    record_inbound(session, case, row, msg, now)
+    add_flags(case, ["mensaje_nuevo"])
+    number = answers.acknowledge(
+        session, app, msg, inbox_message_id=row.id, received=row.arrived_at, now=now
+    )
+    reason = reading.exceeded or ""
+    record_event(
+        session, row, now, "exception", reason, case_id=case.id, seconds=reading.seconds,
+        registro=number,
+    )  # fmt: skip
+    return Outcome("review", case.tramite, case.id)
 
 
 def _to_staff(

@@ -39,6 +39,7 @@ from sqlalchemy.orm import ColumnProperty, InstanceState, Mapper, Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from mailflow.store.bulkrows import updated_without_orm
+from mailflow.store.txcache import note_written
 
 _KEY = "mailflow.store.coreflush"
 _WHERE = "coreflush_old_"  # prefix of the WHERE clause's parameters (never a column's key)
@@ -82,6 +83,9 @@ def flush(session: Session) -> None:
             if plan is not None and _writable(state, plan):
                 found.append((plan, state))
         if found:
+            # the models written here end their look-ups' memory (txcache.lookups), as the
+            # unit of work's before_flush would have
+            note_written(session, {type(state.obj()) for _, state in found})
             connection = session.connection()
             if connection.dialect.supports_sane_rowcount:  # else the ORM warns, as it does
                 found.sort(key=lambda item: (item[0].table.name, _identity(item[1])))

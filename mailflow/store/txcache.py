@@ -82,6 +82,12 @@ def _written(session: Session, instance: object) -> None:
     _forget(session, {type(instance)})
 
 
+def note_written(session: Session, models: set[type[Any]]) -> None:
+    """Rows of `models` were written in `session`'s transaction without the unit of work
+    (`coreflush`: its UPDATEs fire no `before_flush`): what was looked up in them is gone."""
+    _forget(session, models)
+
+
 def _forget(session: Session, models: set[type[Any]]) -> None:
     """`models` are written in this transaction: what was looked up in them is gone."""
     info = tx_info(session)

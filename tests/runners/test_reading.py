@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.policy
 import os
 import sqlite3
 import time
@@ -160,3 +162,76 @@ def test_a_sandbox_child_serves_many_tasks_and_is_replaced_after_an_overrun() ->
         assert again.value not in (None, first.value)  # a fresh child after each failure
     finally:
         box.close()
+
+
+def test_a_message_over_budget_naming_someone_elses_case_is_acknowledged_with_no_case_data(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailflow.runners import reading
+    from mailflow.store.models import Case
+
+    real = reading.findings_of
+
+    def findings(app_: App, msg: Any) -> Any:  # the other person's message: over budget
+        return _spin() if msg.sender == "otra@example.org" else real(app_, msg)
+
+    monkeypatch.setattr(reading, "findings_of", findings)
+    first = _store(app, request(1))
+    assert claim_batch(app.database, "w3", 1, NOW) == [first]
+    assert process_claimed(app, first, "w3", NOW) == "done"
+    with app.database.session(readonly=True) as s:
+        number = s.scalars(select(Case.number)).one()
+        before = len(s.scalars(select(OutboxMessage)).all())
+    other = request(6, sender="Otra Persona <otra@example.org>").replace(
+        b"Subject: ", f"Subject: Consulta {number} ".encode(), 1
+    )
+    replies = _over_budget(app, [other], "w3")[before:]
+    with app.database.session(readonly=True) as s:
+        reasons = list(s.scalars(select(CaseEvent.reason)))
+    assert any("excedió el tiempo de proceso" in r for r in reasons)
+    assert any("no es el correo del solicitante" in r for r in reasons)  # holds the window
+    assert [r.to_addr for r in replies] == ["otra@example.org"]
+    text = email.message_from_bytes(replies[0].raw, policy=email.policy.default)
+    body = text.get_body(("plain",))
+    assert body is not None
+    # the answer a message read in full naming a case not the sender's gets (third_party)
+    assert "no está registrado a nombre de esta dirección" in body.get_content()
+
+
+def test_a_message_over_budget_answering_the_senders_own_case_joins_that_case(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailflow.runners import reading
+    from mailflow.store.models import Case, CaseMessage
+
+    real = reading.findings_of
+
+    def findings(app_: App, msg: Any) -> Any:  # the applicant's second message: over budget
+        return _spin() if msg.message_id == "again1@example.org" else real(app_, msg)
+
+    monkeypatch.setattr(reading, "findings_of", findings)
+    first = _store(app, request(1))
+    assert claim_batch(app.database, "w4", 1, NOW) == [first]
+    assert process_claimed(app, first, "w4", NOW) == "done"
+    with app.database.session(readonly=True) as s:
+        case_id, number = s.execute(select(Case.id, Case.number)).one()
+    again = (
+        request(1)
+        .replace(b"<req1@example.org>", b"<again1@example.org>")
+        .replace(b"Subject: ", f"Subject: {number} ".encode(), 1)
+    )
+    second = _store(app, again)
+    assert claim_batch(app.database, "w4", 1, NOW) == [second]
+    assert process_claimed(app, second, "w4", NOW) == "done"
+    with app.database.session(readonly=True) as s:
+        row = s.get(InboxMessage, second)
+        case = s.get(Case, case_id)
+        thread = s.scalars(
+            select(CaseMessage.inbox_message_id).where(CaseMessage.case_id == case_id)
+        ).all()
+        reasons = s.scalars(select(CaseEvent.reason).where(CaseEvent.inbox_message_id == second))
+        assert any("excedió el tiempo de proceso" in r for r in reasons)
+    # staff find it on the applicant's case, flagged, as a message read in full over budget
+    assert row is not None and row.disposition == "review" and row.case_id == case_id
+    assert second in thread
+    assert case is not None and "mensaje_nuevo" in (case.flags or [])

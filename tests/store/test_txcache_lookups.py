@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from mailflow.store import coreflush
 from mailflow.store.db import Database
 from mailflow.store.models import Applicant, User
 from mailflow.store.txcache import flush_as_a_query_would, lookups
@@ -57,3 +58,17 @@ def test_flush_as_a_query_would_respects_no_autoflush(sqlite_db: Database) -> No
             assert s.new
         flush_as_a_query_would(s)
         assert not s.new
+
+
+def test_a_change_written_by_coreflush_ends_the_memory(sqlite_db: Database) -> None:
+    with sqlite_db.session() as s:
+        s.add(_user("ana"))
+    with sqlite_db.session() as s:
+        ana = s.scalars(select(User)).one()
+        memory = lookups(s, User)
+        assert memory is not None
+        memory[("ana",)] = {"ana": ana}  # ana is active: remembered
+        ana.active = False
+        coreflush.flush(s)  # the change reaches the database with a Core UPDATE
+        assert not s.dirty
+        assert lookups(s, User) is None  # the table was written: what was found may be stale
