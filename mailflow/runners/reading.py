@@ -206,7 +206,9 @@ def _header_reading(app: App, raw: bytes) -> HeaderReading:
     """The HeaderReading of `raw` (run in the child)."""
     msg = parse_raw(app, _header_block(raw) + b"\n\n")
     intake = app.intake
-    hits = detect_automatic(msg, own_addresses=intake.own_addresses, own_domain=intake.own_domain)
+    hits = detect_automatic(
+        msg, own_addresses=intake.own_addresses, own_domain=intake.own_domain, body_read=False
+    )
     return HeaderReading(replace(msg, raw=b""), tuple(hits), from_problem(msg))
 
 

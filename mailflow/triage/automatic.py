@@ -24,6 +24,7 @@ class RuleHit:
 class _Context:
     own_addresses: frozenset[str]
     own_domain: str | None
+    body_read: bool = True
 
 
 @dataclass(frozen=True)
@@ -96,12 +97,20 @@ _SUBJECT = re.compile(
 
 
 def detect_automatic(
-    msg: ParsedMessage, *, own_addresses: Collection[str] = (), own_domain: str | None = None
+    msg: ParsedMessage,
+    *,
+    own_addresses: Collection[str] = (),
+    own_domain: str | None = None,
+    body_read: bool = True,
 ) -> list[RuleHit]:
-    """Every rule that marks the message as automatic; an empty list means a person wrote it."""
+    """Every rule that marks the message as automatic; an empty list means a person wrote it.
+    `body_read=False`: `msg` is its header block alone (its body could not be read), so an
+    absence-notice subject is not taken for automatic mail (whether the body carries a
+    request is unknown: the person is answered); a delivery-failure subject still is."""
     context = _Context(
         frozenset(a.strip().lower() for a in own_addresses),
         own_domain.strip().lower().lstrip("@") if own_domain else None,
+        body_read,
     )
     hits = []
     for rule in RULES:
@@ -135,10 +144,12 @@ def _precedence(msg: ParsedMessage, _: _Context) -> str | None:
     return None
 
 
-def _subject(msg: ParsedMessage, _: _Context) -> str | None:
+def _subject(msg: ParsedMessage, ctx: _Context) -> str | None:
     found = _SUBJECT.match(_fold(msg.subject))
     if not found:
         return None
+    if not ctx.body_read and not _DELIVERY.search(found.group(0)):
+        return None  # "Vacaciones: …" with a body nobody could read: maybe a person's request
     if not _DELIVERY.search(found.group(0)) and autotext.has_request_data(
         msg, autotext.strip_quoted(msg.text[: autotext.TEXT_WINDOW])
     ):  # "Estoy de vacaciones: Autorización de Viaje" with the data: a person's request

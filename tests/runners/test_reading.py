@@ -235,3 +235,22 @@ def test_a_message_over_budget_answering_the_senders_own_case_joins_that_case(
     assert row is not None and row.disposition == "review" and row.case_id == case_id
     assert second in thread
     assert case is not None and "mensaje_nuevo" in (case.flags or [])
+
+
+def test_a_message_over_budget_is_not_taken_for_an_absence_notice_by_its_subject_alone(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an absence-notice subject is automatic only when the body carries no request, and
+    # nobody could read this body: its sender is answered; a delivery failure's subject
+    # is automatic whatever the body says
+    monkeypatch.setattr(app.intake, "decide", _spin)
+
+    def titled(i: int, subject: str) -> bytes:
+        raw = request(i)
+        head, _, rest = raw.partition(b"\nSubject: ")
+        return head + b"\nSubject: " + subject.encode() + b"\n" + rest.split(b"\n", 1)[1]
+
+    absent = titled(11, "Vacaciones: solicito autorización de viaje")
+    failed = titled(12, "Undeliverable: Actualización de datos")
+    replies = _over_budget(app, [absent, failed], "w4")
+    assert [r.to_addr for r in replies] == ["persona11@example.org"]
