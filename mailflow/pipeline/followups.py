@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailflow.cases import followup
+from mailflow.cases import answers, followup
 from mailflow.cases.core import apply_event, disposition_of, engine_event, missing_labels
 from mailflow.cases.effects import add_flags
 from mailflow.cases.followup_policy import Merge, held_reason, merge_follow_up
@@ -19,6 +19,7 @@ from mailflow.clock.deadlines import subsanacion_expired
 from mailflow.documents.issuance import case_overrides
 from mailflow.intake.decision import Decision, SignatureSummary
 from mailflow.mail.authentication import SenderAuthentication, authenticate
+from mailflow.mail.message import ParsedMessage
 from mailflow.pipeline.outcome import (
     Outcome,
     machine_facts,
@@ -88,9 +89,7 @@ def follow_up(
     record_inbound(session, case, row, msg, now)
     sender_auth = authenticate(msg, app.settings.security.authserv_id)
     if reading.exceeded:
-        add_flags(case, ["mensaje_nuevo"])
-        record_event(session, row, now, "exception", reading.exceeded, case_id=case.id)
-        return Outcome("review", case.tramite, case.id)
+        return _unread_on_case(app, session, case, row, msg, reading, now)
     if case.state == "observado":
         return subsanar(app, session, row, reading, case, now, sender_auth)
     if followup.is_status_question(msg):
@@ -145,8 +144,7 @@ def subsanar(
         reading = decide_within(app, reading, now, tramite.subject)
     first = reading.decision_for(tramite.subject)
     if first is None:
-        record_event(session, row, now, "exception", reading.exceeded or "", case_id=case.id)
-        return Outcome("review", case.tramite, case.id)
+        return _unread_on_case(app, session, case, row, msg, reading, now)
     incoming = first.fields if first.tramite == tramite.id else {}
     merge = merge_follow_up(dict(case.fields or {}), incoming, sender_auth)
     if merge.blocked:
@@ -243,3 +241,26 @@ def _hold(
     record_event(session, row, now, "exception", held, case_id=case.id, merge=merge.audit())
     add_flags(case, ["mensaje_nuevo"])
     return Outcome("review", case.tramite, None)
+
+
+def _unread_on_case(
+    app: App,
+    session: Session,
+    case: Case,
+    row: InboxMessage,
+    msg: ParsedMessage,
+    reading: Reading,
+    now: dt.datetime,
+) -> Outcome:
+    """The applicant's message on their own case (already in its thread) that could not be
+    read or decided within its budget: the case flagged "mensaje_nuevo" for staff, the
+    exception recorded with the reason, and the applicant told at once that staff will
+    review it (answers.acknowledge: a registration number and the day). Returns the
+    Outcome("review") of `row` on `case`."""
+    add_flags(case, ["mensaje_nuevo"])
+    number = answers.acknowledge(
+        session, app, msg, inbox_message_id=row.id, received=row.arrived_at, now=now
+    )
+    reason = reading.exceeded or ""
+    record_event(session, row, now, "exception", reason, case_id=case.id, registro=number)
+    return Outcome("review", case.tramite, case.id)

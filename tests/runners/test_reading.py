@@ -254,3 +254,46 @@ def test_a_message_over_budget_is_not_taken_for_an_absence_notice_by_its_subject
     failed = titled(12, "Undeliverable: Actualización de datos")
     replies = _over_budget(app, [absent, failed], "w4")
     assert [r.to_addr for r in replies] == ["persona11@example.org"]
+
+
+def test_an_applicants_reply_whose_decision_runs_out_of_budget_is_acknowledged(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mailflow.pipeline import route
+    from mailflow.store.models import Case
+
+    real = app.intake.decide
+
+    def decide(probe: Any, **kw: Any) -> Any:  # the reply, read as its procedure: over budget
+        if probe.message_id == "re2@example.org" and not probe.subject.startswith("Re:"):
+            return _spin()
+        return real(probe, **kw)
+
+    monkeypatch.setattr(app.intake, "decide", decide)
+    # the case is found only after the full read (so the decision as its procedure is
+    # made in the write step, under the budget)
+    monkeypatch.setattr(route, "thread_keys", lambda _raw: ((), ""))
+    first = _store(app, request(2))
+    assert claim_batch(app.database, "w5", 1, NOW) == [first]
+    assert process_claimed(app, first, "w5", NOW) == "done"
+    with app.database.session(readonly=True) as s:
+        case_id, number, state = s.execute(select(Case.id, Case.number, Case.state)).one()
+    assert state == "observado"
+    reply = (
+        request(2)
+        .replace(b"<req2@example.org>", b"<re2@example.org>")
+        .replace(b"Subject: ", f"Subject: Re: {number} ".encode(), 1)
+    )
+    second = _store(app, reply)
+    assert claim_batch(app.database, "w5", 1, NOW) == [second]
+    assert process_claimed(app, second, "w5", NOW) == "done"
+    with app.database.session(readonly=True) as s:
+        case = s.get_one(Case, case_id)
+        events = s.scalars(select(CaseEvent).where(CaseEvent.inbox_message_id == second)).all()
+        replies = s.scalars(
+            select(OutboxMessage).where(OutboxMessage.inbox_message_id == second)
+        ).all()
+    assert any("excedió el tiempo de proceso" in e.reason for e in events)
+    assert "mensaje_nuevo" in (case.flags or [])
+    # the applicant is told at once that staff will review it
+    assert [(r.to_addr, r.kind) for r in replies] == [("persona2@example.org", "acuse_registro")]
