@@ -89,7 +89,7 @@ def follow_up(
     record_inbound(session, case, row, msg, now)
     sender_auth = authenticate(msg, app.settings.security.authserv_id)
     if reading.exceeded:
-        return _unread_on_case(app, session, case, row, msg, reading, now)
+        return unread_on_case(app, session, case, row, msg, reading, now)
     if case.state == "observado":
         return subsanar(app, session, row, reading, case, now, sender_auth)
     if followup.is_status_question(msg):
@@ -144,7 +144,7 @@ def subsanar(
         reading = decide_within(app, reading, now, tramite.subject)
     first = reading.decision_for(tramite.subject)
     if first is None:
-        return _unread_on_case(app, session, case, row, msg, reading, now)
+        return unread_on_case(app, session, case, row, msg, reading, now)
     incoming = first.fields if first.tramite == tramite.id else {}
     merge = merge_follow_up(dict(case.fields or {}), incoming, sender_auth)
     if merge.blocked:
@@ -243,7 +243,7 @@ def _hold(
     return Outcome("review", case.tramite, None)
 
 
-def _unread_on_case(
+def unread_on_case(
     app: App,
     session: Session,
     case: Case,
@@ -251,16 +251,22 @@ def _unread_on_case(
     msg: ParsedMessage,
     reading: Reading,
     now: dt.datetime,
+    *,
+    with_seconds: bool = False,
 ) -> Outcome:
     """The applicant's message on their own case (already in its thread) that could not be
     read or decided within its budget: the case flagged "mensaje_nuevo" for staff, the
-    exception recorded with the reason, and the applicant told at once that staff will
+    exception recorded with the reason (and the CPU seconds the reading took, `with_seconds`:
+    when it was the reading itself that ran out), and the applicant told at once that staff will
     review it (answers.acknowledge: a registration number and the day). Returns the
     Outcome("review") of `row` on `case`."""
     add_flags(case, ["mensaje_nuevo"])
     number = answers.acknowledge(
         session, app, msg, inbox_message_id=row.id, received=row.arrived_at, now=now
     )
+    measured = {"seconds": reading.seconds} if with_seconds else {}
     reason = reading.exceeded or ""
-    record_event(session, row, now, "exception", reason, case_id=case.id, registro=number)
+    record_event(
+        session, row, now, "exception", reason, case_id=case.id, registro=number, **measured
+    )
     return Outcome("review", case.tramite, case.id)

@@ -14,12 +14,11 @@ from sqlalchemy import Row, Table, bindparam, null, select, union_all
 from sqlalchemy.orm import Session
 
 from mailflow.cases import answers
-from mailflow.cases.effects import add_flags
 from mailflow.cases.followup import third_party
 from mailflow.cases.priority import remember_text
 from mailflow.mail.authentication import from_problem, header_sender
 from mailflow.mail.message import ParsedMessage
-from mailflow.pipeline.followups import follow_up, on_file
+from mailflow.pipeline.followups import follow_up, on_file, unread_on_case
 from mailflow.pipeline.new_request import new_request
 from mailflow.pipeline.outcome import Outcome, finish, record_event, record_inbound
 from mailflow.runners.reading import DecideAs, Reading, decide_within, read_message, thread_keys
@@ -179,16 +178,7 @@ def _unread(
     # the applicant's own case: it joins the case's thread, flagged for staff, as a message
     # read in full that runs out of its budget does (followups.follow_up)
     record_inbound(session, case, row, msg, now)
-    add_flags(case, ["mensaje_nuevo"])
-    number = answers.acknowledge(
-        session, app, msg, inbox_message_id=row.id, received=row.arrived_at, now=now
-    )
-    reason = reading.exceeded or ""
-    record_event(
-        session, row, now, "exception", reason, case_id=case.id, seconds=reading.seconds,
-        registro=number,
-    )  # fmt: skip
-    return Outcome("review", case.tramite, case.id)
+    return unread_on_case(app, session, case, row, msg, reading, now, with_seconds=True)
 
 
 def _to_staff(

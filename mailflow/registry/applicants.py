@@ -17,7 +17,7 @@ from mailflow.errors import MailflowError
 from mailflow.intake.values import normalise
 from mailflow.store.audit import record
 from mailflow.store.models import Applicant, Case
-from mailflow.store.txcache import lookups, tx_info
+from mailflow.store.txcache import lookups, tx_info, unflushed
 from mailflow.textnorm import fold
 from mailflow.vocabulary import AuditKind
 
@@ -230,11 +230,6 @@ def _changed(session: Session, instance: object) -> None:
         info.pop(_HAS_PEOPLE, None)
 
 
-def _writes_registry(session: Session) -> bool:
-    """Whether `session` holds an Applicant added, changed or deleted and not yet flushed."""
-    return any(isinstance(o, Applicant) for o in (*session.new, *session.dirty, *session.deleted))
-
-
 def find_applicant(
     session: Session,
     email: str | None = None,
@@ -262,7 +257,7 @@ def find_applicant(
             keys.append((attribute, value))
     if not keys or not registry_has_people(session):
         return None
-    writing = _writes_registry(session)
+    writing = unflushed(session, Applicant)  # Applicants to write before the query
     # (attribute, normalised value) → the oldest Applicant with it, or None
     known = lookups(session, Applicant)
     if known is not None:

@@ -44,13 +44,13 @@ def lookups(session: Session, model: type[Any]) -> dict[Any, Any] | None:
     connection, not through the session, is not seen."""
     _watch(session)
     info = tx_info(session)
-    if any(issubclass(w, model) for w in info.get(_WRITTEN, ())) or _unflushed(session, model):
+    if any(issubclass(w, model) for w in info.get(_WRITTEN, ())) or unflushed(session, model):
         return None
     found: dict[Any, Any] = info.setdefault(_LOOKUPS, {}).setdefault(model, {})
     return found
 
 
-def _unflushed(session: Session, model: type[Any]) -> bool:
+def unflushed(session: Session, model: type[Any]) -> bool:
     """Whether `session` holds an instance of `model` added, changed or deleted, not flushed."""
     return any(isinstance(o, model) for o in (*session.new, *session.dirty, *session.deleted))
 

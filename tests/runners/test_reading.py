@@ -69,9 +69,7 @@ def test_service_sends_a_message_over_budget_to_staff_with_the_reason(
     app: App, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(app.intake, "decide", _spin)
-    row_id = _store(app, request(2))
-    assert claim_batch(app.database, "w1", 1, NOW) == [row_id]
-    assert process_claimed(app, row_id, "w1", NOW) == "done"
+    row_id = _process(app, request(2), "w1")
     with app.database.session(readonly=True) as s:
         row = s.get(InboxMessage, row_id)
         assert row is not None and row.disposition == "review" and row.case_id is None
@@ -86,12 +84,18 @@ def test_service_sends_a_message_over_budget_to_staff_with_the_reason(
     assert registro and registro in replies[0].raw.decode("ascii", "replace")
 
 
+def _process(app: App, raw: bytes, worker: str) -> int:
+    """Store `raw`, claim it alone for `worker` and process it (it must end "done"); its id."""
+    row_id = _store(app, raw)
+    assert claim_batch(app.database, worker, 1, NOW) == [row_id]
+    assert process_claimed(app, row_id, worker, NOW) == "done"
+    return row_id
+
+
 def _over_budget(app: App, raws: list[bytes], worker: str) -> list[OutboxMessage]:
     """Store and process `raws` with every full reading over budget; the replies queued."""
-    ids = [_store(app, raw) for raw in raws]
-    for row_id in ids:
-        assert claim_batch(app.database, worker, 1, NOW) == [row_id]
-        assert process_claimed(app, row_id, worker, NOW) == "done"
+    for raw in raws:
+        _process(app, raw, worker)
     with app.database.session(readonly=True) as s:
         return list(s.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
 
@@ -130,9 +134,7 @@ def test_parsing_and_deciding_happen_with_no_write_lock_held(
         return real(app_, raw, decide)
 
     monkeypatch.setattr(pipeline, "read_message", probing)
-    row_id = _store(app, request(3))
-    assert claim_batch(app.database, "w1", 1, NOW) == [row_id]
-    assert process_claimed(app, row_id, "w1", NOW) == "done"
+    row_id = _process(app, request(3), "w1")
     assert writable == [True]
     with app.database.session(readonly=True) as s:
         row = s.get(InboxMessage, row_id)
@@ -176,9 +178,7 @@ def test_a_message_over_budget_naming_someone_elses_case_is_acknowledged_with_no
         return _spin() if msg.sender == "otra@example.org" else real(app_, msg)
 
     monkeypatch.setattr(reading, "findings_of", findings)
-    first = _store(app, request(1))
-    assert claim_batch(app.database, "w3", 1, NOW) == [first]
-    assert process_claimed(app, first, "w3", NOW) == "done"
+    _process(app, request(1), "w3")
     with app.database.session(readonly=True) as s:
         number = s.scalars(select(Case.number)).one()
         before = len(s.scalars(select(OutboxMessage)).all())
@@ -210,9 +210,7 @@ def test_a_message_over_budget_answering_the_senders_own_case_joins_that_case(
         return _spin() if msg.message_id == "again1@example.org" else real(app_, msg)
 
     monkeypatch.setattr(reading, "findings_of", findings)
-    first = _store(app, request(1))
-    assert claim_batch(app.database, "w4", 1, NOW) == [first]
-    assert process_claimed(app, first, "w4", NOW) == "done"
+    _process(app, request(1), "w4")
     with app.database.session(readonly=True) as s:
         case_id, number = s.execute(select(Case.id, Case.number)).one()
     again = (
@@ -220,9 +218,7 @@ def test_a_message_over_budget_answering_the_senders_own_case_joins_that_case(
         .replace(b"<req1@example.org>", b"<again1@example.org>")
         .replace(b"Subject: ", f"Subject: {number} ".encode(), 1)
     )
-    second = _store(app, again)
-    assert claim_batch(app.database, "w4", 1, NOW) == [second]
-    assert process_claimed(app, second, "w4", NOW) == "done"
+    second = _process(app, again, "w4")
     with app.database.session(readonly=True) as s:
         row = s.get(InboxMessage, second)
         case = s.get(Case, case_id)
@@ -273,9 +269,7 @@ def test_an_applicants_reply_whose_decision_runs_out_of_budget_is_acknowledged(
     # the case is found only after the full read (so the decision as its procedure is
     # made in the write step, under the budget)
     monkeypatch.setattr(route, "thread_keys", lambda _raw: ((), ""))
-    first = _store(app, request(2))
-    assert claim_batch(app.database, "w5", 1, NOW) == [first]
-    assert process_claimed(app, first, "w5", NOW) == "done"
+    _process(app, request(2), "w5")
     with app.database.session(readonly=True) as s:
         case_id, number, state = s.execute(select(Case.id, Case.number, Case.state)).one()
     assert state == "observado"
@@ -284,9 +278,7 @@ def test_an_applicants_reply_whose_decision_runs_out_of_budget_is_acknowledged(
         .replace(b"<req2@example.org>", b"<re2@example.org>")
         .replace(b"Subject: ", f"Subject: Re: {number} ".encode(), 1)
     )
-    second = _store(app, reply)
-    assert claim_batch(app.database, "w5", 1, NOW) == [second]
-    assert process_claimed(app, second, "w5", NOW) == "done"
+    second = _process(app, reply, "w5")
     with app.database.session(readonly=True) as s:
         case = s.get_one(Case, case_id)
         events = s.scalars(select(CaseEvent).where(CaseEvent.inbox_message_id == second)).all()
