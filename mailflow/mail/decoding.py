@@ -8,6 +8,7 @@ import datetime as dt
 import email.message
 import email.utils
 import re
+from functools import lru_cache
 from typing import Any
 
 from mailflow.mail.charsets import decode_unlabelled
@@ -128,6 +129,14 @@ def header_params(value: str) -> tuple[str, dict[str, Any]]:
     never raises (an unreadable value gives its text before the first ";" and {})."""
     if not value:
         return "", {}
+    main, params = _header_params(value)
+    return main, dict(params)  # the caller's own dict: the cached one stays as it was
+
+
+@lru_cache(maxsize=256)
+def _header_params(value: str) -> tuple[str, dict[str, Any]]:
+    """`header_params` of a non-empty value, kept: a few Content-Type and
+    Content-Disposition values ("text/plain; charset=utf-8") recur in most messages."""
     holder = email.message.Message()
     holder["x"] = value
     try:
