@@ -9,6 +9,7 @@ put its own checkout on the path):
       reads every message of DIR/corpus.pickle (plus /work/shared/field_cases/*.eml when
       present) as the reader child does (`Reader`'s work on ("read", (raw, DecideAs))) and
       writes the repr of each reply (parsed message without raw, Decision, Findings) to OUT;
+      `--hostile` adds tests.support.hostile's malformed and malicious mail;
   python bench/reading_fingerprint.py diff OLD.json NEW.json
       prints the messages whose replies differ; exit status 1 when any does.
 """
@@ -47,6 +48,10 @@ def dump(directory: Path, out: Path) -> None:
     saved = pickle.loads((directory / "corpus.pickle").read_bytes())
     messages = list(saved["messages"])
     messages += [(p.name, p.read_bytes()) for p in sorted(FIELD_CASES.glob("*.eml"))]
+    if "--hostile" in sys.argv:  # malformed and malicious mail (tests.support.hostile), ~1 min
+        from tests.support.hostile import hostile_corpus
+
+        messages += [(f"hostile-{h.name}", h.raw) for h in hostile_corpus()]
     root = Path(__file__).resolve().parent.parent
     with tempfile.TemporaryDirectory(prefix="mailflow-fp-") as tmp:
         settings = load_settings(root / "config.yaml", env={})
@@ -94,7 +99,7 @@ def main() -> int:
         make_corpus(Path(args[0]), n)
         return 0
     if command == "dump":
-        dump(Path(args[0]), Path(args[1]))
+        dump(Path(args[0]), Path(args[1]))  # (--hostile is read from sys.argv)
         return 0
     return diff(Path(args[0]), Path(args[1]))
 
