@@ -161,13 +161,13 @@ class Classifier:
             return []
         if len(words) > _MEMO_WORDS:
             return self._score_words(words)
-        found = self._memo.get(words)
-        if found is None:
-            found = self._score_words(words)
+        kept = self._memo.get(words)
+        if kept is None:
+            kept = tuple(self._score_words(words))
             if len(self._memo) >= _MEMO_SIZE:
                 self._memo.clear()
-            self._memo[words] = found
-        return list(found)
+            self._memo[words] = kept
+        return list(kept)
 
     def _score_words(self, words: tuple[str, ...]) -> list[Candidate]:
         best: dict[str, Candidate] = {}
