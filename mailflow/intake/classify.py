@@ -14,6 +14,8 @@ SHORT_WORD = 5  # single words this short must match exactly ("cita" is not "cit
 BODY_CONFIDENCE = 0.85
 BODY_WINDOW = 2000  # characters of the body read for the fallback
 SUBJECT_WINDOW = 300  # longer subjects are read only this far (hostile mail: 100 KB subjects)
+_MEMO_SIZE = 4096  # subjects whose scores a Classifier keeps (cleared when full)
+_MEMO_WORDS = 12  # longer subjects are rarely repeated: not kept
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,17 @@ class _Phrase:
     owner: str  # tramite id, or "topic:<id>"
     text: str  # folded phrase without stop words
     words: int
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        """The window sizes (in words) compared with the phrase, in the order they are tried:
+        its own word count and one word less or more."""
+        return tuple(s for s in {self.words - 1, self.words, self.words + 1} if s >= 1)
+
+    @property
+    def exact_only(self) -> bool:
+        """A single word this short matches only itself ("cita" is not "cito")."""
+        return " " not in self.text and len(self.text) <= SHORT_WORD
 
 
 @dataclass(frozen=True)
@@ -62,6 +75,9 @@ class Classifier:
             for p in topic.phrases:
                 phrases.append(_phrase(f"topic:{topic.id}", p))
         self._phrases = tuple(dict.fromkeys(p for p in phrases if p.text))
+        self._plan = tuple((p, p.sizes, p.exact_only) for p in self._phrases)
+        # subject words → scored candidates: a long-lived reader sees the same subjects often
+        self._memo: dict[tuple[str, ...], tuple[Candidate, ...]] = {}
         self._exact = {p.text: p for p in self._phrases}
         self._body = tuple(
             (t.id, fold(k)) for t in catalogue for k in (*t.body_keywords, t.subject)
@@ -138,26 +154,49 @@ class Classifier:
         return Classification(None, hit.score, (reason,), topic.id, source, tuple(best))
 
     def _score(self, words: tuple[str, ...]) -> list[Candidate]:
-        """Best score per owner, best first."""
-        best: dict[str, Candidate] = {}
+        """Best score per owner, best first: for each phrase, the best Indel similarity over the
+        subject's windows of `_Phrase.sizes` words (the first such window on ties), its word
+        offset; a phrase's owner keeps its best phrase (the longer one on ties)."""
         if not words:
             return []
+        if len(words) > _MEMO_WORDS:
+            return self._score_words(words)
+        kept = self._memo.get(words)
+        if kept is None:
+            kept = tuple(self._score_words(words))
+            if len(self._memo) >= _MEMO_SIZE:
+                self._memo.clear()
+            self._memo[words] = kept
+        return list(kept)
+
+    def _score_words(self, words: tuple[str, ...]) -> list[Candidate]:
+        best: dict[str, Candidate] = {}
         n = len(words)
-        for phrase in self._phrases:
+        windows: dict[int, list[str]] = {}
+        similarity = Indel.normalized_similarity
+        for phrase, sizes, exact_only in self._plan:
+            text = phrase.text
             score, start = 0.0, 0
-            for size in {phrase.words - 1, phrase.words, phrase.words + 1}:
-                if size < 1 or size > n:
+            for size in sizes:
+                if size > n:
                     continue
-                for i in range(n - size + 1):
-                    window = " ".join(words[i : i + size])
-                    s = _similarity(phrase.text, window)
+                row = windows.get(size)
+                if row is None:
+                    row = windows[size] = [
+                        " ".join(words[i : i + size]) for i in range(n - size + 1)
+                    ]
+                if text in row:  # an identical window scores 1.0, which nothing beats
+                    score, start = 1.0, row.index(text)
+                    break
+                if exact_only:
+                    continue
+                for i, window in enumerate(row):
+                    s = float(similarity(text, window))
                     if s > score:
                         score, start = s, i
-                        if s == 1.0:
-                            break
             prior = best.get(phrase.owner)
-            if score > 0 and (prior is None or _better(score, phrase.text, prior)):
-                best[phrase.owner] = Candidate(phrase.owner, score, phrase.text, start)
+            if score > 0 and (prior is None or _better(score, text, prior)):
+                best[phrase.owner] = Candidate(phrase.owner, score, text, start)
         return sorted(best.values(), key=lambda c: (-c.score, -len(c.phrase)))
 
     def _from_body(self, body: str) -> Classification | None:
@@ -192,14 +231,6 @@ class Classifier:
 def _phrase(owner: str, text: str) -> _Phrase:
     words = tokens(text)
     return _Phrase(owner, " ".join(words), len(words))
-
-
-def _similarity(phrase: str, window: str) -> float:
-    if phrase == window:
-        return 1.0
-    if " " not in phrase and len(phrase) <= SHORT_WORD:
-        return 0.0
-    return float(Indel.normalized_similarity(phrase, window))
 
 
 def _better(score: float, text: str, prior: Candidate) -> bool:

@@ -38,7 +38,7 @@ from mailflow.intake.forwards import request_body
 from mailflow.intake.pdfactive import active_content
 from mailflow.mail.defects import Defect
 from mailflow.mail.message import ParsedMessage
-from mailflow.triage.automatic import detect_automatic
+from mailflow.triage.automatic import RuleHit, detect_automatic
 from mailflow.vocabulary import Disposition, SignatureStatus
 
 _FORWARDED_SUBJECT = re.compile(r"^Asunto: (.{1,300})$", re.MULTILINE)  # forwards.request_body
@@ -76,13 +76,16 @@ class Intake:
         *,
         received: dt.datetime,
         identity: IdentityLookup | None = None,
+        automatic: Sequence[RuleHit] | None = None,
     ) -> Decision:
         """Decide a new message: what to do with it, for which procedure, and why.
 
         Takes the parsed message, `received` (aware datetime: when it reached us, the start of
         the legal terms and of an extemporaneous appeal's count) and `identity`, the applicant
         registry lookup for identity-sensitive procedures (None: not checked, e.g. without a
-        database). Returns a Decision whose disposition is
+        database). `automatic`: what `detect_automatic` found on this very `msg` with this
+        Intake's own addresses and domain, when the caller has it already (None: detected here).
+        Returns a Decision whose disposition is
         - "ignore": automatic mail (auto-replies, bounces, our own addresses: `automatic`),
         - "inform": an informative procedure or an off-catalogue topic with its own channel,
         - "review": unclassified or ambiguous (hard parsing defects listed as reasons),
@@ -92,7 +95,11 @@ class Intake:
         (at most MAX_PDFS_READ, each bounded by `max_pdf_pages` and `pdf_seconds`); pure
         otherwise. Does not raise for hostile input: problems become reasons.
         """
-        hits = detect_automatic(msg, own_addresses=self.own_addresses, own_domain=self.own_domain)
+        hits = automatic
+        if hits is None:
+            hits = detect_automatic(
+                msg, own_addresses=self.own_addresses, own_domain=self.own_domain
+            )
         if hits:
             return Decision(
                 Disposition.IGNORE,

@@ -15,6 +15,7 @@ Two questions, answered without network access:
 
 from __future__ import annotations
 
+import binascii
 import re
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
@@ -35,6 +36,17 @@ _SIMPLE_FROM = re.compile(
         "{a}", r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
     )
 )
+# The same with UTF-8 "Q" encoded words among the display name's words, their escapes all
+# non-ASCII bytes: "=?utf-8?Q?Jos=C3=A9_P=C3=A9rez?= <jose@mail.example.org>". Decoded (valid
+# UTF-8, else the parser reports a defect and this shortcut is not taken) such a name holds
+# letters, digits, spaces and non-ASCII characters only, so it can show no address.
+_EW_WORD = r"=\?[Uu][Tt][Ff]-8\?[Qq]\?((?:[A-Za-z0-9_]|=[89A-Fa-f][0-9A-Fa-f])+)\?="
+_ENCODED_FROM = re.compile(
+    r"(?:[A-Za-z0-9]+|{w})(?: (?:[A-Za-z0-9]+|{w}))* <(?P<addr>{a})>".replace(
+        "{w}", _EW_WORD.replace("(", "(?:", 1)
+    ).replace("{a}", r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+)
+_ENCODED_TEXT = re.compile(_EW_WORD)
 
 
 @dataclass(frozen=True)
@@ -65,7 +77,7 @@ def raw_from_problem(raw_message: bytes, sender_name: str = "") -> str | None:
     """`from_problem` on a raw message (what `mailflow check` has), `sender_name` being the
     parser's decoded display name when known."""
     try:
-        head = BytesHeaderParser(policy=compat32).parsebytes(raw_message[:HEADER_BYTES])
+        head = BytesHeaderParser(policy=compat32).parsebytes(_top_block(raw_message))
         values = [str(v) for v in head.get_all("From") or []]
     except Exception:
         values = []
@@ -76,6 +88,9 @@ def raw_from_problem(raw_message: bytes, sender_name: str = "") -> str | None:
     simple = _SIMPLE_FROM.fullmatch(raw)
     if simple is not None:  # plain words and one dot-atom address: what the parser finds
         return _named_other((simple["addr"] or simple["bare"]).lower(), sender_name, "")
+    encoded = _ENCODED_FROM.fullmatch(raw)
+    if encoded is not None and _valid_utf8_words(raw):  # the same, with encoded words
+        return _named_other(encoded["addr"].lower(), sender_name, "")
     try:
         parsed = default.header_factory("from", raw)
         groups = parsed.groups
@@ -91,6 +106,25 @@ def raw_from_problem(raw_message: bytes, sender_name: str = "") -> str | None:
     if "@" not in mailbox:
         return f"Remitente sin dirección válida: From: {raw[:120]}"
     return _named_other(mailbox, sender_name, addresses[0].display_name)
+
+
+def _valid_utf8_words(raw: str) -> bool:
+    """Whether every UTF-8 "Q" encoded word in `raw` decodes as valid UTF-8."""
+    try:
+        for text in _ENCODED_TEXT.findall(raw):
+            binascii.a2b_qp(text, header=True).decode("utf-8")
+    except (ValueError, binascii.Error):
+        return False
+    return True
+
+
+def _top_block(raw: bytes) -> bytes:
+    """The first HEADER_BYTES bytes of `raw` cut after its first blank line: the header parser
+    ends the header block there or before, so it reads the same headers without walking the
+    body line by line (megabytes of base64)."""
+    head = raw[:HEADER_BYTES]
+    ends = [i + len(sep) for sep in (b"\n\n", b"\n\r\n") if (i := head.find(sep)) >= 0]
+    return head[: min(ends)] if ends else head
 
 
 def _named_other(mailbox: str, sender_name: str, display_name: str) -> str | None:
@@ -109,7 +143,7 @@ def _named_other(mailbox: str, sender_name: str, display_name: str) -> str | Non
 def header_sender(raw: bytes) -> str:
     """The lower-cased address of the first From: of a raw message, or "" (never raises)."""
     try:
-        head = BytesHeaderParser(policy=compat32).parsebytes(raw[:HEADER_BYTES])
+        head = BytesHeaderParser(policy=compat32).parsebytes(_top_block(raw))
         return parseaddr(" ".join(str(head.get("From", "")).split()))[1].strip().lower()
     except Exception:
         return ""

@@ -8,6 +8,7 @@ import datetime as dt
 import email.message
 import email.utils
 import re
+from functools import lru_cache
 from typing import Any
 
 from mailflow.mail.charsets import decode_unlabelled
@@ -122,12 +123,24 @@ def decode_header(value: str, defects: list[Defect], hint: str | None = None) ->
     )
 
 
+_KEPT_CHARS = 1000  # longer header values are parsed every time, never kept
+
+
 def header_params(value: str) -> tuple[str, dict[str, Any]]:
     """A structured header value split into (main value, {lower-case parameter: value});
     RFC 2231 parameters come back as (charset, language, text) tuples. ("", {}) for "";
     never raises (an unreadable value gives its text before the first ";" and {})."""
     if not value:
         return "", {}
+    parse = _header_params if len(value) <= _KEPT_CHARS else _header_params.__wrapped__
+    main, params = parse(value)
+    return main, dict(params)  # the caller's own dict: the cached one stays as it was
+
+
+@lru_cache(maxsize=256)
+def _header_params(value: str) -> tuple[str, dict[str, Any]]:
+    """`header_params` of a non-empty value, kept: a few Content-Type and
+    Content-Disposition values ("text/plain; charset=utf-8") recur in most messages."""
     holder = email.message.Message()
     holder["x"] = value
     try:
@@ -149,11 +162,19 @@ def param_text(value: Any, defects: list[Defect]) -> str:
 def addresses(value: str) -> list[tuple[str, str]]:
     """The (display name, lower-case address) pairs of an address header; entries without "@"
     or with spaces in the address are dropped; [] when unreadable (never raises)."""
+    if len(value) > _KEPT_CHARS:
+        return list(_addresses.__wrapped__(value))
+    return list(_addresses(value))
+
+
+@lru_cache(maxsize=256)
+def _addresses(value: str) -> tuple[tuple[str, str], ...]:
+    """`addresses` of `value`, kept: the To: of most messages is one of our own mailboxes."""
     try:
         found = email.utils.getaddresses([value])
     except Exception:
-        return []
-    return [(n, a.strip().lower()) for n, a in found if "@" in a and " " not in a.strip()]
+        return ()
+    return tuple((n, a.strip().lower()) for n, a in found if "@" in a and " " not in a.strip())
 
 
 def address(value: str, defects: list[Defect], hint: str | None = None) -> tuple[str, str]:

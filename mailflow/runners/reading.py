@@ -131,9 +131,15 @@ class Reader:
             found = findings_of(app, msg)
             decision = None
             if decide is not None:
-                probe = msg if decide.subject is None else replace(msg, subject=decide.subject)
                 received = decide.received or msg.date or decide.fallback
-                decision = intake.decide(probe, received=received or dt.datetime.now(dt.UTC))
+                received = received or dt.datetime.now(dt.UTC)
+                if (
+                    decide.subject is None
+                ):  # the automatic-mail rules just checked apply as they are
+                    decision = intake.decide(msg, received=received, automatic=found.automatic)
+                else:
+                    probe = replace(msg, subject=decide.subject)
+                    decision = intake.decide(probe, received=received)
             return replace(msg, raw=b""), decision, found
 
         self.pool = SandboxPool(work, budget_of(app))

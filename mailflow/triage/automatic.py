@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from mailflow.mail.message import ParsedMessage
 from mailflow.reasons import clean, quote
+from mailflow.textnorm import strip_marks
 from mailflow.triage import autotext
 
 
@@ -267,8 +268,7 @@ RULES: tuple[_Rule, ...] = (
 
 
 def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    plain = strip_marks(unicodedata.normalize("NFKD", text))
     return " ".join(plain.casefold().split())
 
 

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 from mailflow.intake.fields import strip_quoted
 from mailflow.mail.message import ParsedMessage
+from mailflow.textnorm import strip_marks
 
 SHORT_BODY_CHARS = 700  # an out-of-office note is a few lines; a request is longer
 TEXT_WINDOW = 4000  # characters of the body read (hostile mail: megabytes of text)
@@ -115,8 +116,7 @@ _CASE_IN_SUBJECT = re.compile(r"\[EXP-\d{4}-\d{6}\]", re.I)
 
 def fold(text: str) -> str:
     """Lower-case, accents removed, runs of spaces collapsed."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    plain = strip_marks(unicodedata.normalize("NFKD", text))
     return " ".join(plain.casefold().split())
 
 

@@ -269,3 +269,65 @@ def test_a_plain_from_reads_as_the_header_parser_reads_it() -> None:
             quoted = raw_from_problem(f'From: "Ana Ruiz" <{address}>\r\n\r\nx'.encode(), shown)
             bare = raw_from_problem(f"From: {address}\r\n\r\nx".encode(), shown)
             assert plain == quoted == bare
+
+
+def _parser_from_problem(value: str, sender_name: str) -> str | None:
+    """The header parser's verdict on one From: value: `raw_from_problem` without shortcuts."""
+    from email.policy import default
+
+    from mailflow.mail.authentication import _named_other
+
+    raw = " ".join(value.split())
+    parsed = default.header_factory("from", raw)
+    if any(g.display_name is not None for g in parsed.groups):
+        return "group"
+    addresses = [a for g in parsed.groups for a in g.addresses]
+    if len(addresses) != 1 or parsed.defects or "@" not in addresses[0].addr_spec:
+        return "not one mailbox"
+    return _named_other(addresses[0].addr_spec.lower(), sender_name, addresses[0].display_name)
+
+
+def test_an_encoded_name_reads_as_the_header_parser_reads_it() -> None:
+    """UTF-8 "Q" encoded words in the display name skip the header parser only when the
+    parser would find one mailbox, no defect and no address in the decoded name."""
+    import random
+
+    from mailflow.mail.authentication import _ENCODED_FROM, raw_from_problem
+
+    rng = random.Random(18)
+    texts = ["José", "Ñuñez", "Ana María", "ü", "日本", "a@b.example", "x＠y.example", "ok"]
+    pieces = [*texts, "\udcff", "é\udcc3"]  # lone surrogates: bytes that are not UTF-8
+
+    def q(text: str) -> str:
+        data = text.encode("utf-8", "surrogateescape")
+        out = "".join(
+            chr(b) if chr(b).isalnum() and b < 128 else "_" if b == 32 else f"={b:02X}"
+            for b in data
+        )
+        return out.lower() if rng.random() < 0.2 else out
+
+    shortcut = 0
+    for _ in range(3000):
+        words = []
+        for _ in range(rng.randint(1, 4)):
+            kind = rng.random()
+            if kind < 0.3:
+                words.append(rng.choice(["Ana", "Ruiz", "P3rez", "X"]))
+            else:
+                charset = rng.choice(["utf-8", "UTF-8", "utf-8", "iso-8859-1"])
+                cte = rng.choice(["Q", "q", "Q", "B"]) if charset != "iso-8859-1" else "Q"
+                text = "".join(rng.sample(pieces, rng.randint(1, 2)))
+                body = q(text) if cte in "Qq" else "QW5h"
+                words.append(f"=?{charset}?{cte}?{body}?=")
+        address = rng.choice(["ana.ruiz+1@mail.example.org", "A_B@x-y.example.pe"])
+        value = " ".join(words) + rng.choice([" <", " <", "<"]) + address + ">"
+        if _ENCODED_FROM.fullmatch(value):
+            shortcut += 1
+        for shown in ("", "Ana", "otro@evil.example"):
+            got = raw_from_problem(f"From: {value}\r\n\r\nx".encode(), shown)
+            expected = _parser_from_problem(value, shown)
+            if expected in ("group", "not one mailbox"):
+                assert got is not None and "ambiguo" in got, value
+            else:
+                assert got == expected, value
+    assert shortcut > 500  # the shortcut was taken often enough to be tested
