@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import sys
@@ -79,6 +80,15 @@ def start(settings: Settings) -> App:
     return app
 
 
+def settle_startup_objects() -> None:
+    """Collect start-up garbage, then move everything alive (modules, policies, compiled
+    templates and statements: ~200,000 objects that live as long as the process) out of the
+    garbage collector's reach (`gc.freeze`): its full collections during the run walk only
+    what the run allocates, and children forked later share those pages untouched."""
+    gc.collect()
+    gc.freeze()
+
+
 def apply_calendar_at_startup(app: App) -> int:
     """Apply the legal calendar to the cases (as `mailflow calendar apply`); log what moved
     and return how many changes."""
@@ -115,6 +125,7 @@ def run(
     except MailflowError as exc:
         print(f"mailflow run: {exc}", file=sys.stderr)
         return 2
+    settle_startup_objects()
     try:
         if once:
             stats = run_once(
