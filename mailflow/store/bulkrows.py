@@ -4,7 +4,11 @@ Append-only rows nobody needs the id of right away (audit events, a case's threa
 are kept in `session.info` and inserted with one executemany per table: before the outermost
 commit, before any statement that reads or writes one of their tables (so a query in the
 same transaction sees them), and before an ORM flush that inserts into one of their tables (so
-ids keep the order in which rows were added). Savepoint-aware: rows added while a savepoint
+ids keep the order in which rows were added). A row whose id is needed at once (`insert_now`)
+takes its table's queued rows with it, ahead of it, in one INSERT … RETURNING; the other
+tables' rows stay queued. Statements run straight on `session.connection()` are not seen:
+one that reads a queued table must flush it (`flush_rows`) and one that inserts into it must
+be `insert_now`. Savepoint-aware: rows added while a savepoint
 (`session.begin_nested()`) is open are dropped if that savepoint, or any transaction around
 it, rolls back; rows already inserted roll back with the database.
 
