@@ -5,6 +5,9 @@ Builds the bench corpus (sin_pdf), stores it in a fresh SQLite database, reads e
 first (parse, decision and the Findings, as the sandboxed reader does, not timed), then times
 the write part: each message in one transaction (`--batch 1`) or `--batch` messages per
 transaction with a savepoint each. Prints ms/message; `--profile N` prints the top N functions (cumulative).
+`--engine`: claim every row first (not timed), then write each batch as the engine does
+(`runners.inbox_claims.write_batch`: the batch's rows loaded with one query, a savepoint per
+message, the claim released with the row's last update).
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from bench.corpus import build, new_kit  # noqa: E402
 from mailflow.app import App  # noqa: E402
 from mailflow.config import load_settings  # noqa: E402
 from mailflow.pipeline.route import process_inbox_message, read_inbox_message  # noqa: E402
-from mailflow.runners.inbox import store_raw  # noqa: E402
+from mailflow.runners.engine import pipeline_handling  # noqa: E402
+from mailflow.runners.inbox import Read, claim, store_raw, write_batch  # noqa: E402
 from mailflow.store.models import InboxMessage  # noqa: E402
 
 
@@ -83,6 +87,9 @@ def main() -> None:
     parser.add_argument("--profile", type=int, default=0)
     parser.add_argument("--trace", action="store_true", help="print the SQL of each message")
     parser.add_argument(
+        "--engine", action="store_true", help="write through the engine's write_batch"
+    )
+    parser.add_argument(
         "--plans", action="store_true", help="print SQLite's query plan of each distinct statement"
     )
     args = parser.parse_args()
@@ -92,6 +99,10 @@ def main() -> None:
         app, rows = stored_corpus(tmp, tmp / "h.db", args.n, {"sin_pdf": 1.0}, now)
         readings = {r.id: read_inbox_message(app, r, now) for r in rows}
         ids = [r.id for r in rows]
+        if args.engine:
+            claimed = claim(app.database, "harness", len(ids), now)
+            assert [r.id for r in claimed] == ids
+            handling = pipeline_handling(app)
         prof = cProfile.Profile() if args.profile else None
         statements = [0]
         flushes = [0]
@@ -120,6 +131,11 @@ def main() -> None:
             prof.enable()
         for i in range(0, len(ids), args.batch):
             chunk = ids[i : i + args.batch]
+            if args.engine:
+                reads = [(row_id, Read(readings[row_id])) for row_id in chunk]
+                statuses = write_batch(app.database, reads, "harness", now, handling)
+                assert set(statuses) == {"done"}, statuses
+                continue
             with app.database.session() as s:
                 for row_id in chunk:
                     if args.trace:

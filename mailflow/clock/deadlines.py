@@ -5,12 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, cast
 
-from sqlalchemy import Table, event, insert, select
+from sqlalchemy import Table, event, select
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction, make_transient
 
 from mailflow.clock.dias_habiles import Calendario
 from mailflow.clock.sla import Pausa, SlaClock
-from mailflow.store.bulkrows import adopt, within
+from mailflow.store.bulkrows import add_row, adopt, insert_now, within
 from mailflow.store.models import Case, Timer
 from mailflow.store.txcache import tx_info
 
@@ -25,7 +25,6 @@ _INSERTED = "deadlines.inserted_timers"
 _KNOWN = "deadlines.known_timers"
 _TIMERS = cast(Table, Timer.__table__)
 _TIMER_COLUMNS = ("case_id", "kind", "due_at", "fired_at", "fired_by", "cancelled_at")
-_INSERT_TIMER = insert(_TIMERS).returning(_TIMERS.c.id)
 
 
 def fresh_case_timers(session: Session, case_id: int) -> None:
@@ -93,20 +92,44 @@ def _held(session: Session) -> list[tuple[SessionTransaction | None, Timer]]:
 
 def insert_held_timers(session: Session) -> None:
     """Insert the new timers of fresh cases scheduled in this transaction and not inserted yet:
-    one INSERT … RETURNING id each on the connection (no unit of work), then attached as
+    one INSERT … RETURNING id each on the connection (no unit of work; the timers queued by
+    `queue_held_timers` go in the first, mailflow.store.bulkrows.insert_now), then attached as
     persistent (mailflow.store.bulkrows.adopt), so later changes to them are ordinary updates. Runs
-    before every flush and the commit; the pipeline calls it at the end of each message."""
+    before every statement and flush while timers are held, and before the commit (the
+    pipeline queues a message's last ones instead: `queue_held_timers`). Returns nothing."""
     held = session.info.get(_HELD)
     if not held:
         return
-    connection = session.connection()
     inserted = session.info.setdefault(_INSERTED, [])
     while held:
         tag, timer = held.pop(0)
         values = {key: getattr(timer, key) for key in _TIMER_COLUMNS}
-        timer.id = int(connection.execute(_INSERT_TIMER, values).scalar_one())
+        # with the timers still queued as rows (`queue_held_timers`), ahead of it: ids keep
+        # the order in which timers were made
+        timer.id = insert_now(session, _TIMERS, values)
         adopt(session, timer)
         inserted.append((tag, session.get_nested_transaction() or session.get_transaction(), timer))
+
+
+def queue_held_timers(session: Session) -> None:
+    """Hand the new timers of fresh cases scheduled in this transaction and not inserted yet
+    to mailflow.store.bulkrows as rows (inserted with the transaction's other queued timers
+    in one executemany: before the commit, or before a statement that reads or an ORM flush
+    that inserts timers) instead of inserting each now; dropped if the (sub)transaction they
+    were scheduled in rolls back. Their cases are no longer looked up in memory
+    (`fresh_case_timers`): a later `schedule`, `cancel` or `subsanacion_expired` of such a
+    case asks the database, which by then holds them. The Timer objects are let go (never
+    given an id): call it when nothing will change them any more (the pipeline does, at the
+    end of each message). Returns nothing."""
+    held = session.info.get(_HELD)
+    if not held:
+        return
+    fresh = tx_info(session).get(_FRESH, {})
+    while held:
+        tag, timer = held.pop(0)
+        values = {key: getattr(timer, key) for key in _TIMER_COLUMNS}
+        add_row(session, _TIMERS, values, tag=tag)
+        fresh.pop(timer.case_id, None)
 
 
 def _insert_held_on_statement(state: ORMExecuteState) -> None:

@@ -10,11 +10,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, inspect, update
+from sqlalchemy import Table, Update, bindparam, inspect, update
 from sqlalchemy.orm import Session
 
 from mailflow.cases.effects import add_case_message
-from mailflow.clock.deadlines import insert_held_timers
+from mailflow.clock.deadlines import queue_held_timers
 from mailflow.documents.templates import ReceivedFile
 from mailflow.intake.decision import Decision
 from mailflow.mail.message import ParsedMessage
@@ -35,37 +35,53 @@ class Outcome:
 
 # built once (its SQL cache key is then computed once too); values bound per call
 _INBOX = cast(Table, InboxMessage.__table__)
-_FINISH = (
-    update(_INBOX)
-    .where(_INBOX.c.id == bindparam("row_id"))
-    .values(
-        {k: bindparam(k) for k in ("status", "disposition", "tramite", "case_id", "processed_at")}
+_OUTCOME = ("status", "disposition", "tramite", "case_id", "processed_at")
+_CLAIM = ("claimed_by", "claimed_until")
+
+
+def _finish_statement(keys: tuple[str, ...]) -> Update:
+    return (
+        update(_INBOX)
+        .where(_INBOX.c.id == bindparam("row_id"))
+        .values({k: bindparam(k) for k in keys})
     )
-)
+
+
+_FINISH = _finish_statement(_OUTCOME)
+_FINISH_CLAIMED = _finish_statement(_OUTCOME + _CLAIM)
 
 
 def finish(session: Session, row: InboxMessage, outcome: Outcome, now: dt.datetime) -> None:
     """Mark `row` done with `outcome` (disposition, tramite, case id, processed at `now`) and
-    flush the message's last writes (held timers included) in `session`. Returns nothing.
-    Raises StaleDataError when the message's case was changed by someone else since it was
-    loaded (optimistic lock on Case.lock_version): the caller's (sub)transaction rolls back."""
-    values = {
+    flush the message's last writes in `session` (its new timers are queued: see below).
+    A row being processed under a worker's claim (status "processing") is released from it
+    in the same UPDATE (claimed_by and claimed_until cleared, as the inbox does once the row
+    is written: mailflow.runners.inbox_claims). Returns nothing. Raises StaleDataError when
+    the message's case was changed by someone else since it was loaded (optimistic lock on
+    Case.lock_version): the caller's (sub)transaction rolls back."""
+    values: dict[str, Any] = {
         "status": "done",
         "disposition": outcome.disposition,
         "tramite": outcome.tramite,
         "case_id": outcome.case_id,
         "processed_at": now,
     }
+    claimed = row.status == "processing"
+    if claimed:
+        values.update(claimed_by=None, claimed_until=None)
     if inspect(row).persistent:  # one UPDATE on the connection, not the unit of work's
-        session.connection().execute(_FINISH, {"row_id": row.id, **values})
+        statement = _FINISH_CLAIMED if claimed else _FINISH
+        session.connection().execute(statement, {"row_id": row.id, **values})
         updated_without_orm(session, row, values)
     else:
         for key, value in values.items():
             setattr(row, key, value)
-    # the message's last writes (its case's transition, timers: apply_event(flush=False))
-    # reach the database here, before the caller goes on: the changed columns of its case
-    # (and of any other changed row) with one UPDATE each, anything else in one ORM flush
-    insert_held_timers(session)
+    # the timers of the cases this message opened go with the transaction's other queued
+    # rows (one executemany, at the latest before the commit); the message's other last
+    # writes (its case's transition: apply_event(flush=False)) reach the database here,
+    # before the caller goes on: the changed columns of its case (and of any other changed
+    # row) with one UPDATE each, anything else in one ORM flush
+    queue_held_timers(session)
     coreflush.flush(session)
 
 

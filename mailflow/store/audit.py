@@ -5,15 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, cast
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
-from mailflow.store.bulkrows import add_row, flush_rows
+from mailflow.store.bulkrows import add_row, insert_now
 from mailflow.store.models import CaseEvent
 
 SYSTEM = "sistema"  # the actor of everything the machine decides by itself
 _EVENTS = cast(Table, CaseEvent.__table__)
-_INSERT_RETURNING = insert(_EVENTS).returning(_EVENTS.c.id)
 
 
 def _values(
@@ -80,13 +79,12 @@ def record_now(
     to_state: str | None = None,
     data: dict[str, Any] | None = None,
 ) -> CaseEvent:
-    """Like `record`, but inserted at once (after the queued events, keeping their order):
-    returns a detached CaseEvent carrying its new id, for effects that refer to it."""
+    """Like `record`, but inserted at once, in one statement with the events still queued
+    (ahead of it, keeping their order; mailflow.store.bulkrows.insert_now): returns a
+    detached CaseEvent carrying its new id, for effects that refer to it."""
     values = _values(
         kind, reason, at, actor, case_id, inbox_message_id, event, from_state, to_state, data
     )
-    flush_rows(session)
     # it refers to rows already in the database only: straight on the connection (no
-    # autoflush, no ORM statement overhead)
-    new_id = session.connection().execute(_INSERT_RETURNING, values).scalar_one()
-    return CaseEvent(id=int(new_id), **values)
+    # autoflush, no ORM statement overhead); the other tables' queued rows stay queued
+    return CaseEvent(id=insert_now(session, _EVENTS, values), **values)

@@ -4,7 +4,11 @@ Append-only rows nobody needs the id of right away (audit events, a case's threa
 are kept in `session.info` and inserted with one executemany per table: before the outermost
 commit, before any statement that reads or writes one of their tables (so a query in the
 same transaction sees them), and before an ORM flush that inserts into one of their tables (so
-ids keep the order in which rows were added). Savepoint-aware: rows added while a savepoint
+ids keep the order in which rows were added). A row whose id is needed at once (`insert_now`)
+takes its table's queued rows with it, ahead of it, in one INSERT … RETURNING; the other
+tables' rows stay queued. Statements run straight on `session.connection()` are not seen:
+one that reads a queued table must flush it (`flush_rows`) and one that inserts into it must
+be `insert_now`. Savepoint-aware: rows added while a savepoint
 (`session.begin_nested()`) is open are dropped if that savepoint, or any transaction around
 it, rolls back; rows already inserted roll back with the database.
 
@@ -60,6 +64,7 @@ class _Buffer:
     kept_root: SessionTransaction | None = None
     shapes: dict[tuple[Any, ...], frozenset[str]] = field(default_factory=dict)  # see _tables_of
     inserts: dict[str, Insert] = field(default_factory=dict)  # one INSERT per table, reused
+    returning: dict[str, Insert] = field(default_factory=dict)  # … RETURNING its key (insert_now)
     # ORM objects whose rows were inserted with Core and then attached (`adopt`), with the
     # innermost transaction open then: a rollback of it expunges them, as it does new objects
     adopted: list[tuple[SessionTransaction | None, object]] = field(default_factory=list)
@@ -69,13 +74,21 @@ class _Buffer:
 
 
 def add_row(
-    session: Session, table: Table, values: Mapping[str, Any], *, kept: bool = False
+    session: Session,
+    table: Table,
+    values: Mapping[str, Any],
+    *,
+    kept: bool = False,
+    tag: SessionTransaction | None = None,
 ) -> None:
     """Queue one row of `table` (column name → value, every row of a table with the same
     keys) for insertion in `session`'s current transaction; see the module docstring.
-    `kept`: also remember it for `kept_rows` until the outermost transaction ends."""
+    `kept`: also remember it for `kept_rows` until the outermost transaction ends. `tag`: the
+    (sub)transaction whose rollback drops the row, when it is not the innermost one open now
+    (a row made earlier and queued later: the transaction open when it was made)."""
     buffer = _buffer(session)
-    tag = session.get_nested_transaction() or session.get_transaction()
+    if tag is None:
+        tag = session.get_nested_transaction() or session.get_transaction()
     row = (tag, table, dict(values))
     buffer.rows.append(row)
     buffer.tables.add(table.name)
@@ -138,13 +151,58 @@ def flush_rows(session: Session) -> int:
     buffer = session.info.get(_KEY)
     if buffer is None or not buffer.rows or buffer.flushing:
         return 0
-    rows, buffer.rows, buffer.tables = buffer.rows, [], set()
+    rows = buffer.rows
+    # the rows refer only to rows already in the database: no ORM flush first, and nothing
+    # of the ORM's statement handling (straight on the transaction's connection)
+    _insert_rows(session, buffer, rows)
+    return len(rows)
+
+
+def insert_now(session: Session, table: Table, values: Mapping[str, Any]) -> int:
+    """Insert one row of `table` (column name → value, the keys of the table's queued rows)
+    at once and return its new primary key (an integer the database assigns). The rows of
+    `table` still queued go with it in the same multi-row INSERT … RETURNING, ahead of it, so
+    ids keep the order in which rows were added; the queued rows of other tables stay queued.
+    The row itself is never queued: a rollback undoes it with the database. Raises what the
+    INSERT raises."""
+    buffer = _buffer(session)
+    row = dict(values)
+    mine = [r for r in buffer.rows if r[1] is table]
+    if any(r[2].keys() != row.keys() for r in mine):  # another shape: in their own statement
+        _insert_rows(session, buffer, mine)
+        mine = []
+    else:
+        _dequeue(session, buffer, mine)
+    statement = buffer.returning.get(table.name)
+    if statement is None:
+        (key,) = table.primary_key.columns
+        statement = buffer.returning[table.name] = insert(table).returning(key)
+    # one statement for every row (insertmanyvalues): ids are given in the order of the rows,
+    # so the new row, the last one, has the highest (RETURNING's own order is not promised)
+    ids = session.connection().execute(statement, [*(r[2] for r in mine), row]).scalars()
+    return int(max(ids))
+
+
+def _dequeue(session: Session, buffer: _Buffer, rows: list[_Row]) -> None:
+    """Take `rows` off the queue as inserted now (see flush_rows: a rolled back savepoint
+    that they were inserted in queues the outer transactions' ones again)."""
+    if not rows:
+        return
+    taken = {id(r) for r in rows}
+    buffer.rows = [r for r in buffer.rows if id(r) not in taken]
+    buffer.tables = {t.name for _, t, _ in buffer.rows}
     savepoint = session.get_nested_transaction()
     if savepoint is not None:
-        buffer.inserted += [(savepoint, row) for row in rows]
+        buffer.inserted += [(savepoint, r) for r in rows]
+
+
+def _insert_rows(session: Session, buffer: _Buffer, rows: list[_Row]) -> None:
+    """Take `rows` off the queue and insert them now (one executemany per table and keys)."""
+    if not rows:
+        return
+    _dequeue(session, buffer, rows)
     buffer.flushing = True
-    try:  # the rows refer only to rows already in the database: no ORM flush first, and
-        # nothing of the ORM's statement handling (straight on the transaction's connection)
+    try:
         connection = session.connection()
         for table, batch in _runs(rows):
             statement = buffer.inserts.get(table.name)
@@ -153,7 +211,6 @@ def flush_rows(session: Session) -> int:
             connection.execute(statement, batch)
     finally:
         buffer.flushing = False
-    return len(rows)
 
 
 def _runs(

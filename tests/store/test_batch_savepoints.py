@@ -10,15 +10,16 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from mailflow.app import App
 from mailflow.pipeline.route import process_inbox_message
 from mailflow.store.db import Database
 from mailflow.store.models import Case, CaseEvent, CaseMessage, InboxMessage, OutboxMessage, Timer
+from tests.store.test_db import make_case
 from tests.support.cases_support import DATOS, MONDAY, mail, make_app, store
 
 SIN_TELEFONO = "\n".join(line for line in DATOS.splitlines() if "Teléfono" not in line)
@@ -311,3 +312,36 @@ def test_a_rolled_back_savepoint_forgets_what_it_wrote_without_the_orm(
         assert s.scalar(select(InboxMessage.status).where(InboxMessage.id == row_id)) == "done"
         assert len(s.scalars(select(Case)).all()) == 1
         assert {t.case_id for t in s.scalars(select(Timer))} <= {again.id}
+
+
+def test_an_event_inserted_at_once_takes_the_queued_events_and_leaves_the_rest(
+    sqlite_db: Database,
+) -> None:
+    """`record_now` inserts the events still queued ahead of its own, in one statement (ids in
+    the order recorded); the thread entries stay queued. A rolled back savepoint queues again
+    the outer transaction's events it inserted, and drops its own."""
+    from mailflow.cases.case_thread import add_case_message
+    from mailflow.store.audit import record, record_now
+    from mailflow.store.bulkrows import pending
+
+    messages = cast(Table, CaseMessage.__table__)
+    with sqlite_db.session() as s:
+        case_id = make_case(s).id
+        record(s, "a", "primero", at=MONDAY, case_id=case_id)
+        add_case_message(s, case_id=case_id, direction="in", message_id="m-1", at=MONDAY)
+        try:
+            with s.begin_nested():
+                record(s, "b", "descartado", at=MONDAY, case_id=case_id)
+                assert record_now(s, "c", "descartado", at=MONDAY, case_id=case_id).id == 3
+                assert [r["message_id"] for r in pending(s, messages)] == ["m-1"]
+                raise Boom
+        except Boom:
+            pass
+        with s.begin_nested():
+            assert record_now(s, "d", "guardado", at=MONDAY, case_id=case_id).id == 2
+        assert [r["message_id"] for r in pending(s, messages)] == ["m-1"]
+        record(s, "e", "al final", at=MONDAY, case_id=case_id)
+    with sqlite_db.session(readonly=True) as s:
+        events = s.execute(select(CaseEvent.id, CaseEvent.kind).order_by(CaseEvent.id)).all()
+        assert [tuple(e) for e in events] == [(1, "a"), (2, "d"), (3, "e")]
+        assert s.scalars(select(CaseMessage.message_id)).all() == ["m-1"]
