@@ -113,7 +113,7 @@ class App:
         the PDF limits of settings.limits (pages, seconds).
         """
         from mailflow.intake.clerk import Intake
-        from mailflow.intake.signatures import load_trust_roots
+        from mailflow.intake.trust_roots import load_trust_roots
 
         s = self.settings
         return Intake(

@@ -53,7 +53,7 @@ def trust_root_status(settings: Settings) -> tuple[dict[str, Any], list[str], li
     An unreadable file is a problem; no roots at all is a warning (applicants' signatures
     are then never validated, every signed request goes to staff).
     """
-    from mailflow.intake.signatures import load_trust_roots
+    from mailflow.intake.trust_roots import load_trust_roots
 
     files = [str(p) for p in settings.signatures.trust_roots]
     try:

@@ -21,7 +21,6 @@ from mailflow.intake.fields import (
 )
 from mailflow.intake.forwards import request_body
 from mailflow.intake.pdftext import PdfContent, read_pdf
-from mailflow.intake.signatures import verify_attachments, verify_each
 from mailflow.intake.values import normalise
 from mailflow.mail.message import Attachment, ParsedMessage
 from mailflow.vocabulary import SignatureStatus
@@ -89,6 +88,9 @@ def read_evidence(
         )
     pdfs = [d for d in documents if d.content is not None and d.content.error != _TOO_MANY_PDFS]
     if tramite.signature_required and pdfs:
+        # pyhanko's validation stack (~0.6 s to import) is loaded with the first signed PDF
+        from mailflow.intake.signatures import verify_each
+
         reports = verify_each(
             [(d.attachment.filename, d.attachment.data) for d in pdfs], trust_roots
         )
@@ -153,6 +155,8 @@ def escrito_signature(
             )
         report = signed[0].report  # type: ignore[assignment]
     else:
+        from mailflow.intake.signatures import verify_attachments  # see verify_each above
+
         report = verify_attachments(
             [(d.attachment.filename, d.attachment.data) for d in pdfs], trust_roots
         )

@@ -13,9 +13,10 @@ import contextlib
 import io
 import logging
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pypdf import PdfReader
+if TYPE_CHECKING:
+    from pypdf import PdfReader
 
 logging.getLogger("pypdf").setLevel(logging.ERROR)
 
@@ -37,6 +38,8 @@ def active_content(data: bytes) -> tuple[str, ...]:
 
     Never raises: a PDF too damaged for pypdf is judged on its raw bytes only.
     """
+    from pypdf import PdfReader  # imported with the first PDF, not at start-up
+
     found = {_NAMES[m.group(1)] for m in _RAW.finditer(data)}
     with contextlib.suppress(Exception):  # damaged files: the text reader reports them
         found |= _from_catalog(PdfReader(io.BytesIO(data), strict=False))

@@ -27,11 +27,13 @@ import select
 import signal
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from pypdf import PdfReader, apply_configuration, get_configuration
-from pypdf.generic import ArrayObject
+if TYPE_CHECKING:
+    from pypdf import PdfReader
 
+# pypdf (~0.15 s to import) is imported when the first PDF is read, not when the service
+# starts: most requests carry none
 logging.getLogger("pypdf").setLevel(logging.ERROR)  # malformed mail attachments are routine
 
 ISOLATE_ABOVE = 1 << 20  # bytes: larger files are read in a child process
@@ -74,12 +76,16 @@ def read_pdf(
         return PdfContent(error="el archivo no es un PDF")
     if isolate is None:
         isolate = len(data) > ISOLATE_ABOVE
+    import pypdf  # noqa: F401  (before any fork: an isolated read's child inherits it)
+
     if isolate and hasattr(os, "fork"):
         return _read_in_child(data, max_pages, seconds)
     return _read_guarded(data, max_pages, seconds)
 
 
 def _read_guarded(data: bytes, max_pages: int, seconds: float) -> PdfContent:
+    from pypdf import apply_configuration, get_configuration
+
     deadline = time.monotonic() + seconds
     try:
         with apply_configuration(get_configuration().with_overwrites(**_LIMITS)):
@@ -93,6 +99,8 @@ def _read_guarded(data: bytes, max_pages: int, seconds: float) -> PdfContent:
 
 
 def _read(data: bytes, max_pages: int, seconds: float, deadline: float) -> PdfContent:
+    from pypdf import PdfReader
+
     reader = PdfReader(io.BytesIO(data), strict=False)
     encrypted = reader.is_encrypted
     if encrypted and not _opens_without_password(reader):
@@ -135,6 +143,8 @@ def _form_fields(reader: PdfReader) -> dict[str, str]:
 
 
 def _field_text(value: Any) -> str:
+    from pypdf.generic import ArrayObject
+
     if value is None:
         return ""
     if isinstance(value, list | ArrayObject):

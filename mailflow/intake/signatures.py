@@ -10,11 +10,9 @@ from collections.abc import Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 from asn1crypto.x509 import Certificate
-from pyhanko.keys import load_certs_from_pemder_data
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import async_validate_pdf_signature
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
@@ -22,7 +20,6 @@ from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
-from mailflow.errors import ConfigError
 from mailflow.vocabulary import SignatureStatus
 
 # pyhanko logs a full traceback for every ordinary validation failure (tampered file, unknown CA).
@@ -248,26 +245,6 @@ def _describe(exc: BaseException) -> str:
 def _first_line(value: object) -> str:
     lines = str(value).splitlines()
     return lines[0][:200] if lines else ""
-
-
-def load_trust_roots(paths: Sequence[Path]) -> list[Certificate]:
-    """Load trusted CA certificates from PEM (one or several per file) or DER files."""
-    roots: list[Certificate] = []
-    for path in paths:
-        try:
-            certs = list(load_certs_from_pemder_data(Path(path).read_bytes()))
-            for cert in certs:
-                _ = cert.native  # asn1crypto parses lazily: force it so bad files fail here
-        except OSError as exc:
-            raise ConfigError(
-                f"{path}: no se puede leer el certificado raíz ({exc.strerror})"
-            ) from exc
-        except Exception as exc:
-            raise ConfigError(f"{path}: no es un certificado PEM o DER válido ({exc})") from exc
-        if not certs:
-            raise ConfigError(f"{path}: el archivo no contiene ningún certificado")
-        roots.extend(certs)
-    return roots
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:

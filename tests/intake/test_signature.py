@@ -14,10 +14,10 @@ from mailflow.errors import ConfigError
 from mailflow.intake.signatures import (
     averify_attachments,
     averify_pdf_signatures,
-    load_trust_roots,
     verify_attachments,
     verify_pdf_signatures,
 )
+from mailflow.intake.trust_roots import load_trust_roots
 from tests.support.fixtures_pki import PkiSet, SignedPdfFactory
 from tests.support.pdfs import (
     encrypted_pdf,

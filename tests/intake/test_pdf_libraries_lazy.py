@@ -1,0 +1,86 @@
+"""The PDF libraries load with the first PDF, not when the service starts.
+
+pyhanko's validation stack and pypdf take ~0.7 s of CPU to import — about a fifth of `mailflow
+run`'s start-up — and most requests carry no PDF. Checked in a fresh interpreter: start-up as
+`mailflow run` does it (settings with trust roots, every start-up check, the engine's
+pipeline), then a plain request read and decided, then a signed recurso.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.cases_support import mail
+from tests.support.fixtures_pki import PkiSet, SignedPdfFactory
+from tests.support.mailservice import write_config
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ["pypdf", "pyhanko.sign.validation", "pyhanko.pdf_utils.reader"]
+TO = "mesadepartes@cepr.mailflow.localhost"
+RECURSO = (  # as in tests/pipeline/test_intake_pipeline.py: complete, accepted when signed
+    "Interpongo recurso de reconsideración.\n"
+    "Motivo: no estoy de acuerdo con la denegatoria de mi solicitud\n"
+    "Nombres y apellidos: Juan Pérez Quispe\n"
+    "Pasaporte: 123456789\n"
+    "Teléfono: 987654321\n"
+)
+
+SCRIPT = """
+import datetime as dt, json, sys
+from pathlib import Path
+from mailflow.app import App
+from mailflow.config import load_settings
+from mailflow.ops.startup import verify
+from mailflow.runners.engine import pipeline_handling
+from mailflow.runners.reading import parse_raw
+
+config, plain, signed, heavy = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), sys.argv[4:]
+loaded = lambda: [m for m in heavy if m in sys.modules]
+app = App(load_settings(config, env={}))
+verify(app, {})
+pipeline_handling(app)
+report = {"startup": loaded()}
+now = dt.datetime.now(dt.UTC)
+def decide(path):
+    return app.intake.decide(parse_raw(app, path.read_bytes()), received=now).disposition
+report["plain"] = [decide(plain), loaded()]
+report["signed"] = [decide(signed), loaded()]
+print(json.dumps(report))
+"""
+
+
+def test_start_up_and_plain_requests_do_not_import_the_pdf_libraries(
+    tmp_path: Path, test_pki: PkiSet, signed_pdf_factory: SignedPdfFactory
+) -> None:
+    roots = [str(p) for p in test_pki.trust_root_paths]
+    config = write_config(tmp_path, None, None, signatures={"trust_roots": roots})
+    plain = tmp_path / "plain.eml"
+    plain.write_bytes(mail("Actualización de datos", "Nombre: Juan Pérez Quispe", to=TO))
+    signed = tmp_path / "signed.eml"
+    escrito = ["Recurso de Reconsideración", "Nombre: Juan Pérez Quispe", "Interpongo recurso"]
+    pdf = signed_pdf_factory(escrito)
+    signed.write_bytes(
+        mail("Recurso de Reconsideración", RECURSO, to=TO,
+             attachments=(("recurso.pdf", pdf),))
+    )  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILFLOW_")}
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(config), str(plain), str(signed), *HEAVY],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["startup"] == []
+    assert report["plain"][1] == []
+    disposition, loaded = report["signed"]
+    assert loaded == HEAVY  # read when the PDF came, and its signature checked
+    assert disposition == "accept", report
