@@ -20,6 +20,7 @@ from mailflow.intake.fields import (
     extract_pdf_form_fields,
 )
 from mailflow.intake.forwards import request_body
+from mailflow.intake.pdflibs import SIGNATURES, preload
 from mailflow.intake.pdftext import PdfContent, read_pdf
 from mailflow.intake.values import normalise
 from mailflow.mail.message import Attachment, ParsedMessage
@@ -88,7 +89,9 @@ def read_evidence(
         )
     pdfs = [d for d in documents if d.content is not None and d.content.error != _TOO_MANY_PDFS]
     if tramite.signature_required and pdfs:
-        # pyhanko's validation stack (~0.6 s to import) is loaded with the first signed PDF
+        # pyhanko's validation stack (~0.6 s to import) is loaded with the first signed PDF,
+        # outside the message's CPU budget (mailflow.intake.pdflibs)
+        preload(SIGNATURES)
         from mailflow.intake.signatures import verify_each
 
         reports = verify_each(
@@ -155,7 +158,8 @@ def escrito_signature(
             )
         report = signed[0].report  # type: ignore[assignment]
     else:
-        from mailflow.intake.signatures import verify_attachments  # see verify_each above
+        preload(SIGNATURES)  # see verify_each above
+        from mailflow.intake.signatures import verify_attachments
 
         report = verify_attachments(
             [(d.attachment.filename, d.attachment.data) for d in pdfs], trust_roots

@@ -15,6 +15,8 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
+from mailflow.intake.pdflibs import PYPDF, preload
+
 if TYPE_CHECKING:
     from pypdf import PdfReader
 
@@ -38,7 +40,8 @@ def active_content(data: bytes) -> tuple[str, ...]:
 
     Never raises: a PDF too damaged for pypdf is judged on its raw bytes only.
     """
-    from pypdf import PdfReader  # imported with the first PDF, not at start-up
+    preload(PYPDF)  # imported with the first PDF, not at start-up (nor in its CPU budget)
+    from pypdf import PdfReader
 
     found = {_NAMES[m.group(1)] for m in _RAW.finditer(data)}
     with contextlib.suppress(Exception):  # damaged files: the text reader reports them

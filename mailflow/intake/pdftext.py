@@ -29,6 +29,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from mailflow.intake.pdflibs import PYPDF, preload
+
 if TYPE_CHECKING:
     from pypdf import PdfReader
 
@@ -76,7 +78,7 @@ def read_pdf(
         return PdfContent(error="el archivo no es un PDF")
     if isolate is None:
         isolate = len(data) > ISOLATE_ABOVE
-    import pypdf  # noqa: F401  (before any fork: an isolated read's child inherits it)
+    preload(PYPDF)  # before any fork: an isolated read's child inherits it
 
     if isolate and hasattr(os, "fork"):
         return _read_in_child(data, max_pages, seconds)

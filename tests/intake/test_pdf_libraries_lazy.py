@@ -84,3 +84,63 @@ def test_start_up_and_plain_requests_do_not_import_the_pdf_libraries(
     disposition, loaded = report["signed"]
     assert loaded == HEAVY  # read when the PDF came, and its signature checked
     assert disposition == "accept", report
+
+
+BUDGET_SCRIPT = """
+import datetime as dt, json, sys, time
+from pathlib import Path
+from mailflow.app import App
+from mailflow.config import load_settings
+from mailflow.runners.budget import Budget
+from mailflow.runners.reading import parse_raw
+from mailflow.runners.sandbox import SandboxPool
+
+config, signed, cpu = Path(sys.argv[1]), Path(sys.argv[2]), float(sys.argv[3])
+app = App(load_settings(config, env={}))
+intake = app.intake
+now = dt.datetime.now(dt.UTC)
+msg = parse_raw(app, signed.read_bytes())
+
+def work(task):
+    started = time.process_time()
+    disposition = intake.decide(msg, received=now).disposition
+    return disposition, time.process_time() - started
+
+pool = SandboxPool(work, Budget(cpu))
+first = pool.run(None)
+again = pool.run(None)  # the same child: the libraries are loaded by now
+print(json.dumps([first.value, first.exceeded, again.value, again.exceeded]))
+"""
+
+
+def test_a_signed_pdf_first_read_in_a_child_is_not_charged_the_libraries_import(
+    tmp_path: Path, test_pki: PkiSet, signed_pdf_factory: SignedPdfFactory
+) -> None:
+    """The first signed PDF a reader child sees loads pypdf and pyhanko (~0.7 s of CPU): that
+    one-time cost is the process's, not the message's. With a CPU budget below it (the
+    configuration allows 1 s, and a message's own reading is a fraction of that) the message
+    is still read and decided, not sent to staff unread for running out of time."""
+    roots = [str(p) for p in test_pki.trust_root_paths]
+    config = write_config(tmp_path, None, None, signatures={"trust_roots": roots})
+    signed = tmp_path / "signed.eml"
+    escrito = ["Recurso de Reconsideración", "Nombre: Juan Pérez Quispe", "Interpongo recurso"]
+    pdf = signed_pdf_factory(escrito)
+    signed.write_bytes(
+        mail("Recurso de Reconsideración", RECURSO, to=TO,
+             attachments=(("recurso.pdf", pdf),))
+    )  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILFLOW_")}
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", BUDGET_SCRIPT, str(config), str(signed), "0.5"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    first, exceeded, again, exceeded_again = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (exceeded, exceeded_again) == (None, None)
+    assert first[0] == again[0] == "accept"
+    assert again[1] < 0.25, again  # the message's own reading: well within the budget
