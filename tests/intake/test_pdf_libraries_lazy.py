@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from tests.support.cases_support import mail
 from tests.support.fixtures_pki import PkiSet, SignedPdfFactory
@@ -56,29 +57,10 @@ print(json.dumps(report))
 def test_start_up_and_plain_requests_do_not_import_the_pdf_libraries(
     tmp_path: Path, test_pki: PkiSet, signed_pdf_factory: SignedPdfFactory
 ) -> None:
-    roots = [str(p) for p in test_pki.trust_root_paths]
-    config = write_config(tmp_path, None, None, signatures={"trust_roots": roots})
+    config, signed = _config_and_signed_recurso(tmp_path, test_pki, signed_pdf_factory)
     plain = tmp_path / "plain.eml"
     plain.write_bytes(mail("Actualización de datos", "Nombre: Juan Pérez Quispe", to=TO))
-    signed = tmp_path / "signed.eml"
-    escrito = ["Recurso de Reconsideración", "Nombre: Juan Pérez Quispe", "Interpongo recurso"]
-    pdf = signed_pdf_factory(escrito)
-    signed.write_bytes(
-        mail("Recurso de Reconsideración", RECURSO, to=TO,
-             attachments=(("recurso.pdf", pdf),))
-    )  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILFLOW_")}
-    env["PYTHONPATH"] = str(ROOT)
-    done = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(config), str(plain), str(signed), *HEAVY],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report = _in_fresh_interpreter(SCRIPT, config, plain, signed, *HEAVY)
     assert report["startup"] == []
     assert report["plain"][1] == []
     disposition, loaded = report["signed"]
@@ -120,6 +102,20 @@ def test_a_signed_pdf_first_read_in_a_child_is_not_charged_the_libraries_import(
     one-time cost is the process's, not the message's. With a CPU budget below it (the
     configuration allows 1 s, and a message's own reading is a fraction of that) the message
     is still read and decided, not sent to staff unread for running out of time."""
+    config, signed = _config_and_signed_recurso(tmp_path, test_pki, signed_pdf_factory)
+    first, exceeded, again, exceeded_again = _in_fresh_interpreter(
+        BUDGET_SCRIPT, config, signed, "0.5"
+    )
+    assert (exceeded, exceeded_again) == (None, None)
+    assert first[0] == again[0] == "accept"
+    assert again[1] < 0.25, again  # the message's own reading: well within the budget
+
+
+def _config_and_signed_recurso(
+    tmp_path: Path, test_pki: PkiSet, signed_pdf_factory: SignedPdfFactory
+) -> tuple[Path, Path]:
+    """(a config.yaml trusting the test PKI, a complete recurso .eml with the applicant's
+    signed escrito) under tmp_path."""
     roots = [str(p) for p in test_pki.trust_root_paths]
     config = write_config(tmp_path, None, None, signatures={"trust_roots": roots})
     signed = tmp_path / "signed.eml"
@@ -129,10 +125,16 @@ def test_a_signed_pdf_first_read_in_a_child_is_not_charged_the_libraries_import(
         mail("Recurso de Reconsideración", RECURSO, to=TO,
              attachments=(("recurso.pdf", pdf),))
     )  # fmt: skip
+    return config, signed
+
+
+def _in_fresh_interpreter(script: str, *args: object) -> Any:
+    """Run `script` with `args` in a new Python (this checkout on its path); the JSON it
+    printed last."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILFLOW_")}
     env["PYTHONPATH"] = str(ROOT)
     done = subprocess.run(
-        [sys.executable, "-c", BUDGET_SCRIPT, str(config), str(signed), "0.5"],
+        [sys.executable, "-c", script, *map(str, args)],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -140,7 +142,4 @@ def test_a_signed_pdf_first_read_in_a_child_is_not_charged_the_libraries_import(
         timeout=300,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    first, exceeded, again, exceeded_again = json.loads(done.stdout.strip().splitlines()[-1])
-    assert (exceeded, exceeded_again) == (None, None)
-    assert first[0] == again[0] == "accept"
-    assert again[1] < 0.25, again  # the message's own reading: well within the budget
+    return json.loads(done.stdout.strip().splitlines()[-1])
