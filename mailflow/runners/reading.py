@@ -133,13 +133,10 @@ class Reader:
             if decide is not None:
                 received = decide.received or msg.date or decide.fallback
                 received = received or dt.datetime.now(dt.UTC)
-                if (
-                    decide.subject is None
-                ):  # the automatic-mail rules just checked apply as they are
-                    decision = intake.decide(msg, received=received, automatic=found.automatic)
-                else:
-                    probe = replace(msg, subject=decide.subject)
-                    decision = intake.decide(probe, received=received)
+                probe = msg if decide.subject is None else replace(msg, subject=decide.subject)
+                # under its own subject, the automatic-mail rules just checked apply as they are
+                automatic = found.automatic if decide.subject is None else None
+                decision = intake.decide(probe, received=received, automatic=automatic)
             return replace(msg, raw=b""), decision, found
 
         self.pool = SandboxPool(work, budget_of(app))
